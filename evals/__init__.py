@@ -1,0 +1,1 @@
+"""Evaluation: benchmarks and reports over corpora and checkpoints."""

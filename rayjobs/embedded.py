@@ -1,0 +1,99 @@
+"""Build and check the embedded default end to end: corpus -> codec -> round trip -> tiny SpeechLM.
+
+    python rayjobs/embedded.py [--config rayjobs/configs/embedded.yaml] [key=value ...]
+    ray job submit --address http://127.0.0.1:8265 --working-dir . -- python rayjobs/embedded.py
+
+Everything runs offline on CPU. The committed codec checkpoint is used when present (checksum verified);
+`refit_codec=true` fits a new one from the corpus into the run directory (<= 15 min on 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without install
+
+from tts.config import load_config  # noqa: E402
+from tts.corpus.generate import CorpusConfig  # noqa: E402
+from tts.speechlm import TinySpeechLMConfig  # noqa: E402
+
+
+@dataclass
+class EmbeddedJobConfig:
+    run_dir: str = "runs/embedded"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    codec_dir: str | None = None  # None: the committed embedded codec (tts/checkpoints/codec-embedded)
+    refit_codec: bool = False
+    codec_fit_files: int = 1200
+    check_utterances: int = 8  # English test utterances scored for the round-trip check
+    speechlm: TinySpeechLMConfig = field(default_factory=TinySpeechLMConfig)
+
+
+def step(name: str):
+    print(f"\n== {name}", flush=True)
+    return time.time()
+
+
+def run(cfg: EmbeddedJobConfig) -> dict:
+    from evals.codec_roundtrip import roundtrip
+    from rewards.asr import FasterWhisperASR
+    from tts.codec import EMBEDDED_CODEC, load_codec
+    from tts.codec.world_vq import fit_from_manifest
+    from tts.corpus.generate import generate
+    from tts.corpus.manifest import read_manifest
+    from tts.speechlm import create_tiny_speechlm
+
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"config": asdict(cfg), "seconds": {}}
+
+    t = step("1/4 corpus (espeak-ng)")
+    corpus = generate(cfg.corpus)
+    manifest = Path(cfg.corpus.out_dir) / "manifest.jsonl"
+    report["corpus"] = {"manifest": str(manifest), "utterances": corpus["utterances"],
+                        "failures": len(corpus["failures"]),
+                        "per_language": {k: {s: v[s] for s in ("train", "val", "test", "hours")}
+                                         for k, v in corpus["per_language"].items()}}
+    report["seconds"]["corpus"] = round(time.time() - t, 1)
+
+    t = step("2/4 codec")
+    codec_dir = Path(cfg.codec_dir) if cfg.codec_dir else EMBEDDED_CODEC
+    if cfg.refit_codec or not (codec_dir / "codec.json").is_file():
+        codec_dir = run_dir / "codec"
+        print(f"fitting the codec on {manifest} -> {codec_dir}")
+        fit_from_manifest(manifest, codec_dir, max_files=cfg.codec_fit_files)
+    codec = load_codec(codec_dir)
+    report["codec"] = {"dir": str(codec_dir), "codebook_size": codec.codebook_size, "sample_rate": codec.sample_rate}
+    report["seconds"]["codec"] = round(time.time() - t, 1)
+
+    t = step(f"3/4 round trip check ({cfg.check_utterances} English test utterances, Whisper tiny.en + DNSMOS)")
+    rows = [r for r in read_manifest(manifest, split="test") if r.language == "en"][: cfg.check_utterances]
+    check = roundtrip(codec, rows, manifest.parent, asr=FasterWhisperASR()).summary()
+    report["roundtrip"] = check
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in check.items()}))
+    report["seconds"]["roundtrip"] = round(time.time() - t, 1)
+
+    t = step("4/4 tiny SpeechLM (untrained) through the token layout")
+    report["speechlm"] = {k: v for k, v in create_tiny_speechlm(
+        run_dir / "speechlm-init", cfg.speechlm, manifest=manifest, codec_dir=codec_dir).items() if k != "config"}
+    report["seconds"]["speechlm"] = round(time.time() - t, 1)
+
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nembedded default ready; report: {run_dir / 'report.json'}")
+    return report
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=None, help="YAML with EmbeddedJobConfig fields")
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. corpus.sentences.en=200 check_utterances=4")
+    args = p.parse_args()
+    run(load_config(EmbeddedJobConfig, args.config, args.overrides))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reward models (ASR error rate, speaker similarity, DNSMOS) and their composition."""

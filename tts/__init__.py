@@ -1,0 +1,1 @@
+"""tts-align: SpeechLM token layout, codec, corpus and inference."""

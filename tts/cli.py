@@ -1,0 +1,114 @@
+"""`tts-align`: the platform's command line. Subcommands grow with the jobs."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _corpus_generate(args: argparse.Namespace) -> None:
+    from tts.config import load_config
+    from tts.corpus.generate import CorpusConfig, generate
+
+    cfg = load_config(CorpusConfig, args.config, args.overrides)
+    summary = generate(cfg)
+    per = {k: {s: v[s] for s in ("train", "val", "test", "hours")} for k, v in summary["per_language"].items()}
+    print(json.dumps({"out_dir": cfg.out_dir, "utterances": summary["utterances"],
+                      "failures": len(summary["failures"]), "per_language": per}, indent=2))
+
+
+def _codec_fit(args: argparse.Namespace) -> None:
+    from tts.config import load_config
+    from tts.codec.world_vq import WorldVQConfig, fit_from_manifest
+
+    cfg = load_config(WorldVQConfig, args.config, args.overrides)
+    stats = fit_from_manifest(args.manifest, args.out, cfg, max_files=args.max_files, seed=args.seed)
+    print(json.dumps({k: stats[k] for k in ("files", "frames", "seconds")} | {"bad_files": len(stats["bad_files"]), "out": args.out}))
+
+
+def _codec_encode(args: argparse.Namespace) -> None:
+    from tts.codec import load_codec
+
+    codec = load_codec(args.codec)
+    codes = codec.encode_file(args.input)
+    np.save(args.output, codes.astype(np.int32))
+    print(f"{args.input} -> {args.output}: {len(codes)} codes ({len(codes) / codec.frame_rate:.2f} s)")
+
+
+def _codec_decode(args: argparse.Namespace) -> None:
+    from tts.audio import save_audio
+    from tts.codec import load_codec
+
+    codec = load_codec(args.codec)
+    path = Path(args.input)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such codes file")
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a .npy array of codes ({exc})") from exc
+    wave = codec.decode(codes)
+    save_audio(args.output, wave, codec.sample_rate)
+    print(f"{args.input} -> {args.output}: {len(wave) / codec.sample_rate:.2f} s at {codec.sample_rate} Hz")
+
+
+def _speechlm_init(args: argparse.Namespace) -> None:
+    from tts.config import load_config
+    from tts.speechlm import TinySpeechLMConfig, create_tiny_speechlm
+
+    cfg = load_config(TinySpeechLMConfig, args.config, args.overrides)
+    info = create_tiny_speechlm(args.out, cfg, manifest=args.manifest, codec_dir=args.codec)
+    print(json.dumps(info, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tts-align", description=__doc__)
+    sub = p.add_subparsers(dest="group", required=True)
+
+    corpus = sub.add_parser("corpus", help="embedded espeak-ng speech corpus").add_subparsers(dest="cmd", required=True)
+    g = corpus.add_parser("generate", help="render the corpus and its JSONL manifest")
+    g.add_argument("--config", help="YAML with CorpusConfig fields")
+    g.add_argument("overrides", nargs="*", help="key=value overrides, e.g. out_dir=data/corpus sentences.en=500")
+    g.set_defaults(func=_corpus_generate)
+
+    codec = sub.add_parser("codec", help="audio codec tools").add_subparsers(dest="cmd", required=True)
+    f = codec.add_parser("fit", help="fit the embedded WORLD-VQ codec on a manifest's train split")
+    f.add_argument("--manifest", required=True)
+    f.add_argument("--out", required=True, help="run directory for the codec checkpoint")
+    f.add_argument("--max-files", type=int, default=1200)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--config", help="YAML with WorldVQConfig fields")
+    f.add_argument("overrides", nargs="*", help="key=value overrides, e.g. env_clusters=1024")
+    f.set_defaults(func=_codec_fit)
+    for name, func, inp, out in (("encode", _codec_encode, "IN.wav", "OUT.npy"), ("decode", _codec_decode, "IN.npy", "OUT.wav")):
+        c = codec.add_parser(name, help=f"{inp} -> {out}")
+        c.add_argument("input", metavar=inp)
+        c.add_argument("output", metavar=out)
+        c.add_argument("--codec", help="codec checkpoint directory (default: the embedded codec)")
+        c.set_defaults(func=func)
+
+    lm = sub.add_parser("speechlm", help="SpeechLM checkpoints").add_subparsers(dest="cmd", required=True)
+    i = lm.add_parser("init", help="create the embedded tiny LLaMA SpeechLM (untrained) via the token layout")
+    i.add_argument("--out", required=True)
+    i.add_argument("--manifest", help="corpus manifest whose texts train the text tokenizer (default: generated text)")
+    i.add_argument("--codec", help="codec checkpoint whose codebook size sets the audio vocabulary")
+    i.add_argument("--config", help="YAML with TinySpeechLMConfig fields")
+    i.add_argument("overrides", nargs="*")
+    i.set_defaults(func=_speechlm_init)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"tts-align: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The codec interface every SpeechLM job talks to: waveform <-> one stream of integer codes."""
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from tts.audio import AudioError, check_wave, load_audio, resample
+
+MANIFEST = "codec.json"
+
+
+class Codec(ABC):
+    """A single-codebook audio codec at `frame_rate` codes per second.
+
+    `encode` takes audio at any rate >= `min_input_sample_rate` (it resamples); `decode` returns audio at
+    `sample_rate`, `hop_length` samples per code.
+    """
+
+    frame_rate: int = 50
+    min_input_sample_rate: int = 8000
+
+    @property
+    @abstractmethod
+    def sample_rate(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def encoder_sample_rate(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def codebook_size(self) -> int: ...
+
+    @property
+    def hop_length(self) -> int:
+        return self.sample_rate // self.frame_rate
+
+    @abstractmethod
+    def _encode(self, wave: np.ndarray) -> np.ndarray:
+        """Codes for a validated float32 mono wave at `encoder_sample_rate`."""
+
+    @abstractmethod
+    def _decode(self, codes: np.ndarray) -> np.ndarray:
+        """Exactly len(codes) * hop_length samples for validated codes."""
+
+    def encode(self, wave: np.ndarray, sr: int, name: str = "waveform") -> np.ndarray:
+        if sr < self.min_input_sample_rate:
+            raise AudioError(
+                f"{name}: sample rate {sr} Hz is below the {self.min_input_sample_rate} Hz this codec accepts"
+            )
+        wave = check_wave(wave, name, min_samples=sr // self.frame_rate)
+        wave = resample(wave, sr, self.encoder_sample_rate)
+        return self._encode(wave).astype(np.int64)
+
+    def encode_file(self, path: str | Path) -> np.ndarray:
+        wave, sr = load_audio(path)
+        return self.encode(wave, sr, name=str(path))
+
+    def decode(self, codes: np.ndarray | Sequence[int]) -> np.ndarray:
+        return self._decode(self.check_codes(codes)).astype(np.float32)
+
+    def encode_batch(self, waves: Sequence[np.ndarray], srs: int | Sequence[int]) -> list[np.ndarray]:
+        srs = [srs] * len(waves) if isinstance(srs, int) else list(srs)
+        return [self.encode(w, sr, name=f"batch item {i}") for i, (w, sr) in enumerate(zip(waves, srs))]
+
+    def decode_batch(self, codes: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [self.decode(c) for c in codes]
+
+    def check_codes(self, codes: np.ndarray | Sequence[int]) -> np.ndarray:
+        codes = np.asarray(codes)
+        if codes.ndim != 1 or codes.size == 0:
+            raise ValueError(f"codes must be a non-empty 1-D array, got shape {codes.shape}")
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError(f"codes must be integers, got {codes.dtype}")
+        bad = (codes < 0) | (codes >= self.codebook_size)
+        if bad.any():
+            raise ValueError(
+                f"code {int(codes[bad][0])} at position {int(np.argmax(bad))} is outside [0, {self.codebook_size})"
+            )
+        return codes
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> Path: ...
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(directory: Path, kind: str, weights: str, config: dict) -> Path:
+    """codec.json: which class loads the directory, its settings and the weights' checksum."""
+    manifest = {"type": kind, "weights": weights, "sha256": sha256(directory / weights), "config": config}
+    path = directory / MANIFEST
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def read_manifest(directory: str | Path) -> tuple[dict, Path]:
+    """Read codec.json and verify the weights' checksum; returns (manifest, weights path)."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{directory}: not a codec checkpoint (no {MANIFEST}); fit one with `tts-align codec fit`"
+        )
+    manifest = json.loads(path.read_text())
+    weights = directory / manifest["weights"]
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: codec weights missing")
+    digest = sha256(weights)
+    if digest != manifest["sha256"]:
+        raise ValueError(f"{weights}: checksum {digest[:12]}... does not match {MANIFEST} ({manifest['sha256'][:12]}...)")
+    return manifest, weights

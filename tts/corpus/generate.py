@@ -1,0 +1,124 @@
+"""`tts-align corpus generate`: a deterministic, multilingual espeak-ng speech corpus.
+
+Splits: `test` = held-out speakers reading held-out sentences; `val` = held-out sentences read by training
+speakers; `train` = the rest. Re-running reuses finished wav files, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import io
+import json
+import random
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from tts.audio import AudioError, check_wave, resample, save_audio
+from tts.corpus.manifest import Utterance, write_manifest
+from tts.corpus.text import LANGUAGES, generate_sentences
+from tts.corpus.voices import Speaker, speakers_for
+
+
+@dataclass
+class CorpusConfig:
+    out_dir: str = "data/corpus"
+    # sentences per language; English first and largest (it trains the embedded SpeechLM)
+    sentences: dict[str, int] = field(
+        default_factory=lambda: {"en": 2400, "de": 150, "fr": 150, "es": 150, "it": 100, "pt": 100, "nl": 100,
+                                 "pl": 100, "zh": 150, "ja": 100, "ko": 100}
+    )
+    val_fraction: float = 0.04
+    test_fraction: float = 0.05
+    sample_rate: int = 16000
+    seed: int = 0
+    workers: int = 2
+
+
+class SynthesisError(RuntimeError):
+    pass
+
+
+def speak(speaker: Speaker, text: str, sample_rate: int) -> np.ndarray:
+    """Render `text` with espeak-ng and return float32 mono audio at `sample_rate`."""
+    if not text.strip():
+        raise SynthesisError(f"{speaker.id}: empty text")
+    try:
+        proc = subprocess.run(
+            ["espeak-ng", *speaker.espeak_args(), "--stdout", text], capture_output=True, timeout=60, check=True
+        )
+    except FileNotFoundError as exc:
+        raise SynthesisError("espeak-ng is not installed (run scripts/install.sh)") from exc
+    except subprocess.CalledProcessError as exc:
+        raise SynthesisError(f"{speaker.id}: espeak-ng failed: {exc.stderr.decode(errors='replace')[:200]}") from exc
+    try:
+        wave, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
+        wave = check_wave(wave, f"espeak-ng output for {speaker.id}", min_samples=sample_rate // 10)
+    except (sf.LibsndfileError, AudioError) as exc:
+        raise SynthesisError(f"{speaker.id}: espeak-ng produced no usable audio for {text[:40]!r}") from exc
+    return resample(wave, sr, sample_rate)
+
+
+def plan(cfg: CorpusConfig) -> list[tuple[Utterance, Speaker]]:
+    """Assign sentences to splits and speakers (deterministic; no audio rendered)."""
+    unknown = sorted(set(cfg.sentences) - set(LANGUAGES))
+    if unknown:
+        raise ValueError(f"unknown language(s) {unknown}; supported: {sorted(LANGUAGES)}")
+    jobs: list[tuple[Utterance, Speaker]] = []
+    for lang, n in cfg.sentences.items():
+        sentences = generate_sentences(lang, n, seed=cfg.seed)
+        speakers = speakers_for(lang, LANGUAGES[lang].espeak_voice)
+        seen = [s for s in speakers if not s.held_out]
+        held = [s for s in speakers if s.held_out]
+        n_test = max(2, round(n * cfg.test_fraction))
+        n_val = max(2, round(n * cfg.val_fraction))
+        rng = random.Random(f"{cfg.seed}:{lang}")
+        for i, text in enumerate(sentences):
+            split = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+            spk = rng.choice(held if split == "test" else seen)
+            wav = f"wavs/{lang}/{spk.id}/{spk.id}_{i:05d}.wav"
+            jobs.append((Utterance(f"{spk.id}_{i:05d}", text, lang, spk.id, wav, 0.0, cfg.sample_rate, split), spk))
+    return jobs
+
+
+def _render(job: tuple[Utterance, Speaker], root: Path, sample_rate: int) -> Utterance | str:
+    utt, spk = job
+    path = root / utt.wav
+    try:
+        if path.is_file():
+            info = sf.info(str(path))
+            if info.samplerate == sample_rate and info.frames > 0:
+                utt.duration = round(info.frames / sample_rate, 3)
+                return utt
+        wave = speak(spk, utt.text, sample_rate)
+        save_audio(path, wave, sample_rate)
+        utt.duration = round(len(wave) / sample_rate, 3)
+        return utt
+    except (SynthesisError, AudioError, sf.LibsndfileError) as exc:
+        return f"{utt.id}: {exc}"
+
+
+def generate(cfg: CorpusConfig) -> dict:
+    """Render the corpus; returns the summary also written to `out_dir/summary.json`."""
+    root = Path(cfg.out_dir)
+    jobs = plan(cfg)
+    rows, failures = [], []
+    with ThreadPoolExecutor(cfg.workers) as pool:
+        results = pool.map(lambda j: _render(j, root, cfg.sample_rate), jobs)
+        for res in tqdm(results, total=len(jobs), desc="espeak-ng corpus"):
+            (failures if isinstance(res, str) else rows).append(res)
+    write_manifest(root / "manifest.jsonl", rows)
+    summary: dict = {"utterances": len(rows), "failures": failures, "config": asdict(cfg), "per_language": {}}
+    for r in rows:
+        entry = summary["per_language"].setdefault(r.language, {s: 0 for s in ("train", "val", "test")} | {"hours": 0.0, "speakers": set()})
+        entry[r.split] += 1
+        entry["hours"] += r.duration / 3600
+        entry["speakers"].add(r.speaker)
+    for entry in summary["per_language"].values():
+        entry["hours"] = round(entry["hours"], 3)
+        entry["speakers"] = sorted(entry["speakers"])
+    (root / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return summary
