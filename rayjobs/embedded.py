@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without install
 
+from tts.codec.world_vq import WorldVQConfig  # noqa: E402
 from tts.config import load_config  # noqa: E402
 from tts.corpus.generate import CorpusConfig  # noqa: E402
 from tts.speechlm import TinySpeechLMConfig  # noqa: E402
@@ -28,6 +29,7 @@ class EmbeddedJobConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     codec_dir: str | None = None  # None: the committed embedded codec (tts/checkpoints/codec-embedded)
     refit_codec: bool = False
+    codec: WorldVQConfig = field(default_factory=WorldVQConfig)  # settings of a refit
     codec_fit_files: int = 1200
     check_utterances: int = 8  # English test utterances scored for the round-trip check
     speechlm: TinySpeechLMConfig = field(default_factory=TinySpeechLMConfig)
@@ -65,7 +67,7 @@ def run(cfg: EmbeddedJobConfig) -> dict:
     if cfg.refit_codec or not (codec_dir / "codec.json").is_file():
         codec_dir = run_dir / "codec"
         print(f"fitting the codec on {manifest} -> {codec_dir}")
-        fit_from_manifest(manifest, codec_dir, max_files=cfg.codec_fit_files)
+        fit_from_manifest(manifest, codec_dir, cfg.codec, max_files=cfg.codec_fit_files)
     codec = load_codec(codec_dir)
     report["codec"] = {"dir": str(codec_dir), "codebook_size": codec.codebook_size, "sample_rate": codec.sample_rate}
     report["seconds"]["codec"] = round(time.time() - t, 1)

@@ -4,6 +4,7 @@ Errors are `AudioError` and always name the offending file, so batch tools can c
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import librosa
@@ -54,7 +55,10 @@ def load_audio(path: str | Path, target_sr: int | None = None) -> tuple[np.ndarr
 
 
 def save_audio(path: str | Path, wave: np.ndarray, sr: int) -> Path:
+    """Write 16-bit PCM atomically (temp file + rename): an interrupted job never leaves a cut-off file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), np.clip(check_wave(wave, str(path)), -1.0, 1.0), sr, subtype="PCM_16")
+    tmp = path.with_name(f".{path.name}.tmp")
+    sf.write(str(tmp), np.clip(check_wave(wave, str(path)), -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
+    os.replace(tmp, path)
     return path

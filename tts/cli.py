@@ -48,7 +48,7 @@ def _codec_decode(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"{path}: no such codes file")
     try:
         codes = np.load(path, allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, EOFError) as exc:  # EOFError: an empty file
         raise ValueError(f"{path}: not a .npy array of codes ({exc})") from exc
     wave = codec.decode(codes)
     save_audio(args.output, wave, codec.sample_rate)

@@ -1,6 +1,7 @@
 """Dataclass configs from YAML plus `key=value` overrides: defaults live only in the dataclasses."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
 from pathlib import Path
@@ -24,20 +25,30 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
         hint = hints[name]
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             value = _build(hint, value, f"{where}.{name}")
+        elif hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+            try:  # YAML 1.1 reads "1e-3" as a string
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"{where}.{name}: expected a number, got {value!r}") from None
         kwargs[name] = value
     return cls(**kwargs)
 
 
-def _set(data: dict, dotted: str, raw: str) -> None:
+def _set(data: dict, dotted: str, raw: str, defaults: dict) -> None:
+    """Set a dotted key; a mapping the YAML did not give starts from the dataclass defaults, so
+    `sentences.en=500` changes one entry instead of replacing the whole mapping."""
     *parents, leaf = dotted.split(".")
     for key in parents:
-        data = data.setdefault(key, {})
+        if key not in data:
+            data[key] = copy.deepcopy(defaults.get(key, {})) if isinstance(defaults.get(key), dict) else {}
+        data, defaults = data[key], defaults.get(key) if isinstance(defaults.get(key), dict) else {}
     data[leaf] = yaml.safe_load(raw)
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
     """Build `cls` from a YAML file (optional) and `a.b=value` overrides (values parsed as YAML)."""
     data: dict = {}
+    defaults = dataclasses.asdict(cls()) if overrides else {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -47,7 +58,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         if "=" not in item:
             raise ValueError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
-        _set(data, key.strip(), raw)
+        _set(data, key.strip(), raw, defaults)
     return _build(cls, data, str(path) if path else "config")
 
 

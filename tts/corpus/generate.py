@@ -52,6 +52,8 @@ def speak(speaker: Speaker, text: str, sample_rate: int) -> np.ndarray:
         )
     except FileNotFoundError as exc:
         raise SynthesisError("espeak-ng is not installed (run scripts/install.sh)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SynthesisError(f"{speaker.id}: espeak-ng timed out on {text[:40]!r}") from exc
     except subprocess.CalledProcessError as exc:
         raise SynthesisError(f"{speaker.id}: espeak-ng failed: {exc.stderr.decode(errors='replace')[:200]}") from exc
     try:
@@ -88,11 +90,14 @@ def _render(job: tuple[Utterance, Speaker], root: Path, sample_rate: int) -> Utt
     utt, spk = job
     path = root / utt.wav
     try:
-        if path.is_file():
-            info = sf.info(str(path))
-            if info.samplerate == sample_rate and info.frames > 0:
-                utt.duration = round(info.frames / sample_rate, 3)
-                return utt
+        if path.is_file():  # resume: files are written atomically, so a readable one is complete
+            try:
+                info = sf.info(str(path))
+                if info.samplerate == sample_rate and info.frames > 0:
+                    utt.duration = round(info.frames / sample_rate, 3)
+                    return utt
+            except sf.LibsndfileError:
+                pass  # corrupt: render again
         wave = speak(spk, utt.text, sample_rate)
         save_audio(path, wave, sample_rate)
         utt.duration = round(len(wave) / sample_rate, 3)

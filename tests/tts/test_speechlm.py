@@ -1,0 +1,91 @@
+"""The embedded tiny SpeechLM: built through the token layout, saved with save_pretrained, loadable by
+transformers and by vLLM CPU (the rollout engine of the GRPO job)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tts import prompts
+from tts.layout import TokenLayout
+from tts.speechlm import TinySpeechLMConfig, create_tiny_speechlm, load_speechlm
+
+SMALL = TinySpeechLMConfig(text_vocab_size=300, hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1,
+                           intermediate_size=128, max_positions=512)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lm")
+    info = create_tiny_speechlm(out, SMALL, codebook_size=1024)
+    return out, info
+
+
+def test_created_through_layout(tiny):
+    out, info = tiny
+    layout = TokenLayout.load(out)
+    assert layout.kind == "tts-align" and layout.codebook_size == 1024
+    assert layout.vocab_size % 32 == 0 and layout.vocab_size == info["vocab_size"]
+    assert layout.audio_offset == layout.text_vocab_size + 29
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["architectures"] == ["LlamaForCausalLM"] and cfg["vocab_size"] == layout.vocab_size
+    assert cfg["eos_token_id"] == layout.speech_end_id
+
+
+def test_reload_and_forward_tts_prompt(tiny):
+    out, _ = tiny
+    model, tokenizer, layout = load_speechlm(out)
+    text = prompts.encode_text(tokenizer, "The children walked to the park [happy] after lunch.")
+    assert layout.tag_id("[happy]") in text  # markup tags stay whole tokens
+    p = prompts.tts(layout, text, np.arange(20) % layout.codebook_size)
+    with torch.no_grad():
+        loss = model(input_ids=torch.tensor([p.input_ids]), labels=torch.tensor([p.labels])).loss
+    assert torch.isfinite(loss) and loss.item() > 0
+
+
+def test_text_tokenizer_is_byte_level(tiny):
+    _, tokenizer, _ = load_speechlm(tiny[0])
+    ids = tokenizer("Zwölf Boxkämpfer jagen 今天 naïve", add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids) == "Zwölf Boxkämpfer jagen 今天 naïve"
+
+
+def test_missing_checkpoint_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_speechlm(tmp_path)
+
+
+VLLM_SCRIPT = r"""
+import json, os, sys
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+if __name__ == "__main__":
+    from vllm import LLM, SamplingParams
+    llm = LLM(model=sys.argv[1], dtype="float32", max_model_len=256, enforce_eager=True, seed=0)
+    prompt = json.loads(sys.argv[2])
+    out = llm.generate([{"prompt_token_ids": prompt}], SamplingParams(max_tokens=6, temperature=0.0, logprobs=0))
+    print("RESULT", json.dumps(list(out[0].outputs[0].token_ids)))
+"""
+
+
+@pytest.mark.slow
+def test_vllm_cpu_loads_and_matches_transformers(tiny, tmp_path):
+    """vLLM CPU serves the saved checkpoint and its greedy tokens equal transformers' (fp32)."""
+    import subprocess
+    import sys
+
+    out, _ = tiny
+    model, tokenizer, layout = load_speechlm(out)
+    p = prompts.inference(layout, prompts.encode_text(tokenizer, "My sister bought a warm coat."))
+    with torch.no_grad():
+        hf = model.generate(torch.tensor([p.input_ids]), max_new_tokens=6, do_sample=False,
+                            eos_token_id=None, pad_token_id=0)[0, len(p.input_ids):].tolist()
+    script = tmp_path / "probe.py"
+    script.write_text(VLLM_SCRIPT)
+    res = subprocess.run([sys.executable, str(script), str(out), json.dumps(p.input_ids)],
+                         capture_output=True, text=True, timeout=600)
+    lines = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+    assert res.returncode == 0 and lines, res.stderr[-3000:]
+    vllm_tokens = json.loads(lines[0][len("RESULT "):])
+    assert vllm_tokens == hf
