@@ -6,6 +6,7 @@ encode/decode real-time factors, measured side by side in one run. Prints a tabl
     python bench/codec.py --manifest data/corpus/manifest.jsonl [--codec DIR] [--limit N] [--out runs/bench/codec.json]
 Goal (issue 2): round-trip WER <= 2x the original's, OVRL drop <= 0.4.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,12 @@ def main() -> None:
     s = res.summary()
     table = [
         ("metric", "original", "round trip", "ratio / delta"),
-        ("WER (en, Whisper tiny.en)", f"{s['wer_original']:.3f}", f"{s['wer_roundtrip']:.3f}", f"x{s['wer_ratio']:.2f}"),
+        (
+            "WER (en, Whisper tiny.en)",
+            f"{s['wer_original']:.3f}",
+            f"{s['wer_roundtrip']:.3f}",
+            f"x{s['wer_ratio']:.2f}",
+        ),
         ("DNSMOS OVRL", f"{s['ovrl_original']:.3f}", f"{s['ovrl_roundtrip']:.3f}", f"{-s['ovrl_drop']:+.3f}"),
         ("encode RTF", "", f"{s['encode_rtf']:.4f}", ""),
         ("decode RTF", "", f"{s['decode_rtf']:.4f}", ""),
@@ -62,10 +68,23 @@ def main() -> None:
     print("goals:", goal)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"summary": s, "goals": goal, "codec": args.codec, "manifest": str(manifest),
-                               "split": args.split, "wall_s": round(time.time() - start, 1),
-                               "machine": platform.processor() or platform.machine(),
-                               "failures": res.failures, "utterances": res.utterances}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "summary": s,
+                "goals": goal,
+                "codec": args.codec,
+                "manifest": str(manifest),
+                "split": args.split,
+                "wall_s": round(time.time() - start, 1),
+                "machine": platform.processor() or platform.machine(),
+                "failures": res.failures,
+                "utterances": res.utterances,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

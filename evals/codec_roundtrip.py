@@ -2,6 +2,7 @@
 
 Shared by `bench/codec.py` (full table) and the embedded main job (a quick check).
 """
+
 from __future__ import annotations
 
 import time
@@ -40,9 +41,13 @@ class RoundTripResult:
     def summary(self) -> dict:
         keys = ("n", "wer_original", "wer_roundtrip", "ovrl_original", "ovrl_roundtrip", "audio_seconds")
         out = {k: getattr(self, k) for k in keys}
-        return out | {"failures": len(self.failures), "encode_rtf": self.encode_rtf, "decode_rtf": self.decode_rtf,
-                      "wer_ratio": self.wer_roundtrip / max(self.wer_original, 1e-9),
-                      "ovrl_drop": self.ovrl_original - self.ovrl_roundtrip}
+        return out | {
+            "failures": len(self.failures),
+            "encode_rtf": self.encode_rtf,
+            "decode_rtf": self.decode_rtf,
+            "wer_ratio": self.wer_roundtrip / max(self.wer_original, 1e-9),
+            "ovrl_drop": self.ovrl_original - self.ovrl_roundtrip,
+        }
 
 
 def dnsmos_ovrl(wave: np.ndarray, sr: int = 16000) -> float:
@@ -76,8 +81,11 @@ def roundtrip(codec: Codec, rows: list[Utterance], root: Path, asr=None, dnsmos:
         if asr is not None and row.language == "en":
             hyp_o = asr.transcribe(resample(wave, sr, 16000))
             hyp_r = asr.transcribe(resample(decoded, codec.sample_rate, 16000))
-            entry |= {"wer_original": error_rate(row.text, hyp_o), "wer_roundtrip": error_rate(row.text, hyp_r),
-                      "hyp_roundtrip": hyp_r}
+            entry |= {
+                "wer_original": error_rate(row.text, hyp_o),
+                "wer_roundtrip": error_rate(row.text, hyp_r),
+                "hyp_roundtrip": hyp_r,
+            }
             wer_o.append(entry["wer_original"])
             wer_r.append(entry["wer_roundtrip"])
         if dnsmos:

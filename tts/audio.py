@@ -2,6 +2,7 @@
 
 Errors are `AudioError` and always name the offending file, so batch tools can count and skip them.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """`tts-align`: the platform's command line. Subcommands grow with the jobs."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,17 +17,31 @@ def _corpus_generate(args: argparse.Namespace) -> None:
     cfg = load_config(CorpusConfig, args.config, args.overrides)
     summary = generate(cfg)
     per = {k: {s: v[s] for s in ("train", "val", "test", "hours")} for k, v in summary["per_language"].items()}
-    print(json.dumps({"out_dir": cfg.out_dir, "utterances": summary["utterances"],
-                      "failures": len(summary["failures"]), "per_language": per}, indent=2))
+    print(
+        json.dumps(
+            {
+                "out_dir": cfg.out_dir,
+                "utterances": summary["utterances"],
+                "failures": len(summary["failures"]),
+                "per_language": per,
+            },
+            indent=2,
+        )
+    )
 
 
 def _codec_fit(args: argparse.Namespace) -> None:
-    from tts.config import load_config
     from tts.codec.world_vq import WorldVQConfig, fit_from_manifest
+    from tts.config import load_config
 
     cfg = load_config(WorldVQConfig, args.config, args.overrides)
     stats = fit_from_manifest(args.manifest, args.out, cfg, max_files=args.max_files, seed=args.seed)
-    print(json.dumps({k: stats[k] for k in ("files", "frames", "seconds")} | {"bad_files": len(stats["bad_files"]), "out": args.out}))
+    print(
+        json.dumps(
+            {k: stats[k] for k in ("files", "frames", "seconds")}
+            | {"bad_files": len(stats["bad_files"]), "out": args.out}
+        )
+    )
 
 
 def _codec_encode(args: argparse.Namespace) -> None:
@@ -83,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--config", help="YAML with WorldVQConfig fields")
     f.add_argument("overrides", nargs="*", help="key=value overrides, e.g. env_clusters=1024")
     f.set_defaults(func=_codec_fit)
-    for name, func, inp, out in (("encode", _codec_encode, "IN.wav", "OUT.npy"), ("decode", _codec_decode, "IN.npy", "OUT.wav")):
+    for name, func, inp, out in (
+        ("encode", _codec_encode, "IN.wav", "OUT.npy"),
+        ("decode", _codec_decode, "IN.npy", "OUT.wav"),
+    ):
         c = codec.add_parser(name, help=f"{inp} -> {out}")
         c.add_argument("input", metavar=inp)
         c.add_argument("output", metavar=out)

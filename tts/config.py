@@ -1,4 +1,5 @@
 """Dataclass configs from YAML plus `key=value` overrides: defaults live only in the dataclasses."""
+
 from __future__ import annotations
 
 import copy

@@ -23,10 +23,23 @@ import numpy as np
 import torch
 
 STYLE_TAGS: tuple[str, ...] = (
-    "[angry]", "[disgusted]", "[fearful]", "[happy]", "[laughing]", "[sad]", "[surprised]", "[whispering]",
+    "[angry]",
+    "[disgusted]",
+    "[fearful]",
+    "[happy]",
+    "[laughing]",
+    "[sad]",
+    "[surprised]",
+    "[whispering]",
 )
 NONVERBAL_TAGS: tuple[str, ...] = (
-    "[breathe]", "[clear_throat]", "[cough]", "[cry]", "[laugh]", "[sigh]", "[yawn]",
+    "[breathe]",
+    "[clear_throat]",
+    "[cough]",
+    "[cry]",
+    "[laugh]",
+    "[sigh]",
+    "[yawn]",
 )
 MARKUP_TAGS: tuple[str, ...] = STYLE_TAGS + NONVERBAL_TAGS
 
@@ -36,8 +49,13 @@ PAD_MULTIPLE = 64
 DEFAULT_CODEBOOK = 65536
 # Prompt markers first (their order is the id order and must never change: checkpoints depend on it).
 MARKER_TOKENS: tuple[str, ...] = (
-    "<|speech_start|>", "<|speech_end|>", "<|text_start|>", "<|text_end|>",
-    "<|ref_text_start|>", "<|ref_text_end|>", "<|target_text_start|>",
+    "<|speech_start|>",
+    "<|speech_end|>",
+    "<|text_start|>",
+    "<|text_end|>",
+    "<|ref_text_start|>",
+    "<|ref_text_end|>",
+    "<|target_text_start|>",
 )
 SPECIAL_TOKENS: tuple[str, ...] = (
     MARKER_TOKENS
@@ -47,13 +65,20 @@ SPECIAL_TOKENS: tuple[str, ...] = (
 assert len(SPECIAL_TOKENS) == NUM_SPECIAL
 
 LLASA_SPECIALS: tuple[str, ...] = (
-    "<|TEXT_GENERATION_START|>", "<|TEXT_GENERATION_END|>", "<|TEXT_UNDERSTANDING_START|>",
-    "<|TEXT_UNDERSTANDING_END|>", "<|SPEECH_GENERATION_START|>", "<|SPEECH_GENERATION_END|>",
-    "<|SPEECH_UNDERSTANDING_START|>", "<|SPEECH_UNDERSTANDING_END|>",
+    "<|TEXT_GENERATION_START|>",
+    "<|TEXT_GENERATION_END|>",
+    "<|TEXT_UNDERSTANDING_START|>",
+    "<|TEXT_UNDERSTANDING_END|>",
+    "<|SPEECH_GENERATION_START|>",
+    "<|SPEECH_GENERATION_END|>",
+    "<|SPEECH_UNDERSTANDING_START|>",
+    "<|SPEECH_UNDERSTANDING_END|>",
 )
 _LLASA_ROLES = {
-    "speech_start": "<|SPEECH_GENERATION_START|>", "speech_end": "<|SPEECH_GENERATION_END|>",
-    "text_start": "<|TEXT_UNDERSTANDING_START|>", "text_end": "<|TEXT_UNDERSTANDING_END|>",
+    "speech_start": "<|SPEECH_GENERATION_START|>",
+    "speech_end": "<|SPEECH_GENERATION_END|>",
+    "text_start": "<|TEXT_UNDERSTANDING_START|>",
+    "text_end": "<|TEXT_UNDERSTANDING_END|>",
 }
 
 
@@ -215,9 +240,7 @@ def _add_sequential(tokenizer: Any, tokens: list[str], start: int, special: bool
         raise RuntimeError(f"tokenizer added {added} of {len(tokens)} tokens (some already present?)")
     first, last = tokenizer.convert_tokens_to_ids([tokens[0], tokens[-1]])
     if (first, last) != (start, start + len(tokens) - 1):
-        raise RuntimeError(
-            f"added tokens got ids {first}..{last}, expected {start}..{start + len(tokens) - 1}"
-        )
+        raise RuntimeError(f"added tokens got ids {first}..{last}, expected {start}..{start + len(tokens) - 1}")
 
 
 @torch.no_grad()
@@ -300,9 +323,7 @@ def _consecutive_audio(vocab: dict[str, int]) -> tuple[int, int]:
     wrong = np.flatnonzero(ids != offset + np.arange(n))
     if wrong.size:
         c = int(wrong[0])
-        raise ValueError(
-            f"audio tokens are not consecutive: {audio_token(c)} has id {ids[c]}, expected {offset + c}"
-        )
+        raise ValueError(f"audio tokens are not consecutive: {audio_token(c)} has id {ids[c]}, expected {offset + c}")
     return offset, n
 
 

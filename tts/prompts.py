@@ -66,9 +66,7 @@ def _audio(layout: TokenLayout, codes: Codes, what: str) -> list[int]:
     return layout.codes_to_ids(a).tolist()
 
 
-def _speech_prompt(
-    layout: TokenLayout, text: list[int], ref_audio: list[int], target: list[int], end: bool
-) -> Prompt:
+def _speech_prompt(layout: TokenLayout, text: list[int], ref_audio: list[int], target: list[int], end: bool) -> Prompt:
     head = [layout.text_start_id, *text, layout.text_end_id, layout.speech_start_id, *ref_audio]
     tail = target + ([layout.speech_end_id] if end else [])
     return Prompt(head + tail, [IGNORE] * len(head) + tail)

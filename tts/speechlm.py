@@ -5,12 +5,13 @@ language included), a randomly initialised `LlamaForCausalLM` is created for it,
 adds the special and audio tokens. The result is saved with `save_pretrained` so transformers, vLLM and
 the training jobs load it like any hub checkpoint.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
@@ -42,13 +43,13 @@ def train_text_tokenizer(texts: Iterable[str], vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=BASE_SPECIALS, show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=BASE_SPECIALS,
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(sorted(set(texts)), trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<|pad|>", bos_token="<|bos|>", eos_token="<|eos|>"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", bos_token="<|bos|>", eos_token="<|eos|>")
 
 
 def _corpus_texts(manifest: str | Path | None) -> list[str]:
@@ -65,8 +66,11 @@ def _corpus_texts(manifest: str | Path | None) -> list[str]:
 
 
 def create_tiny_speechlm(
-    out: str | Path, cfg: TinySpeechLMConfig = TinySpeechLMConfig(), manifest: str | Path | None = None,
-    codec_dir: str | Path | None = None, codebook_size: int | None = None,
+    out: str | Path,
+    cfg: TinySpeechLMConfig = TinySpeechLMConfig(),
+    manifest: str | Path | None = None,
+    codec_dir: str | Path | None = None,
+    codebook_size: int | None = None,
 ) -> dict:
     """Create, expand and save the untrained embedded SpeechLM; returns a summary dict."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -78,11 +82,18 @@ def create_tiny_speechlm(
     torch.manual_seed(cfg.seed)
     tokenizer = train_text_tokenizer(_corpus_texts(manifest), cfg.text_vocab_size)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_kv_heads,
-        intermediate_size=cfg.intermediate_size, max_position_embeddings=cfg.max_positions,
-        rope_theta=cfg.rope_theta, tie_word_embeddings=cfg.tie_embeddings,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_kv_heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=cfg.max_positions,
+        rope_theta=cfg.rope_theta,
+        tie_word_embeddings=cfg.tie_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
     layout = expand(model, tokenizer, codebook_size=codebook_size, seed=cfg.seed)
@@ -94,9 +105,15 @@ def create_tiny_speechlm(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     layout.save(out)
-    info = {"out": str(out), "params": sum(p.numel() for p in model.parameters()), "vocab_size": layout.vocab_size,
-            "text_vocab_size": layout.text_vocab_size, "audio_offset": layout.audio_offset,
-            "codebook_size": layout.codebook_size, "config": asdict(cfg)}
+    info = {
+        "out": str(out),
+        "params": sum(p.numel() for p in model.parameters()),
+        "vocab_size": layout.vocab_size,
+        "text_vocab_size": layout.text_vocab_size,
+        "audio_offset": layout.audio_offset,
+        "codebook_size": layout.codebook_size,
+        "config": asdict(cfg),
+    }
     (out / "speechlm.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 

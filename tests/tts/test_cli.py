@@ -83,11 +83,14 @@ def test_codec_decode_non_array_file(tmp_path, codec_dir, capsys, content):
     assert not (tmp_path / "o.wav").exists()
 
 
-@pytest.mark.parametrize("codes, message", [
-    (np.array([0, 5, 32], dtype=np.int32), "code 32 at position 2 is outside [0, 32)"),
-    (np.array([0.5, 1.0]), "codes must be integers"),
-    (np.zeros((2, 3), dtype=np.int32), "codes must be a non-empty 1-D array, got shape (2, 3)"),
-])
+@pytest.mark.parametrize(
+    "codes, message",
+    [
+        (np.array([0, 5, 32], dtype=np.int32), "code 32 at position 2 is outside [0, 32)"),
+        (np.array([0.5, 1.0]), "codes must be integers"),
+        (np.zeros((2, 3), dtype=np.int32), "codes must be a non-empty 1-D array, got shape (2, 3)"),
+    ],
+)
 def test_codec_decode_invalid_codes(tmp_path, codec_dir, capsys, codes, message):
     npy = tmp_path / "codes.npy"
     np.save(npy, codes)

@@ -33,8 +33,13 @@ def word_tokenizer(n: int) -> PreTrainedTokenizerFast:
 
 def tiny_llama(vocab: int, hidden: int = 16, tied: bool = False, seed: int = 0) -> LlamaForCausalLM:
     cfg = LlamaConfig(
-        vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=tied,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        tie_word_embeddings=tied,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg).eval()

@@ -1,5 +1,6 @@
 """The embedded tiny SpeechLM: built through the token layout, saved with save_pretrained, loadable by
 transformers and by vLLM CPU (the rollout engine of the GRPO job)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,15 @@ from tts import prompts
 from tts.layout import TokenLayout
 from tts.speechlm import TinySpeechLMConfig, create_tiny_speechlm, load_speechlm
 
-SMALL = TinySpeechLMConfig(text_vocab_size=300, hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1,
-                           intermediate_size=128, max_positions=512)
+SMALL = TinySpeechLMConfig(
+    text_vocab_size=300,
+    hidden_size=64,
+    num_layers=2,
+    num_heads=2,
+    num_kv_heads=1,
+    intermediate_size=128,
+    max_positions=512,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +87,15 @@ def test_vllm_cpu_loads_and_matches_transformers(tiny, tmp_path):
     model, tokenizer, layout = load_speechlm(out)
     p = prompts.inference(layout, prompts.encode_text(tokenizer, "My sister bought a warm coat."))
     with torch.no_grad():
-        hf = model.generate(torch.tensor([p.input_ids]), max_new_tokens=6, do_sample=False,
-                            eos_token_id=None, pad_token_id=0)[0, len(p.input_ids):].tolist()
+        hf = model.generate(
+            torch.tensor([p.input_ids]), max_new_tokens=6, do_sample=False, eos_token_id=None, pad_token_id=0
+        )[0, len(p.input_ids) :].tolist()
     script = tmp_path / "probe.py"
     script.write_text(VLLM_SCRIPT)
-    res = subprocess.run([sys.executable, str(script), str(out), json.dumps(p.input_ids)],
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, str(script), str(out), json.dumps(p.input_ids)], capture_output=True, text=True, timeout=600
+    )
     lines = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
     assert res.returncode == 0 and lines, res.stderr[-3000:]
-    vllm_tokens = json.loads(lines[0][len("RESULT "):])
+    vllm_tokens = json.loads(lines[0][len("RESULT ") :])
     assert vllm_tokens == hf

@@ -1,4 +1,5 @@
 """Audio codecs behind one interface (`Codec`); `load_codec(dir)` picks the class from codec.json."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,11 +1,12 @@
 """The codec interface every SpeechLM job talks to: waveform <-> one stream of integer codes."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -118,5 +119,7 @@ def read_manifest(directory: str | Path) -> tuple[dict, Path]:
         raise FileNotFoundError(f"{weights}: codec weights missing")
     digest = sha256(weights)
     if digest != manifest["sha256"]:
-        raise ValueError(f"{weights}: checksum {digest[:12]}... does not match {MANIFEST} ({manifest['sha256'][:12]}...)")
+        raise ValueError(
+            f"{weights}: checksum {digest[:12]}... does not match {MANIFEST} ({manifest['sha256'][:12]}...)"
+        )
     return manifest, weights

@@ -6,12 +6,13 @@ that probe). A 20 ms code is `f0_bin * env_clusters + env_cluster`: f0 on a log 
 times a k-means cluster of the mel-cepstral envelope and band aperiodicity of its two 10 ms WORLD sub-frames.
 Fitting is a k-means on the corpus (minutes on 2 cores), so the codec is reproducible from the corpus alone.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyworld as pw
@@ -63,8 +64,12 @@ def analyse(wave: np.ndarray, cfg: WorldVQConfig) -> tuple[np.ndarray, np.ndarra
     sp = pw.cheaptrick(x, f0, t, fs, fft_size=cfg.fft_size)
     ap = pw.d4c(x, f0, t, fs, fft_size=cfg.fft_size)
     n = -(-len(wave) // (fs // cfg.frame_rate))  # ceil: one code per hop of input
-    feats = np.hstack([pw.code_spectral_envelope(sp, fs, cfg.envelope_dims),
-                       pw.code_aperiodicity(ap, fs) / 20.0 * cfg.aperiodicity_weight])
+    feats = np.hstack(
+        [
+            pw.code_spectral_envelope(sp, fs, cfg.envelope_dims),
+            pw.code_aperiodicity(ap, fs) / 20.0 * cfg.aperiodicity_weight,
+        ]
+    )
     pad = n * k - len(f0)
     if pad > 0:
         f0, feats = np.pad(f0, (0, pad)), np.pad(feats, ((0, pad), (0, 0)), mode="edge")
@@ -142,7 +147,7 @@ class WorldVQCodec(Codec):
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> "WorldVQCodec":
+    def load(cls, directory: str | Path) -> WorldVQCodec:
         manifest, weights = read_manifest(directory)
         if manifest["type"] != KIND:
             raise ValueError(f"{directory}: codec type {manifest['type']!r}, expected {KIND!r}")
@@ -174,7 +179,7 @@ def fit(
     feats, bad = [], []
     jobs = [(str(p), cfg) for p in paths]
     with get_context("spawn").Pool(workers) as pool:
-        for path, res in zip(paths, tqdm(pool.imap(_analyse_file, jobs, chunksize=4), total=len(jobs), desc="WORLD analysis")):
+        for res in tqdm(pool.imap(_analyse_file, jobs, chunksize=4), total=len(jobs), desc="WORLD analysis"):
             if isinstance(res, str):
                 bad.append(res)
             else:
@@ -187,13 +192,23 @@ def fit(
     if len(x) < cfg.env_clusters:
         raise ValueError(f"{len(x)} frames cannot fit {cfg.env_clusters} clusters; give the fit more audio")
     km = KMeans(cfg.env_clusters, n_init=1, max_iter=max_iter, random_state=seed).fit(x)
-    stats = {"files": len(feats), "bad_files": bad, "frames": int(len(x)), "inertia_per_frame": float(km.inertia_ / len(x))}
+    stats = {
+        "files": len(feats),
+        "bad_files": bad,
+        "frames": int(len(x)),
+        "inertia_per_frame": float(km.inertia_ / len(x)),
+    }
     return WorldVQCodec(cfg, km.cluster_centers_), stats
 
 
 def fit_from_manifest(
-    manifest: str | Path, out: str | Path, cfg: WorldVQConfig = WorldVQConfig(), max_files: int = 1200,
-    split: str = "train", seed: int = 0, workers: int = 2,
+    manifest: str | Path,
+    out: str | Path,
+    cfg: WorldVQConfig = WorldVQConfig(),
+    max_files: int = 1200,
+    split: str = "train",
+    seed: int = 0,
+    workers: int = 2,
 ) -> dict:
     """Fit on up to `max_files` rows of one split (a seeded sample across languages and speakers), save the
     codec to `out` with its checksum, and write `out/fit.json` (statistics, timing, settings)."""
@@ -212,7 +227,13 @@ def fit_from_manifest(
     start = time.time()
     codec, stats = fit([r.wav_path(manifest.parent) for r in rows], cfg, workers=workers, seed=seed)
     codec.save(out)
-    stats |= {"manifest": str(manifest), "split": split, "bad_rows": errors, "seconds": round(time.time() - start, 1),
-              "config": asdict(cfg), "seed": seed}
+    stats |= {
+        "manifest": str(manifest),
+        "split": split,
+        "bad_rows": errors,
+        "seconds": round(time.time() - start, 1),
+        "config": asdict(cfg),
+        "seed": seed,
+    }
     (Path(out) / "fit.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats

@@ -3,6 +3,7 @@
 Splits: `test` = held-out speakers reading held-out sentences; `val` = held-out sentences read by training
 speakers; `train` = the rest. Re-running reuses finished wav files, so an interrupted run resumes.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,19 @@ class CorpusConfig:
     out_dir: str = "data/corpus"
     # sentences per language; English first and largest (it trains the embedded SpeechLM)
     sentences: dict[str, int] = field(
-        default_factory=lambda: {"en": 2400, "de": 150, "fr": 150, "es": 150, "it": 100, "pt": 100, "nl": 100,
-                                 "pl": 100, "zh": 150, "ja": 100, "ko": 100}
+        default_factory=lambda: {
+            "en": 2400,
+            "de": 150,
+            "fr": 150,
+            "es": 150,
+            "it": 100,
+            "pt": 100,
+            "nl": 100,
+            "pl": 100,
+            "zh": 150,
+            "ja": 100,
+            "ko": 100,
+        }
     )
     val_fraction: float = 0.04
     test_fraction: float = 0.05
@@ -118,7 +130,9 @@ def generate(cfg: CorpusConfig) -> dict:
     write_manifest(root / "manifest.jsonl", rows)
     summary: dict = {"utterances": len(rows), "failures": failures, "config": asdict(cfg), "per_language": {}}
     for r in rows:
-        entry = summary["per_language"].setdefault(r.language, {s: 0 for s in ("train", "val", "test")} | {"hours": 0.0, "speakers": set()})
+        entry = summary["per_language"].setdefault(
+            r.language, {s: 0 for s in ("train", "val", "test")} | {"hours": 0.0, "speakers": set()}
+        )
         entry[r.split] += 1
         entry["hours"] += r.duration / 3600
         entry["speakers"].add(r.speaker)

@@ -1,10 +1,11 @@
 """JSONL speech manifests: one row per utterance, wav paths relative to the manifest file."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 SPLITS = ("train", "val", "test")
 

@@ -1,4 +1,5 @@
 """The embedded WORLD-VQ codec: interface contract, fitting, checksum-verified loading, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -80,15 +81,21 @@ def test_batch_variants(codec):
 
 @pytest.mark.parametrize(
     "wave,sr,match",
-    [(np.zeros(0, np.float32), SR, "empty"), (np.zeros(SR, np.float32), 4000, "below"),
-     (np.full(SR, np.nan, np.float32), SR, "NaN"), (np.zeros((2, 2, 2)), SR, "mono")],
+    [
+        (np.zeros(0, np.float32), SR, "empty"),
+        (np.zeros(SR, np.float32), 4000, "below"),
+        (np.full(SR, np.nan, np.float32), SR, "NaN"),
+        (np.zeros((2, 2, 2)), SR, "mono"),
+    ],
 )
 def test_bad_audio(codec, wave, sr, match):
     with pytest.raises(AudioError, match=match):
         codec.encode(wave, sr)
 
 
-@pytest.mark.parametrize("codes,match", [([], "non-empty"), ([0, 10**6], "outside"), ([-1], "outside"), ([0.5], "integers")])
+@pytest.mark.parametrize(
+    "codes,match", [([], "non-empty"), ([0, 10**6], "outside"), ([-1], "outside"), ([0.5], "integers")]
+)
 def test_bad_codes(codec, codes, match):
     with pytest.raises(ValueError, match=match):
         codec.decode(np.asarray(codes))

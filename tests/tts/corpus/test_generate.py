@@ -56,8 +56,14 @@ def test_plan_split_sizes(small_plan):
     _, jobs = small_plan
     counts = Counter((u.language, u.split) for u, _ in jobs)
     # n_test = max(2, round(n * 0.05)), n_val = max(2, round(n * 0.04))
-    assert counts == {("en", "test"): 3, ("en", "val"): 2, ("en", "train"): 55,
-                      ("de", "test"): 2, ("de", "val"): 2, ("de", "train"): 16}
+    assert counts == {
+        ("en", "test"): 3,
+        ("en", "val"): 2,
+        ("en", "train"): 55,
+        ("de", "test"): 2,
+        ("de", "val"): 2,
+        ("de", "train"): 16,
+    }
 
 
 def test_test_split_uses_only_held_out_speakers(small_plan):
@@ -154,7 +160,8 @@ def test_generate_and_resume(tmp_path, monkeypatch):
         assert raw["sample_rate"] == 16000
         assert raw["duration"] == round(info.frames / 16000, 3)
     rows = read_manifest(out / "manifest.jsonl")
-    assert {(r.language, r.split) for r in rows} == {(l, s) for l in ("en", "de") for s in ("train", "val", "test")}
+    expected = {(lang, s) for lang in ("en", "de") for s in ("train", "val", "test")}
+    assert {(r.language, r.split) for r in rows} == expected
 
     on_disk = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert on_disk == summary

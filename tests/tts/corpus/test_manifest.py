@@ -10,8 +10,17 @@ from tts.corpus.manifest import ManifestError, Utterance, iter_manifest, read_ma
 
 
 def utt(i: int, split: str = "train", **kw) -> Utterance:
-    fields = dict(id=f"u{i}", text=f"sentence number {i}", language="en", speaker="en_00",
-                  wav=f"wavs/u{i}.wav", duration=1.25, sample_rate=16000, split=split, tags=["a"])
+    fields = dict(
+        id=f"u{i}",
+        text=f"sentence number {i}",
+        language="en",
+        speaker="en_00",
+        wav=f"wavs/u{i}.wav",
+        duration=1.25,
+        sample_rate=16000,
+        split=split,
+        tags=["a"],
+    )
     fields.update(kw)
     return Utterance(**fields)
 
@@ -24,8 +33,16 @@ def touch_wavs(root, rows):
 
 
 def good_line(i: int, split: str = "train") -> str:
-    return json.dumps({"id": f"u{i}", "text": f"sentence {i}", "language": "en", "speaker": "s", "wav": f"wavs/u{i}.wav",
-                       "split": split})
+    return json.dumps(
+        {
+            "id": f"u{i}",
+            "text": f"sentence {i}",
+            "language": "en",
+            "speaker": "s",
+            "wav": f"wavs/u{i}.wav",
+            "split": split,
+        }
+    )
 
 
 @pytest.fixture
@@ -66,8 +83,12 @@ def test_split_filter(tmp_path):
 
 def test_optional_fields_default(root):
     path = root / "m.jsonl"
-    path.write_text(json.dumps({"id": "u0", "text": "hi there", "language": "en", "speaker": "s", "wav": "wavs/u0.wav",
-                                "extra": "ignored"}) + "\n")
+    path.write_text(
+        json.dumps(
+            {"id": "u0", "text": "hi there", "language": "en", "speaker": "s", "wav": "wavs/u0.wav", "extra": "ignored"}
+        )
+        + "\n"
+    )
     (row,) = read_manifest(path)
     assert row == Utterance("u0", "hi there", "en", "s", "wavs/u0.wav", 0.0, 0, "train", [])
 
@@ -75,13 +96,22 @@ def test_optional_fields_default(root):
 BAD_ROWS = {
     "bad_json": ('{"id": "u1", "text": ', "not valid JSON"),
     "not_object": ("[1, 2, 3]", "expected a JSON object"),
-    "missing_field": (json.dumps({"id": "u1", "text": "t", "language": "en", "speaker": "s"}), "missing field(s) ['wav']"),
-    "empty_text": (json.dumps({"id": "u1", "text": "   ", "language": "en", "speaker": "s", "wav": "wavs/u1.wav"}),
-                   "empty transcript for 'u1'"),
-    "bad_split": (json.dumps({"id": "u1", "text": "t", "language": "en", "speaker": "s", "wav": "wavs/u1.wav",
-                              "split": "dev"}), "split must be one of ('train', 'val', 'test'), got 'dev'"),
-    "missing_wav": (json.dumps({"id": "u1", "text": "t", "language": "en", "speaker": "s", "wav": "wavs/gone.wav"}),
-                    "u1: audio file wavs/gone.wav does not exist"),
+    "missing_field": (
+        json.dumps({"id": "u1", "text": "t", "language": "en", "speaker": "s"}),
+        "missing field(s) ['wav']",
+    ),
+    "empty_text": (
+        json.dumps({"id": "u1", "text": "   ", "language": "en", "speaker": "s", "wav": "wavs/u1.wav"}),
+        "empty transcript for 'u1'",
+    ),
+    "bad_split": (
+        json.dumps({"id": "u1", "text": "t", "language": "en", "speaker": "s", "wav": "wavs/u1.wav", "split": "dev"}),
+        "split must be one of ('train', 'val', 'test'), got 'dev'",
+    ),
+    "missing_wav": (
+        json.dumps({"id": "u1", "text": "t", "language": "en", "speaker": "s", "wav": "wavs/gone.wav"}),
+        "u1: audio file wavs/gone.wav does not exist",
+    ),
 }
 
 

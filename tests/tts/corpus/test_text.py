@@ -42,13 +42,13 @@ def test_deterministic_and_seed_dependent(code):
 
 def test_deterministic_across_processes():
     """No dependence on Python's per-process hash randomisation."""
-    code = ("import json; from tts.corpus.text import generate_sentences as g; "
-            "print(json.dumps(g('de', 8, 5)))")
+    code = "import json; from tts.corpus.text import generate_sentences as g; print(json.dumps(g('de', 8, 5)))"
     outs = set()
     for hashseed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=hashseed)
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                             cwd=REPO, check=True)
+        res = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True
+        )
         outs.add(res.stdout)
     assert len(outs) == 1
     assert outs.pop().strip() == json.dumps(generate_sentences("de", 8, 5))
@@ -130,7 +130,8 @@ def test_espeak_reads_text_in_its_own_language(code):
     """
     voice = LANGUAGES[code].espeak_voice
     text = "\n".join(generate_sentences(code, 30, seed=9))
-    out = subprocess.run([ESPEAK, "-q", "-x", "-v", voice], input=text, capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    out = subprocess.run(
+        [ESPEAK, "-q", "-x", "-v", voice], input=text, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     assert out.strip()
     assert not re.search(r"\([a-z]{2,3}(-[a-z]+)?\)", out), out[:500]
