@@ -24,8 +24,11 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list and typing.get_args(hint) else None
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             value = _build(hint, value, f"{where}.{name}")
+        elif dataclasses.is_dataclass(item) and isinstance(value, list):
+            value = [_build(item, v, f"{where}.{name}[{k}]") if isinstance(v, dict) else v for k, v in enumerate(value)]
         elif hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
             try:  # YAML 1.1 reads "1e-3" as a string
                 value = float(value)
