@@ -9,11 +9,16 @@ Goal (issue 2): round-trip WER <= 2x the original's, OVRL drop <= 0.4.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/<name>.py shares names with packages (bench/rewards.py vs rewards/): import from the repo root.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import json
 import platform
 import time
-from pathlib import Path
 
 from evals.codec_roundtrip import roundtrip
 from rewards.asr import FasterWhisperASR

@@ -48,22 +48,24 @@ def _basic_normaliser():
     return BasicTextNormalizer()
 
 
-def normalise(text: str, language: str) -> str:
+def normalise(text: str, language: str, cer_languages: frozenset[str] = CER_LANGUAGES) -> str:
     """Whisper's English normaliser for English; for other languages lower-case and strip punctuation."""
     if language == "en":
         return _english_normaliser()(text)
-    if language in CER_LANGUAGES:
+    if language in cer_languages:
         text = unicodedata.normalize("NFKC", text)
         return "".join(ch for ch in text if not unicodedata.category(ch).startswith(("P", "Z", "S", "C")))
     return re.sub(r"\s+", " ", _basic_normaliser()(text)).strip()
 
 
-def error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
+def error_rate(
+    reference: str, hypothesis: str, language: str = "en", cer_languages: frozenset[str] = CER_LANGUAGES
+) -> float:
     """WER (CER for CER languages) of one utterance after normalisation; raises on an empty reference."""
-    ref, hyp = normalise(reference, language), normalise(hypothesis, language)
+    ref, hyp = normalise(reference, language, cer_languages), normalise(hypothesis, language, cer_languages)
     if not ref:
         raise ValueError(f"empty reference transcript after normalisation: {reference!r}")
-    if language in CER_LANGUAGES:
+    if language in cer_languages:
         return float(jiwer.cer(ref, hyp)) if hyp else 1.0
     return float(jiwer.wer(ref, hyp)) if hyp else 1.0
 
@@ -110,3 +112,46 @@ class FasterWhisperASR:
             without_timestamps=True,
         )
         return " ".join(s.text.strip() for s in segments).strip()
+
+
+@dataclass
+class WhisperASR:
+    """openai-whisper (production default: large-v3 on a GPU). `model` is a model name resolved from the
+    local whisper cache (`download_root`) or a path to a `.pt` checkpoint; nothing is downloaded unless the
+    name is missing locally and the user allowed network access."""
+
+    model: str = "large-v3"
+    device: str = "cuda"
+    download_root: str | None = None
+
+    def __post_init__(self) -> None:
+        import whisper
+
+        path = Path(self.model)
+        if path.suffix == ".pt" and not path.is_file():
+            raise FileNotFoundError(f"{path}: Whisper checkpoint not found")
+        self._model = whisper.load_model(self.model, device=self.device, download_root=self.download_root)
+        self.english_only = not self._model.is_multilingual
+
+    def transcribe(self, wave: np.ndarray, language: str = "en") -> str:
+        if self.english_only and language != "en":
+            raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
+        result = self._model.transcribe(
+            np.asarray(wave, dtype=np.float32),
+            language=language,
+            fp16=self.device.startswith("cuda"),
+            condition_on_previous_text=False,
+            temperature=0.0,
+            without_timestamps=True,
+        )
+        return result["text"].strip()
+
+
+def load_asr(backend: str = "faster-whisper", model: str | None = None, device: str = "cpu", threads: int = 2):
+    """An ASR model by backend name: `faster-whisper` (CTranslate2, CPU; None = embedded tiny.en) or
+    `whisper` (openai-whisper; None = large-v3)."""
+    if backend == "faster-whisper":
+        return FasterWhisperASR(model, cpu_threads=threads)
+    if backend == "whisper":
+        return WhisperASR(model or "large-v3", device=device)
+    raise ValueError(f"unknown ASR backend {backend!r}; known: ['faster-whisper', 'whisper']")

@@ -79,6 +79,67 @@ def _speechlm_init(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=2))
 
 
+def _load_sample(audio: str, text: str, ref: str | None, language: str, sample_id: str = ""):
+    """A Sample whose load errors travel as `meta["error"]`: scored as failed, never raised."""
+    from rewards.scorers import Sample
+    from tts.audio import AudioError, load_audio
+
+    sample = Sample(wave=None, sr=16000, text=text, language=language, id=sample_id or Path(audio).stem)
+    if not audio:
+        return sample
+    try:
+        if not text.strip():
+            raise ValueError("empty text")
+        sample.wave, sample.sr = load_audio(audio)
+        if ref:
+            sample.ref_wave, sample.ref_sr = load_audio(ref)
+    except (AudioError, ValueError) as exc:
+        sample.meta["error"] = str(exc)
+    return sample
+
+
+def _score(args: argparse.Namespace) -> None:
+    from rewards.router import RewardRouter, RewardsConfig, public_record
+    from tts.config import load_config
+
+    cfg = load_config(RewardsConfig, args.config, args.overrides)
+    if args.jsonl:
+        src = Path(args.jsonl)
+        if not src.is_file():
+            raise FileNotFoundError(f"{src}: no such JSONL file")
+        samples = []
+        for lineno, line in enumerate(src.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                audio = str(src.parent / row["audio"])
+                ref = str(src.parent / row["ref"]) if row.get("ref") else None
+                samples.append(
+                    _load_sample(
+                        audio, row.get("text", ""), ref, row.get("language", args.lang), str(row.get("id", lineno))
+                    )
+                )
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:  # scored as a failed sample, not fatal
+                bad = _load_sample("", "", None, args.lang, str(lineno))
+                bad.meta["error"] = f"{src}:{lineno}: bad row ({exc}); expected {{audio, text[, ref, language, id]}}"
+                samples.append(bad)
+    else:
+        if not args.audio or args.text is None:
+            raise ValueError("give --audio and --text, or --jsonl FILE")
+        samples = [_load_sample(args.audio, args.text, args.ref, args.lang)]
+    if not args.ref and not args.jsonl:  # no reference: SIM cannot be measured, so it is not a component
+        cfg.components = [c for c in cfg.components if c.name != "sim"]
+    router = RewardRouter(cfg, use_ray=args.ray)
+    records = [public_record(r) for r in router.score(samples)]
+    if args.jsonl:
+        out = Path(args.out or Path(args.jsonl).with_suffix(".scored.jsonl"))
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        print(f"scored {len(records)} samples -> {out}")
+    else:
+        print(json.dumps(records[0], indent=2, ensure_ascii=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tts-align", description=__doc__)
     sub = p.add_subparsers(dest="group", required=True)
@@ -107,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("output", metavar=out)
         c.add_argument("--codec", help="codec checkpoint directory (default: the embedded codec)")
         c.set_defaults(func=func)
+
+    sc = sub.add_parser("score", help="score audio with the reward models (WER/CER, SIM, DNSMOS, composite)")
+    sc.add_argument("--audio", help="generated audio file")
+    sc.add_argument("--text", help="the text it should say")
+    sc.add_argument("--ref", help="reference audio of the target speaker (enables SIM)")
+    sc.add_argument("--lang", default="en")
+    sc.add_argument("--jsonl", help="many samples: rows {audio, text[, ref, language, id]}, paths relative to it")
+    sc.add_argument("--out", help="output JSONL (default: IN.scored.jsonl)")
+    sc.add_argument("--ray", action="store_true", help="score through Ray actor pools instead of in-process")
+    sc.add_argument("--config", help="YAML with RewardsConfig fields")
+    sc.add_argument("overrides", nargs="*", help="e.g. asr.backend=whisper asr.model=large-v3")
+    sc.set_defaults(func=_score)
 
     lm = sub.add_parser("speechlm", help="SpeechLM checkpoints").add_subparsers(dest="cmd", required=True)
     i = lm.add_parser("init", help="create the embedded tiny LLaMA SpeechLM (untrained) via the token layout")

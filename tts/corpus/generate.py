@@ -6,6 +6,7 @@ speakers; `train` = the rest. Re-running reuses finished wav files, so an interr
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import random
@@ -93,7 +94,9 @@ def plan(cfg: CorpusConfig) -> list[tuple[Utterance, Speaker]]:
         for i, text in enumerate(sentences):
             split = "test" if i < n_test else "val" if i < n_test + n_val else "train"
             spk = rng.choice(held if split == "test" else seen)
-            wav = f"wavs/{lang}/{spk.id}/{spk.id}_{i:05d}.wav"
+            # the file name carries a digest of what is spoken and how: a changed sentence or voice is re-rendered
+            digest = hashlib.sha1(f"{text}|{spk.espeak_args()}|{cfg.sample_rate}".encode()).hexdigest()[:8]
+            wav = f"wavs/{lang}/{spk.id}/{spk.id}_{i:05d}_{digest}.wav"
             jobs.append((Utterance(f"{spk.id}_{i:05d}", text, lang, spk.id, wav, 0.0, cfg.sample_rate, split), spk))
     return jobs
 

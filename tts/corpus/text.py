@@ -123,7 +123,7 @@ EN_SUBJECTS = (
     "my cousin",
     "my best friend",
     "our neighbor",
-    "the teacher",
+    "my teacher",
     "the children",
     "the old man",
     "the old woman",
@@ -135,13 +135,12 @@ EN_SUBJECTS = (
     "my grandfather",
     "our family",
     "the whole family",
-    "my friends",
     "the boys",
 )
 EN_QUESTION_SUBJECTS = (
     "your sister",
     "your parents",
-    "your friends",
+    "your grandmother",
     "your mother",
     "your father",
     "the children",
@@ -231,7 +230,7 @@ EN_GROUPS = (
         ),
     ),
     (  # cooking and chores
-        ("at home", "in the kitchen", "at his house", "at her house"),
+        ("at home", "in the kitchen", "in the small kitchen"),
         (
             ("cooked some rice", "cook some rice"),
             ("made some soup", "make some soup"),
@@ -241,7 +240,7 @@ EN_GROUPS = (
             ("cleaned the floor", "clean the floor"),
             ("cleaned the oven", "clean the oven"),
             ("fixed the old chair", "fix the old chair"),
-            ("painted the front door", "paint the front door"),
+            ("cleaned the windows", "clean the windows"),
             ("set the table", "set the table"),
         ),
     ),
@@ -271,7 +270,7 @@ EN_GROUPS = (
         ),
     ),
     (  # relaxing at home
-        ("at home", "in the living room", "in the bedroom", "on the porch"),
+        ("at home", "in the living room", "in the family room", "on the porch"),
         (
             ("watched a funny movie", "watch a funny movie"),
             ("listened to the radio", "listen to the radio"),

@@ -101,7 +101,7 @@ def test_plan_rows(small_plan):
     assert len({u.id for u, _ in jobs}) == 80 and len({u.wav for u, _ in jobs}) == 80
     for u, s in jobs:
         assert u.language == s.language and u.speaker == s.id
-        assert u.wav == f"wavs/{u.language}/{s.id}/{u.id}.wav"
+        assert u.wav.startswith(f"wavs/{u.language}/{s.id}/{u.id}_") and u.wav.endswith(".wav")
         assert u.sample_rate == cfg.sample_rate and u.duration == 0.0
         assert u.text.strip()
     # training data spreads over several speakers, not one
@@ -194,6 +194,20 @@ def test_generate_and_resume(tmp_path, monkeypatch):
     generate(cfg)
     assert calls == [rows[0].text]
     assert sf.info(str(stale)).samplerate == 16000
+
+
+def test_changed_text_gets_a_new_file(monkeypatch):
+    """Resume keys files by content: a changed sentence never reuses the audio of the old one."""
+    cfg = CorpusConfig(sentences={"en": 6})
+    before = {u.id: u.wav for u, _ in gen.plan(cfg)}
+    assert before == {u.id: u.wav for u, _ in gen.plan(cfg)}  # deterministic
+    original = gen.generate_sentences
+    monkeypatch.setattr(
+        gen, "generate_sentences", lambda lang, n, seed: ["A changed sentence."] + original(lang, n, seed)[1:]
+    )
+    after = {u.id: u.wav for u, _ in gen.plan(cfg)}
+    changed = [k for k in before if before[k] != after[k]]
+    assert len(changed) == 1 and changed[0].endswith("_00000")
 
 
 def test_generate_records_failures(tmp_path, monkeypatch):

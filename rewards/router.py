@@ -1,0 +1,138 @@
+"""Fan a batch of samples out to the reward pools and join one record per sample (paper section 3.5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ray
+
+from rewards.composite import CompositeReward, RewardSpec, default_specs
+from rewards.pool import LocalPool, PoolConfig, ScorerPool
+from rewards.scorers import Sample, audio_problem
+
+
+@dataclass
+class AsrConfig:
+    backend: str = "faster-whisper"  # production: whisper (large-v3, GPU)
+    model: str | None = None  # None: embedded Whisper tiny.en / large-v3 for the whisper backend
+    device: str = "cpu"
+    cer_languages: list[str] = field(default_factory=lambda: ["zh", "ja", "ko", "th", "yue"])
+    pool: PoolConfig = field(default_factory=PoolConfig)
+
+
+@dataclass
+class SpeakerConfig:
+    backend: str = "resemblyzer"  # production: wavlm_ecapa (seed-tts-eval's WavLM-large SV) or wavlm
+    path: str | None = None
+    device: str = "cpu"
+    pool: PoolConfig = field(default_factory=PoolConfig)
+
+
+@dataclass
+class DnsmosConfig:
+    model_dir: str | None = None  # None: the official ONNX models inside the speechmos wheel
+    personalized: bool = False
+    pool: PoolConfig = field(default_factory=PoolConfig)
+
+
+@dataclass
+class RewardsConfig:
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    speaker: SpeakerConfig = field(default_factory=SpeakerConfig)
+    dnsmos: DnsmosConfig = field(default_factory=DnsmosConfig)
+    components: list[RewardSpec] = field(default_factory=default_specs)
+    normalise_weights: bool = True
+    silence_rms: float = 1e-4  # below this RMS the audio counts as silent: minimum reward, flagged
+
+
+# measurement -> (pool name, scorer kind, kwargs from config)
+def _pool_specs(cfg: RewardsConfig) -> dict[str, tuple[str, dict, PoolConfig]]:
+    return {
+        "error_rate": (
+            "asr",
+            {
+                "backend": cfg.asr.backend,
+                "model": cfg.asr.model,
+                "device": cfg.asr.device,
+                "cer_languages": cfg.asr.cer_languages,
+                "threads": cfg.asr.pool.threads,
+            },
+            cfg.asr.pool,
+        ),
+        "sim": (
+            "speaker",
+            {"backend": cfg.speaker.backend, "path": cfg.speaker.path, "device": cfg.speaker.device},
+            cfg.speaker.pool,
+        ),
+        "dnsmos": (
+            "dnsmos",
+            {
+                "model_dir": cfg.dnsmos.model_dir,
+                "personalized": cfg.dnsmos.personalized,
+                "threads": cfg.dnsmos.pool.threads,
+            },
+            cfg.dnsmos.pool,
+        ),
+    }
+
+
+class RewardRouter:
+    """Owns one pool per reward model the composite needs; `score(samples)` returns one record per sample:
+    `{"id", "transcript", "error_rate", "metric", "sim", "dnsmos", "rewards": {..., "total"}, "flags"}`.
+    With `use_ray=False` the same models run in-process (the CLI's single-file case)."""
+
+    def __init__(self, cfg: RewardsConfig = RewardsConfig(), use_ray: bool = True):
+        self.cfg = cfg
+        self.composite = CompositeReward(cfg.components, cfg.normalise_weights)
+        if use_ray:
+            ray.init(ignore_reinit_error=True)  # connects to the job's cluster, or starts a local one
+        specs = _pool_specs(cfg)
+        unknown = self.composite.measurements - set(specs)
+        if unknown:
+            raise ValueError(f"no reward model produces {sorted(unknown)}; pools exist for {sorted(specs)}")
+        pool_cls = ScorerPool if use_ray else LocalPool
+        self.pools: dict[str, ScorerPool | LocalPool] = {}
+        for measurement in sorted(self.composite.measurements):
+            name, kwargs, pool_cfg = specs[measurement]
+            self.pools[measurement] = pool_cls(name, kwargs, pool_cfg, name=name)
+        for pool in self.pools.values():
+            pool.wait_ready()
+
+    def score(self, samples: list[Sample]) -> list[dict]:
+        problems = [s.meta.get("error") or audio_problem(s.wave, self.cfg.silence_rms) for s in samples]
+        good = [i for i, p in enumerate(problems) if p is None]
+        # every pool starts before any result is awaited: the reward models run concurrently
+        pending = {m: pool.submit([samples[i] for i in good]) for m, pool in self.pools.items()}
+        records = [
+            {"id": s.id, "text": s.text, "language": s.language, "flags": [p] if p else []}
+            for s, p in zip(samples, problems)
+        ]
+        for measurement in self.pools:
+            results = self.pools[measurement].gather(pending[measurement])
+            for i, res in zip(good, results):
+                res = dict(res)
+                records[i]["flags"] += res.pop("flags", [])
+                records[i].update(res)
+        for rec in records:
+            for measurement in self.pools:
+                rec.setdefault(measurement, None)
+            rec.update(self.composite(rec))
+        return records
+
+    def health(self) -> dict[str, list[bool]]:
+        return {pool.name: pool.health() for pool in self.pools.values()}
+
+    def shutdown(self) -> None:
+        for pool in self.pools.values():
+            pool.shutdown()
+
+
+def public_record(rec: dict) -> dict:
+    """The documented JSON shape: `{"transcript", "wer"|"cer", "sim", "dnsmos": {...}, "rewards": {...}}`."""
+    out = {"id": rec.get("id", ""), "transcript": rec.get("transcript")}
+    if "error_rate" in rec:
+        out[rec.get("metric") or "wer"] = rec["error_rate"]
+    for key in ("sim", "dnsmos"):
+        if key in rec:
+            out[key] = rec[key]
+    return out | {"rewards": rec["rewards"], "flags": rec["flags"]}
