@@ -75,10 +75,9 @@ class AsrScorer(Scorer):
         self.asr = load_asr(backend, model, device=device, threads=threads)
         self.cer_languages = frozenset(cer_languages) if cer_languages is not None else CER_LANGUAGES
 
-    def _one(self, s: Sample) -> dict:
+    def _record(self, s: Sample, transcript: str) -> dict:
         from rewards.asr import error_rate
 
-        transcript = self.asr.transcribe(resample(check_wave(s.wave), s.sr, SR), s.language)
         rate = error_rate(s.text, transcript, s.language, self.cer_languages)
         return {
             "transcript": transcript,
@@ -86,8 +85,24 @@ class AsrScorer(Scorer):
             "metric": "cer" if s.language in self.cer_languages else "wer",
         }
 
+    def _one(self, s: Sample) -> dict:
+        return self._record(s, self.asr.transcribe(resample(check_wave(s.wave), s.sr, SR), s.language))
+
     def score_batch(self, samples: list[Sample]) -> list[dict]:
-        return [self._guard(s, self._one) for s in samples]
+        """One batched decode per language; a failing batch falls back to one sample at a time."""
+        out: list[dict | None] = [None] * len(samples)
+        by_language: dict[str, list[int]] = {}
+        for i, s in enumerate(samples):
+            by_language.setdefault(s.language, []).append(i)
+        for language, idx in by_language.items():
+            try:
+                waves = [resample(check_wave(samples[i].wave), samples[i].sr, SR) for i in idx]
+                for i, text in zip(idx, self.asr.transcribe_batch(waves, language)):
+                    out[i] = self._guard(samples[i], lambda s, text=text: self._record(s, text))
+            except Exception:  # noqa: BLE001  isolate the bad sample
+                for i in idx:
+                    out[i] = self._guard(samples[i], self._one)
+        return out  # type: ignore[return-value]
 
 
 class SpeakerScorer(Scorer):

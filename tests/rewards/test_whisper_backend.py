@@ -46,3 +46,23 @@ def test_errors(tmp_path):
         load_asr("whisper", str(tmp_path / "missing.pt"), device="cpu")
     with pytest.raises(ValueError, match="unknown ASR backend"):
         load_asr("kaldi")
+
+
+def test_openai_whisper_batch_runs(tiny_checkpoint):
+    asr = load_asr("whisper", str(tiny_checkpoint), device="cpu")
+    texts = asr.transcribe_batch([np.zeros(16000, np.float32), np.zeros(8000, np.float32)], "en")
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+
+
+def test_faster_whisper_batch_matches_singletons_and_is_accurate():
+    from rewards.asr import FasterWhisperASR, error_rate
+    from tts.corpus.generate import speak
+    from tts.corpus.voices import Speaker
+
+    texts = ["The children walked to the park after lunch.", "On Sunday, my sister walked to the market."]
+    waves = [speak(Speaker("a", "en", "en-us+m1", 45, 160), t, 16000) for t in texts]
+    asr = FasterWhisperASR()
+    batch = asr.transcribe_batch(waves + [np.zeros(40 * 16000, np.float32)])  # a > 30 s clip takes the long path
+    assert batch[:2] == [asr.transcribe_batch([w])[0] for w in waves]
+    assert all(error_rate(t, h) < 0.3 for t, h in zip(texts, batch[:2]))
+    assert isinstance(batch[2], str)
