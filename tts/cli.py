@@ -30,6 +30,25 @@ def _corpus_generate(args: argparse.Namespace) -> None:
     )
 
 
+def _corpus_markups(args: argparse.Namespace) -> None:
+    from tts.config import load_config
+    from tts.corpus.markups import MarkupCorpusConfig, build_markup_corpus
+
+    cfg = load_config(MarkupCorpusConfig, args.config, args.overrides)
+    summary = build_markup_corpus(cfg)
+    print(
+        json.dumps(
+            {
+                "out_dir": cfg.out_dir,
+                "samples": summary["samples"],
+                "failures": len(summary["failures"]),
+                "per_split": summary["per_split"],
+            },
+            indent=2,
+        )
+    )
+
+
 def _codec_fit(args: argparse.Namespace) -> None:
     from tts.codec.world_vq import WorldVQConfig, fit_from_manifest
     from tts.config import load_config
@@ -149,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--config", help="YAML with CorpusConfig fields")
     g.add_argument("overrides", nargs="*", help="key=value overrides, e.g. out_dir=data/corpus sentences.en=500")
     g.set_defaults(func=_corpus_generate)
+    m = corpus.add_parser("markups", help="render the paired markup (style / non-verbal tag) corpus for LoRA")
+    m.add_argument("--config", help="YAML with MarkupCorpusConfig fields")
+    m.add_argument("overrides", nargs="*", help="key=value overrides, e.g. samples.train=500")
+    m.set_defaults(func=_corpus_markups)
 
     codec = sub.add_parser("codec", help="audio codec tools").add_subparsers(dest="cmd", required=True)
     f = codec.add_parser("fit", help="fit the embedded WORLD-VQ codec on a manifest's train split")

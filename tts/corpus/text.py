@@ -50,7 +50,7 @@ LANGUAGES: dict[str, Language] = {
     for lang in (
         Language("en", "English", "en-us", False),
         Language("de", "German", "de", False),
-        Language("fr", "French", "fr-fr", False),
+        Language("fr", "French", "fr", False),  # "fr-fr" drops +variants in espeak-ng 1.51
         Language("es", "Spanish", "es", False),
         Language("it", "Italian", "it", False),
         Language("pt", "Portuguese", "pt", False),

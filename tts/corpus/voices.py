@@ -22,7 +22,7 @@ class Speaker:
 _EN = [
     ("en-us+m1", 45, 165),
     ("en-us+f2", 55, 160),
-    ("en-gb+m3", 40, 160),
+    ("en+m3", 40, 160),  # British; "en-gb+m3" silently drops the variant in espeak-ng 1.51
     ("en-us+f4", 60, 170),
     ("en-gb-x-rp+m7", 35, 155),
     ("en-029+f1", 50, 165),

@@ -1,0 +1,153 @@
+"""The paired markup corpus (tts/corpus/markups.py): plan statistics, splits, text/audio agreement, rendering."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tts.config import load_config
+from tts.corpus.generate import CorpusConfig
+from tts.corpus.manifest import read_manifest
+from tts.corpus.markups import MarkupCorpusConfig, build_markup_corpus, plan_markups, split_sentences
+from tts.layout import NONVERBAL_TAGS, STYLE_TAGS
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not on PATH")
+BASE = CorpusConfig(sentences={"en": 300})
+CFG = MarkupCorpusConfig(out_dir="unused", samples={"train": 200, "val": 20, "test": 40}, corpus=BASE)
+
+
+@pytest.fixture(scope="module")
+def jobs():
+    return plan_markups(CFG)
+
+
+def _split_text(text: str) -> list[str]:
+    """Transcripts between style tags, non-verbal tags removed."""
+    plain = re.sub(r"\s*\[(?:" + "|".join(t[1:-1] for t in NONVERBAL_TAGS) + r")\]\s*", " ", text)
+    return [s.strip() for s in re.split(r"\[(?:" + "|".join(t[1:-1] for t in STYLE_TAGS) + r")\]", plain)]
+
+
+def test_fractions_are_exact(jobs):
+    for split, n in CFG.samples.items():
+        rows = [j.utt for j in jobs if j.utt.split == split]
+        assert len(rows) == n
+        unpaired = [r for r in rows if not set(r.tags) & set(STYLE_TAGS)]
+        sounds = [r for r in rows if set(r.tags) & set(NONVERBAL_TAGS)]
+        assert len(unpaired) == round(0.3 * n) and len(sounds) == round(0.2 * n)
+        assert all(len([t for t in r.tags if t in NONVERBAL_TAGS]) <= 1 for r in rows)
+
+
+def test_pairs_share_neutral_speaker_and_use_unique_styles(jobs):
+    groups = defaultdict(list)
+    for j in jobs:
+        if j.group >= 0:
+            groups[j.group].append(j)
+    sizes = [len(g) for g in groups.values()]
+    assert min(sizes) >= 1 and max(sizes) == 5 and len(set(sizes)) >= 4
+    for g in groups.values():
+        assert len({j.speaker.id for j in g}) == 1 and len({j.utt.split for j in g}) == 1
+        neutral = {_split_text(j.utt.text)[0] for j in g}
+        stylised = [_split_text(j.utt.text)[1] for j in g]
+        styles = [next(t for t in j.utt.tags if t in STYLE_TAGS) for j in g]
+        assert len(neutral) == 1 and neutral.isdisjoint(stylised)
+        assert len(set(stylised)) == len(g) and len(set(styles)) == len(g)
+
+
+def test_text_matches_audio_parts(jobs):
+    for j in jobs:
+        text_tags = re.findall(r"\[[a-z_]+\]", j.utt.text)
+        assert text_tags == j.utt.tags
+        sounds = [p.tag for p in j.parts if p.kind == "sound"]
+        assert sounds == [t for t in j.utt.tags if t in NONVERBAL_TAGS]
+        # the words are spoken in the order they are written, each in the style of the tag before it
+        written, style = [], ""
+        for piece in re.findall(r"\[[a-z_]+\]|[^\[\]]+", j.utt.text):
+            if piece in STYLE_TAGS:
+                style = piece
+            elif piece not in NONVERBAL_TAGS:
+                written += [(w, style) for w in piece.split()]
+        assert [(w, p.tag) for p in j.parts if p.kind == "speech" for w in p.text.split()] == written
+        gaps = [p.seconds for p in j.parts if p.kind == "silence"]
+        pair_gaps = [g for g in gaps if g >= 0.5]
+        assert len(pair_gaps) == len([t for t in j.utt.tags if t in STYLE_TAGS])
+        assert all(0.1 <= g <= 1.5 for g in gaps)
+
+
+def test_splits_follow_the_base_corpus(jobs):
+    pools = split_sentences(CFG)
+    for j in jobs:
+        for transcript in _split_text(j.utt.text):
+            assert transcript in pools[j.utt.split], (j.utt.split, transcript)
+        assert j.speaker.held_out == (j.utt.split == "test")
+    assert {j.utt.split for j in jobs} == {"train", "val", "test"}
+
+
+def test_plan_is_deterministic_and_seeded(jobs):
+    again = plan_markups(CFG)
+    assert [(j.utt, j.parts) for j in again] == [(j.utt, j.parts) for j in jobs]
+    other = plan_markups(dataclasses.replace(CFG, seed=1))
+    assert [j.utt.text for j in other] != [j.utt.text for j in jobs]
+
+
+def test_all_tags_used(jobs):
+    used = {t for j in jobs for t in j.utt.tags}
+    assert used == set(STYLE_TAGS) | set(NONVERBAL_TAGS)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"language": "xx"}, "not supported"),
+        ({"corpus": CorpusConfig(sentences={"de": 50})}, "no 'en' entry"),
+        ({"samples": {"dev": 3}}, "unknown split"),
+        ({"samples": {"train": -1}}, "non-negative integer"),
+        ({"max_pairs": 9}, "max_pairs"),
+        ({"min_pairs": 3, "max_pairs": 2}, "min_pairs"),
+        ({"unpaired_fraction": 1.5}, "unpaired_fraction"),
+        ({"nonverbal_fraction": -0.1}, "nonverbal_fraction"),
+        ({"min_gap": 2.0}, "min_gap"),
+        ({"workers": 0}, "workers"),
+        ({"samples": {"test": 5}, "corpus": CorpusConfig(sentences={"en": 20})}, "raise corpus.sentences.en"),
+    ],
+)
+def test_bad_config(change, message):
+    with pytest.raises(ValueError, match=message):
+        plan_markups(dataclasses.replace(CFG, **change))
+
+
+def test_config_from_overrides():
+    cfg = load_config(MarkupCorpusConfig, None, ["corpus.sentences.en=300", "samples.test=7", "max_gap=1.0"])
+    assert cfg.corpus.sentences["en"] == 300 and cfg.corpus.sentences["de"] == 150
+    assert cfg.samples == {"train": 2000, "val": 80, "test": 7} and cfg.max_gap == 1.0
+
+
+@needs_espeak
+def test_build_small_corpus(tmp_path):
+    cfg = dataclasses.replace(CFG, out_dir=str(tmp_path), samples={"train": 10, "test": 5})
+    summary = build_markup_corpus(cfg)
+    assert summary["samples"] == 15 and not summary["failures"]
+    assert summary["per_split"]["train"] | {"hours": 0} == {
+        "samples": 10,
+        "paired": 7,
+        "unpaired": 3,
+        "nonverbal": 2,
+        "hours": 0,
+    }
+    rows = read_manifest(tmp_path / "manifest.jsonl")
+    assert len(rows) == 15
+    for r in rows:
+        wave, sr = sf.read(str(r.wav_path(tmp_path)), dtype="float32")
+        assert sr == 16000 and abs(len(wave) / sr - r.duration) < 1e-3
+        if set(r.tags) & set(STYLE_TAGS):  # the pair gap is in the audio
+            silent = np.abs(wave) < 1e-3
+            edges = np.flatnonzero(np.diff(np.r_[0, silent.astype(int), 0]))
+            assert (edges[1::2] - edges[::2]).max() >= 0.5 * sr, r.id
+    mtimes = {r.wav: r.wav_path(tmp_path).stat().st_mtime_ns for r in rows}
+    assert build_markup_corpus(cfg)["samples"] == 15  # resumes: nothing re-rendered
+    assert {r.wav: r.wav_path(tmp_path).stat().st_mtime_ns for r in rows} == mtimes

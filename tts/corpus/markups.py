@@ -1,0 +1,282 @@
+"""`build_markup_corpus`: the paired markup dataset of paper section 3.6, rendered with espeak-ng.
+
+Neutral and stylised utterances of one speaker are paired: the transcripts are joined with the style tag as the
+delimiter ("We ate soup. [sad] The boys ran home.") and the audio with 0.5-1.5 s of silence. Each neutral utterance
+is paired with 1-5 stylised utterances (distinct sentences and styles, one sample per pair), 30% of the samples are
+unpaired neutral utterances, and 20% carry a non-verbal sound whose tag sits in the text where the sound is in the
+audio. Sentences come from the base corpus' own splits (`tts.corpus.generate.plan`) and test samples are spoken by
+its held-out speakers, so neither a test sentence nor a test voice reaches training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from tts.audio import AudioError, save_audio
+from tts.corpus.generate import CorpusConfig, SynthesisError, plan, speak
+from tts.corpus.manifest import SPLITS, Utterance, write_manifest
+from tts.corpus.styles import STYLES, VOCAL_SOUNDS, nonverbal, render, trim
+from tts.corpus.text import LANGUAGES
+from tts.corpus.voices import Speaker, speakers_for
+from tts.layout import NONVERBAL_TAGS, STYLE_TAGS
+
+NONVERBAL_GAP = (0.1, 0.3)  # s of silence between a non-verbal sound and the speech next to it
+EDGE_SILENCE = 0.1  # s of silence at both ends of every sample (segments are trimmed before joining)
+
+
+@dataclass
+class MarkupCorpusConfig:
+    out_dir: str = "data/markup_corpus"
+    language: str = "en"
+    samples: dict[str, int] = field(default_factory=lambda: {"train": 2000, "val": 80, "test": 80})
+    min_pairs: int = 1  # stylised utterances per neutral utterance, uniform in [min_pairs, max_pairs]
+    max_pairs: int = 5
+    unpaired_fraction: float = 0.3
+    nonverbal_fraction: float = 0.2
+    min_gap: float = 0.5  # s of silence between the two utterances of a pair
+    max_gap: float = 1.5
+    seed: int = 0
+    workers: int = 2
+    # the base corpus whose sentence splits, speakers and sample rate this corpus follows
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a sample's audio: speech (`text` in style `tag`, '' = neutral), a non-verbal `tag`, or silence."""
+
+    kind: str  # "speech" | "sound" | "silence"
+    text: str = ""
+    tag: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class MarkupJob:
+    utt: Utterance
+    speaker: Speaker
+    parts: list[Part]
+    group: int  # index of the neutral utterance the sample pairs with; -1 for an unpaired sample
+
+
+def check_config(cfg: MarkupCorpusConfig) -> None:
+    """Raise ValueError naming the first bad setting."""
+    if cfg.language not in LANGUAGES:
+        raise ValueError(f"language {cfg.language!r} is not supported; expected one of {sorted(LANGUAGES)}")
+    if cfg.language not in cfg.corpus.sentences:
+        raise ValueError(f"corpus.sentences has no {cfg.language!r} entry: the base corpus defines the splits")
+    bad = sorted(set(cfg.samples) - set(SPLITS))
+    if bad:
+        raise ValueError(f"samples: unknown split(s) {bad}; expected {SPLITS}")
+    for split, n in cfg.samples.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"samples.{split} must be a non-negative integer, got {n!r}")
+    if not 1 <= cfg.min_pairs <= cfg.max_pairs <= len(STYLE_TAGS):
+        raise ValueError(
+            f"need 1 <= min_pairs <= max_pairs <= {len(STYLE_TAGS)} (one style each), "
+            f"got min_pairs={cfg.min_pairs}, max_pairs={cfg.max_pairs}"
+        )
+    for name in ("unpaired_fraction", "nonverbal_fraction"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {getattr(cfg, name)}")
+    if not 0.0 <= cfg.min_gap <= cfg.max_gap:
+        raise ValueError(f"need 0 <= min_gap <= max_gap, got min_gap={cfg.min_gap}, max_gap={cfg.max_gap}")
+    if cfg.workers < 1:
+        raise ValueError(f"workers must be >= 1, got {cfg.workers}")
+
+
+def split_sentences(cfg: MarkupCorpusConfig) -> dict[str, list[str]]:
+    """The base corpus' sentences of `cfg.language`, by split."""
+    base = dataclasses.replace(cfg.corpus, sentences={cfg.language: cfg.corpus.sentences[cfg.language]})
+    pools: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for utt, _ in plan(base):
+        pools[utt.split].append(utt.text)
+    return pools
+
+
+def _stream(pool: list[str], rng: random.Random) -> Iterator[str]:
+    """Endless passes over `pool`, each in a new order: sentences are reused only once all were used."""
+    while True:
+        order = list(pool)
+        rng.shuffle(order)
+        yield from order
+
+
+def _draw(stream: Iterator[str], n: int) -> list[str]:
+    out: list[str] = []
+    while len(out) < n:
+        text = next(stream)
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def _compose(
+    segments: list[tuple[str, str]], sound: str, rng: random.Random, cfg: MarkupCorpusConfig
+) -> tuple[str, list[Part], list[str]]:
+    """(text, audio parts, tags) of segments [(text, style tag or '')]; `sound` ('' for none) goes at a random
+    word boundary, the same place in text and audio."""
+    words = [text.split() for text, _ in segments]
+    slots = [(i, k) for i, w in enumerate(words) for k in range(len(w) + 1)]
+    at = rng.choice(slots) if sound else None
+    pieces: list[str] = []
+    parts: list[Part] = []
+    tags: list[str] = []
+    for i, ((_, style), w) in enumerate(zip(segments, words)):
+        if i:
+            pieces.append(style)
+            tags.append(style)
+            parts.append(Part("silence", seconds=round(rng.uniform(cfg.min_gap, cfg.max_gap), 3)))
+        cut = at[1] if at is not None and at[0] == i else None
+        if cut is None:
+            pieces += w
+            parts.append(Part("speech", " ".join(w), style))
+            continue
+        left, right = w[:cut], w[cut:]
+        if left:
+            pieces += left
+            parts += [Part("speech", " ".join(left), style), Part("silence", seconds=_short_gap(rng))]
+        pieces.append(sound)
+        tags.append(sound)
+        parts.append(Part("sound", tag=sound))
+        if right:
+            pieces += right
+            parts += [Part("silence", seconds=_short_gap(rng)), Part("speech", " ".join(right), style)]
+    return " ".join(pieces), parts, tags
+
+
+def _short_gap(rng: random.Random) -> float:
+    return round(rng.uniform(*NONVERBAL_GAP), 3)
+
+
+def _digest(speaker: Speaker, parts: list[Part], sample_rate: int) -> str:
+    """Names the wav after everything that shapes its audio, style settings included: a change re-renders it."""
+    settings = {p.tag: repr(STYLES.get(p.tag) or VOCAL_SOUNDS.get(p.tag)) for p in parts if p.tag}
+    recipe = json.dumps([speaker.espeak_args(), [asdict(p) for p in parts], settings, sample_rate], sort_keys=True)
+    return hashlib.sha1(recipe.encode()).hexdigest()[:8]
+
+
+def plan_markups(cfg: MarkupCorpusConfig) -> list[MarkupJob]:
+    """Deterministic sample plan (no audio rendered)."""
+    check_config(cfg)
+    pools = split_sentences(cfg)
+    speakers = speakers_for(cfg.language, LANGUAGES[cfg.language].espeak_voice)
+    jobs: list[MarkupJob] = []
+    group = 0
+    for split in SPLITS:
+        n = cfg.samples.get(split, 0)
+        if not n:
+            continue
+        rng = random.Random(f"markups:{cfg.seed}:{cfg.language}:{split}")
+        voices = [s for s in speakers if s.held_out == (split == "test")]
+        n_unpaired = round(n * cfg.unpaired_fraction)
+        need = 1 if n_unpaired == n else cfg.max_pairs + 1
+        if len(pools[split]) < need:
+            raise ValueError(
+                f"the base corpus' {split} split has {len(pools[split])} {cfg.language} sentence(s), "
+                f"need at least {need}; raise corpus.sentences.{cfg.language}"
+            )
+        stream = _stream(pools[split], rng)
+        samples: list[tuple[Speaker, list[tuple[str, str]], int]] = []
+        for _ in range(n_unpaired):
+            samples.append((rng.choice(voices), [(next(stream), "")], -1))
+        left = n - n_unpaired
+        while left:
+            k = min(rng.randint(cfg.min_pairs, cfg.max_pairs), left)
+            neutral, *stylised = _draw(stream, k + 1)
+            speaker = rng.choice(voices)
+            for text, style in zip(stylised, rng.sample(STYLE_TAGS, k)):
+                samples.append((speaker, [(neutral, ""), (text, style)], group))
+            group += 1
+            left -= k
+        rng.shuffle(samples)
+        n_sound = round(n * cfg.nonverbal_fraction)
+        sounds = [NONVERBAL_TAGS[i % len(NONVERBAL_TAGS)] for i in range(n_sound)]
+        rng.shuffle(sounds)
+        sound_at = dict(zip(rng.sample(range(n), n_sound), sounds))
+        for i, (speaker, segments, grp) in enumerate(samples):
+            text, parts, tags = _compose(segments, sound_at.get(i, ""), rng, cfg)
+            uid = f"{speaker.id}_mk_{split}_{i:05d}"
+            wav = f"wavs/{split}/{speaker.id}/{uid}_{_digest(speaker, parts, cfg.corpus.sample_rate)}.wav"
+            utt = Utterance(uid, text, cfg.language, speaker.id, wav, 0.0, cfg.corpus.sample_rate, split, tags)
+            jobs.append(MarkupJob(utt, speaker, parts, grp))
+    return jobs
+
+
+def render_parts(speaker: Speaker, parts: list[Part], sample_rate: int) -> np.ndarray:
+    """Concatenate the parts' audio: speech trimmed of espeak-ng's own pauses, so the planned gaps are the pauses."""
+    edge = np.zeros(round(EDGE_SILENCE * sample_rate), np.float32)
+    pieces = [edge]
+    for p in parts:
+        if p.kind == "silence":
+            pieces.append(np.zeros(round(p.seconds * sample_rate), np.float32))
+        elif p.kind == "sound":
+            pieces.append(nonverbal(speaker, p.tag, sample_rate))
+        else:
+            wave = render(speaker, p.text, p.tag, sample_rate) if p.tag else speak(speaker, p.text, sample_rate)
+            pieces.append(trim(wave))
+    return np.concatenate([*pieces, edge])
+
+
+def _render(job: MarkupJob, root: Path) -> Utterance | str:
+    utt = job.utt
+    path = root / utt.wav
+    try:
+        if path.is_file():  # resume: save_audio writes atomically, so a readable file is complete
+            try:
+                info = sf.info(str(path))
+                if info.samplerate == utt.sample_rate and info.frames > 0:
+                    utt.duration = round(info.frames / utt.sample_rate, 3)
+                    return utt
+            except sf.LibsndfileError:
+                pass  # corrupt: render again
+        wave = render_parts(job.speaker, job.parts, utt.sample_rate)
+        save_audio(path, wave, utt.sample_rate)
+        utt.duration = round(len(wave) / utt.sample_rate, 3)
+        return utt
+    except (SynthesisError, AudioError, sf.LibsndfileError) as exc:
+        return f"{utt.id}: {exc}"
+
+
+def build_markup_corpus(cfg: MarkupCorpusConfig) -> dict:
+    """Render the markup corpus; returns the summary also written to `out_dir/summary.json`."""
+    root = Path(cfg.out_dir)
+    jobs = plan_markups(cfg)
+    rows, failures = [], []
+    with ThreadPoolExecutor(cfg.workers) as pool:
+        for res in tqdm(pool.map(lambda j: _render(j, root), jobs), total=len(jobs), desc="markup corpus"):
+            (failures if isinstance(res, str) else rows).append(res)
+    write_manifest(root / "manifest.jsonl", rows)
+    per_split: dict[str, dict] = {}
+    for r in rows:
+        entry = per_split.setdefault(r.split, {"samples": 0, "paired": 0, "unpaired": 0, "nonverbal": 0, "hours": 0.0})
+        entry["samples"] += 1
+        entry["paired" if set(r.tags) & set(STYLE_TAGS) else "unpaired"] += 1
+        entry["nonverbal"] += bool(set(r.tags) & set(NONVERBAL_TAGS))
+        entry["hours"] += r.duration / 3600
+    for entry in per_split.values():
+        entry["hours"] = round(entry["hours"], 3)
+    tags = Counter(t for r in rows for t in r.tags)
+    summary = {
+        "samples": len(rows),
+        "failures": failures,
+        "per_split": per_split,
+        "styles": {t: tags[t] for t in STYLE_TAGS},
+        "nonverbals": {t: tags[t] for t in NONVERBAL_TAGS},
+        "pairs_per_neutral": dict(sorted(Counter(Counter(j.group for j in jobs if j.group >= 0).values()).items())),
+        "config": asdict(cfg),
+    }
+    (root / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return summary

@@ -1,0 +1,80 @@
+"""LoRA for the markup fine-tune (paper Table 6): peft adapters on attention and MLP, optionally the tag rows.
+
+The markup tags are new special tokens, so plain LoRA would leave their (freshly drawn) embeddings untrained.
+`train_embeddings` uses peft's `trainable_token_indices`, which trains just the 15 tag rows of the input
+embedding (and of a tied lm_head) instead of the whole vocabulary that `modules_to_save=["embed_tokens",
+"lm_head"]` would copy and train: for a 193,856-token LLaMA-3 layout that is 15 rows instead of 2 x 194k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import PreTrainedModel
+
+from tts.layout import MARKUP_TAGS, TokenLayout
+
+LLAMA_QKVO_MLP = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class LoraSettings:
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.2
+    target_modules: list[str] = field(default_factory=lambda: list(LLAMA_QKVO_MLP))
+    train_embeddings: bool = False  # also train the markup-tag embedding rows (needs the token layout)
+
+
+def lora_config(settings: LoraSettings, layout: TokenLayout | None = None) -> LoraConfig:
+    if settings.rank < 1 or settings.alpha <= 0 or not 0.0 <= settings.dropout < 1.0:
+        raise ValueError(f"need rank >= 1, alpha > 0, 0 <= dropout < 1; got {settings}")
+    if not settings.target_modules:
+        raise ValueError("target_modules is empty: LoRA would train nothing")
+    tokens = None
+    if settings.train_embeddings:
+        if layout is None:
+            raise ValueError("train_embeddings needs the token layout to find the markup-tag ids")
+        tokens = [layout.tag_id(t) for t in MARKUP_TAGS]
+    return LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        trainable_token_indices=tokens,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def add_lora(model: PreTrainedModel, settings: LoraSettings, layout: TokenLayout | None = None) -> PeftModel:
+    """Wrap `model` (modified in place) with fresh adapters; only adapter (and tag-row) parameters train."""
+    return get_peft_model(model, lora_config(settings, layout))
+
+
+def merge(model: PeftModel) -> PreTrainedModel:
+    """Fold the adapters into the base weights in place and return the base model, e.g. to sync weights to a
+    rollout engine; `unmerge` undoes it. For a plain checkpoint without LoRA modules use `merge_and_unload()`."""
+    model.merge_adapter()
+    return model.get_base_model()
+
+
+def unmerge(model: PeftModel) -> PeftModel:
+    """Subtract the adapters from the base weights again, so training continues on the original base."""
+    model.unmerge_adapter()
+    return model
+
+
+def save_adapter(model: PeftModel, directory: str | Path) -> Path:
+    """Write only the adapter (weights + adapter_config.json), not the base model."""
+    model.save_pretrained(directory)
+    return Path(directory)
+
+
+def load_adapter(base: PreTrainedModel, directory: str | Path, trainable: bool = False) -> PeftModel:
+    directory = Path(directory)
+    if not (directory / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{directory}: not a LoRA adapter directory (no adapter_config.json)")
+    return PeftModel.from_pretrained(base, directory, is_trainable=trainable)
