@@ -93,10 +93,18 @@ def p808_features(batch: np.ndarray) -> np.ndarray:
 class DnsmosScorer:
     """DNSMOS of mono clips at any rate; `personalized` uses pDNSMOS, which penalises interfering talkers."""
 
-    def __init__(self, model_dir: str | None = None, personalized: bool = False, threads: int = 1) -> None:
+    def __init__(
+        self, model_dir: str | None = None, personalized: bool = False, threads: int = 1, max_windows: int = 4
+    ) -> None:
+        if max_windows < 1:
+            raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+        # The P.835 model's activations grow linearly with the windows of one call and onnxruntime's arena keeps
+        # its peak: one call with a few dozen windows held ~10 GB per actor, and was no faster on CPU.
+        self.max_windows = max_windows
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False
         paths = [model_path(P835_PERSONALIZED if personalized else P835, model_dir), model_path(P808, model_dir)]
         self._p835, self._p808 = (
             ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in paths
@@ -117,9 +125,10 @@ class DnsmosScorer:
             for i, (w, sr) in enumerate(zip(waves, srs))
         ]
         batch = np.concatenate(clips)
-        # Both models declare a dynamic batch dimension ('N'), so all windows of all clips go in one call per model.
-        raw = self._p835.run(None, {"input_1": batch})[0]
-        p808 = self._p808.run(None, {"input_1": p808_features(batch)})[0][:, 0]
+        # Both models declare a dynamic batch dimension ('N'): windows of all clips go in calls of `max_windows`.
+        parts = [batch[i : i + self.max_windows] for i in range(0, len(batch), self.max_windows)]
+        raw = np.concatenate([self._p835.run(None, {"input_1": x})[0] for x in parts])
+        p808 = np.concatenate([self._p808.run(None, {"input_1": p808_features(x)})[0][:, 0] for x in parts])
         sig, bak, ovrl = (np.polyval(c, raw[:, k]) for k, c in enumerate(self._polynomials))
         bounds = np.cumsum([len(c) for c in clips])[:-1]
         return [
