@@ -9,19 +9,23 @@ Everything runs offline on CPU. The committed codec checkpoint is used when pres
 
 from __future__ import annotations
 
+import os
+import sys
+
+# Import from the repository root, never from rayjobs/: `python rayjobs/<job>.py` puts rayjobs/ first on
+# sys.path, where rayjobs/tokenize.py would shadow the standard library's tokenize (used by dataclasses).
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without install
-
-from tts.codec.world_vq import WorldVQConfig  # noqa: E402
-from tts.config import load_config  # noqa: E402
-from tts.corpus.generate import CorpusConfig  # noqa: E402
-from tts.speechlm import TinySpeechLMConfig  # noqa: E402
+from tts.codec.world_vq import WorldVQConfig
+from tts.config import load_config
+from tts.corpus.generate import CorpusConfig
+from tts.speechlm import TinySpeechLMConfig
 
 
 @dataclass

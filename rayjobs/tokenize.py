@@ -15,10 +15,10 @@ import sys
 # directory on to its workers). Swap it for the repository root before anything imports `tokenize`.
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import argparse  # noqa: E402
+import argparse
 
-from tts.config import load_config  # noqa: E402
-from tts.tokenize.config import TokenizeConfig  # noqa: E402
+from tts.config import load_config
+from tts.tokenize.config import TokenizeConfig
 
 
 def main() -> None:
