@@ -1,0 +1,142 @@
+"""The pre-training and SFT jobs end to end under Ray Train (DeepSpeed ZeRO-2 on the CPU accelerator)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from tests.tts.train.tiny_setup import SMALL, small_codec, tiny_speechlm, write_corpus
+from tts.config import load_config
+from tts.train.config import PretrainConfig, SFTConfig
+from tts.train.trainer import run_local
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "rayjobs" / "configs"
+
+
+def job(name: str, *args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = os.environ | {"RAY_ADDRESS": "local"}  # a fresh local instance, never a cluster found on the machine
+    cmd = [sys.executable, str(ROOT / "rayjobs" / f"{name}.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    codec = small_codec(root / "codec")
+    return {"codec": codec, "tokens": write_corpus(root / "tokens", codec, rows=4), "lm": tiny_speechlm(root / "lm")}
+
+
+def data_overrides(inputs: dict) -> list[str]:
+    # Three training rows fit one 512-token sequence: every step sees the same batch.
+    return [f"codec_dir={inputs['codec']}", f"shards=[{inputs['tokens']}]", "val_ids=[u003]", "val_fraction=0"]
+
+
+def test_configs_load():
+    for name, cls in [("pretrain", PretrainConfig), ("sft", SFTConfig)]:
+        embedded = load_config(cls, CONFIGS / f"{name}_embedded.yaml")
+        production = load_config(cls, CONFIGS / f"{name}_production.yaml")
+        assert not embedded.use_gpu and not embedded.use_bf16 and embedded.zero_stage == 2
+        assert production.use_gpu and production.use_bf16 and production.num_workers == 8
+        assert production.zero_stage == 2 and production.max_len == 2048
+    sft = load_config(SFTConfig, CONFIGS / "sft_embedded.yaml")
+    assert sft.init_from == sft.start_lr_from == "runs/pretrain_embedded"
+
+
+def test_missing_checkpoint_fails_before_ray_starts(tmp_path):
+    start = time.time()
+    res = job("sft", "--config", str(CONFIGS / "sft_embedded.yaml"), f"init_from={tmp_path}/nowhere", cwd=tmp_path)
+    assert res.returncode == 2 and f"error: init_from {tmp_path}/nowhere does not exist" in res.stderr, res.stderr
+    assert "Ray" not in res.stdout + res.stderr and time.time() - start < 60
+    res = job("pretrain", "--resume", str(tmp_path), "not_a_field=1", cwd=tmp_path)
+    assert res.returncode == 2 and "unknown key(s) ['not_a_field']" in res.stderr, res.stderr
+
+
+@pytest.mark.slow
+def test_pretrain_then_sft_under_ray(tmp_path, inputs):
+    tiny = [f"tiny.{k}={v}" for k, v in vars(SMALL).items()]
+    res = job(
+        "pretrain",
+        "--config",
+        str(CONFIGS / "pretrain_embedded.yaml"),
+        *data_overrides(inputs),
+        *tiny,  # init_from: null -> the tiny SpeechLM is created into run_dir/init
+        f"run_dir={tmp_path}/pre",
+        "max_len=512",
+        "grad_accum=1",
+        "cpus_per_worker=1",
+        "lr=3e-3",
+        "max_steps=8",
+        "log_interval=1",
+        "eval_interval=4",
+        "checkpoint_interval=4",
+        "sample_max_seconds=0.5",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "TrainController" in res.stderr + res.stdout  # it ran under Ray Train
+    pre = tmp_path / "pre"
+    losses = [m["loss"] for m in metrics(pre)]
+    assert len(losses) == 8 and losses[-1] < losses[0] - 0.3, losses
+    final = pre / "checkpoint_000008"
+    assert (final / "model.safetensors").is_file() and (final / "layout.json").is_file()
+    assert (pre / "init" / "config.json").is_file()
+    state = json.loads((final / "train_state.json").read_text())
+    assert state["lr"] == pytest.approx(3e-4) and state["position"]["epoch"] == 7
+    samples = (pre / "samples" / "samples.jsonl").read_text().splitlines()
+    assert [json.loads(s)["step"] for s in samples] == [4, 8]  # one held-out row to continue
+
+    res = job(
+        "sft",
+        "--config",
+        str(CONFIGS / "sft_embedded.yaml"),
+        *data_overrides(inputs),
+        f"run_dir={tmp_path}/sft",
+        f"init_from={pre}",
+        f"start_lr_from={pre}",
+        "max_len=512",
+        "grad_accum=1",
+        "cpus_per_worker=1",
+        "max_steps=3",
+        "log_interval=1",
+        "eval_interval=3",
+        "checkpoint_interval=3",
+        "sample_max_seconds=0.5",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    sft = tmp_path / "sft"
+    assert yaml.safe_load((sft / "config.yaml").read_text())["lr"] == pytest.approx(3e-4)
+    assert yaml.safe_load((sft / "config.yaml").read_text())["init_from"] == str(final)
+    assert metrics(sft)[0]["lr"] == pytest.approx(3e-4)  # 5% warm-up of 3 steps rounds to none
+    assert json.loads((sft / "checkpoint_000003" / "train_state.json").read_text())["job"] == "sft"
+
+
+@pytest.mark.slow
+def test_resume_under_ray_matches_an_uninterrupted_run(tmp_path, inputs):
+    common = [f"init_from={inputs['lm']}", *data_overrides(inputs), "max_len=128", "grad_accum=2", "lr=3e-3"]
+    common += ["max_steps=6", "log_interval=1", "eval_interval=3", "checkpoint_interval=3", "cpus_per_worker=1"]
+    common += ["eval_samples=1", "sample_max_seconds=0.2"]
+    whole = run_local(load_config(PretrainConfig, None, [*common, f"run_dir={tmp_path}/whole"]))
+    res = job("pretrain", *common, f"run_dir={tmp_path}/halves", "halt_at_step=3", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = job("pretrain", *common, f"run_dir={tmp_path}/halves", cwd=tmp_path)  # Ray restores the run
+    assert res.returncode == 0, res.stderr[-3000:]
+    halves = metrics(tmp_path / "halves")
+    assert [m["step"] for m in halves] == [1, 2, 3, 4, 5, 6]
+    assert halves[-1]["loss"] == pytest.approx(whole["metrics"]["loss"], abs=1e-6)
+    a = load_file(Path(whole["checkpoint"]) / "model.safetensors")
+    b = load_file(tmp_path / "halves" / "checkpoint_000006" / "model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6

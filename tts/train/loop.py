@@ -1,0 +1,215 @@
+"""The per-worker training loop shared by pre-training and SFT: DeepSpeed ZeRO engine, AdamW, cosine schedule
+with warm-up, gradient accumulation, held-out loss, samples, checkpoints and metrics.
+
+DeepSpeed in Ray Train workers: Ray has already initialised torch.distributed (gloo on CPU, nccl on GPU) and
+set RANK/LOCAL_RANK/WORLD_SIZE, so `deepspeed.initialize` wraps that process group instead of starting one.
+On CPU it picks its CPU accelerator. The optimizer is torch's AdamW handed to DeepSpeed, so no fused-Adam
+kernel is compiled, and the CPU accelerator's shared-memory all-reduce kernel (used by DeepSpeed inference
+only, and active only when LOCAL_SIZE is set) is marked unavailable: building it costs about a minute of
+C++ compilation on every fresh machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from tts.train import checkpoint
+from tts.train.config import TrainConfig
+from tts.train.data import Batch, Corpus, Position, split_rows, streams
+from tts.train.model import load as load_model
+
+
+def train_worker(config: dict) -> None:
+    """Ray Train entry point: `config` = {"cfg": TrainConfig, "resume": checkpoint dir or None}."""
+    from tts.train.session import RaySession
+
+    run(config["cfg"], RaySession(), config.get("resume"))
+
+
+def deepspeed_config(cfg: TrainConfig) -> dict:
+    return {
+        "train_micro_batch_size_per_gpu": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.grad_accum,
+        "gradient_clipping": cfg.grad_clip,
+        "zero_optimization": {"stage": cfg.zero_stage},
+        "bf16": {"enabled": cfg.use_bf16},
+        "steps_per_print": 2**62,  # we log
+        "wall_clock_breakdown": False,
+    }
+
+
+def optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (incl. embeddings) only."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+
+
+def scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over `warmup_fraction` of the steps from 0 to `lr`, then cosine down to lr * min_lr_ratio."""
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    warmup = round(cfg.warmup_fraction * cfg.max_steps)
+    return get_cosine_with_min_lr_schedule_with_warmup(opt, warmup, cfg.max_steps, min_lr_rate=cfg.min_lr_ratio)
+
+
+def engine_for(model: torch.nn.Module, cfg: TrainConfig) -> Any:
+    import deepspeed
+    from deepspeed.accelerator import get_accelerator
+
+    if get_accelerator().device_name() == "cpu":
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # see the module docstring
+    engine, _, _, _ = deepspeed.initialize(
+        model=model,
+        optimizer=optimizer(model, cfg),
+        lr_scheduler=lambda opt: scheduler(opt, cfg),
+        config=deepspeed_config(cfg),
+    )
+    return engine
+
+
+def all_sum(values: list[float], device: torch.device) -> list[float]:
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+@torch.no_grad()
+def held_out_loss(engine: Any, batches: list) -> float:
+    """Token-weighted mean loss over every rank's held-out micro-batches."""
+    engine.eval()
+    total = count = 0.0
+    for b in batches:
+        loss = engine(**{k: v.to(engine.device) for k, v in b.inputs.items()}, use_cache=False).loss
+        total, count = total + loss.item() * b.targets, count + b.targets
+    engine.train()
+    total, count = all_sum([total, count], engine.device)
+    return total / count if count else math.nan
+
+
+def train_step(engine: Any, batches: Iterator[tuple[Position, Batch]], grad_accum: int) -> tuple[Position, float, int]:
+    """One optimizer step over `grad_accum` micro-batches: (data position after it, mean loss, tokens)."""
+    loss_sum, tokens = 0.0, 0
+    for _ in range(grad_accum):
+        position, batch = next(batches)
+        loss = engine(**{k: v.to(engine.device) for k, v in batch.inputs.items()}, use_cache=False).loss
+        engine.backward(loss)
+        engine.step()  # DeepSpeed steps the optimizer and scheduler at the accumulation boundary only
+        loss_sum, tokens = loss_sum + loss.item(), tokens + batch.tokens
+    return position, loss_sum / grad_accum, tokens
+
+
+def keep_until(path: Path, step: int) -> None:
+    """Drop the rows a run logged after the checkpoint it resumes from (they are logged again)."""
+    if path.is_file():
+        rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(row + "\n" for row in rows))
+
+
+def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
+    """Train from scratch or resume; returns the last metrics. Every rank runs this."""
+    from tqdm import tqdm
+
+    from tts.codec import load_codec
+    from tts.train.samples import FILE as SAMPLES
+    from tts.train.samples import sample_prompts, synthesize
+
+    rank, world = session.rank, session.world_size
+    run_dir = Path(cfg.run_dir)
+    restore = session.restored() or (Path(resume) if resume else None)
+    torch.manual_seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    codec = load_codec(cfg.codec_dir)
+    model, tokenizer, layout = load_model(
+        restore or Path(cfg.init_from), codec.codebook_size, cfg.seed, cfg.attn_implementation
+    )
+    corpus = Corpus(cfg.shards, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else layout.speech_end_id
+    train, val = streams(cfg, corpus, layout, codec.frame_rate, pad_id, rank, world)
+    engine = engine_for(model, cfg)
+    position, step = Position(), 0
+    if restore is not None:
+        state = checkpoint.load(restore, engine, rank)
+        position, step = Position(**state["position"]), state["step"]
+        if rank == 0:
+            keep_until(run_dir / "metrics.jsonl", step)
+            keep_until(run_dir / "samples" / SAMPLES, step)
+    eval_batches = val.held_out(cfg.eval_batches)
+    eval_loss = cfg.eval_batches > 0 and len(val.packs(0)) > 0  # the same on every rank: all_reduce inside
+    samples = []
+    if rank == 0 and cfg.eval_samples:
+        clone = cfg.job == "sft" and cfg.clone_fraction > 0
+        _, val_rows = split_rows(cfg, corpus)
+        samples = sample_prompts(corpus, layout, val_rows, cfg.job, cfg.eval_samples, clone, codec.frame_rate)
+
+    last_step = min(cfg.max_steps, cfg.halt_at_step or cfg.max_steps)
+    bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.job, disable=rank != 0, dynamic_ncols=True)
+    batches = train(position)
+    window = {"loss": 0.0, "steps": 0, "tokens": 0, "start": time.perf_counter()}
+    metrics: dict = {}
+    while step < last_step:
+        lr = engine.get_lr()[0]
+        position, loss, tokens = train_step(engine, batches, cfg.grad_accum)
+        step += 1
+        window["loss"] += loss
+        window["steps"] += 1
+        window["tokens"] += tokens
+        bar.update(1)
+        final = step == last_step
+        evaluate = step % cfg.eval_interval == 0 or final
+        save = step % cfg.checkpoint_interval == 0 or final
+        if not (step % cfg.log_interval == 0 or evaluate or save):
+            continue
+        loss_sum, tokens = all_sum([window["loss"], window["tokens"]], engine.device)
+        metrics = {
+            "step": step,
+            "epoch": position.epoch,
+            "loss": loss_sum / (world * window["steps"]),  # mean over the steps since the last report
+            "lr": lr,
+            "grad_norm": float(engine.get_global_grad_norm() or 0.0),
+            "tokens_per_s": tokens / (time.perf_counter() - window["start"]),
+        }
+        if evaluate and eval_loss:
+            metrics["eval_loss"] = held_out_loss(engine, eval_batches)
+        if evaluate and samples:
+            max_new = int(cfg.sample_max_seconds * codec.frame_rate) + 1
+            out = run_dir / "samples"
+            synthesize(
+                engine.module, layout, codec, corpus, samples, out, step, max_new, cfg.sample_temperature, cfg.seed
+            )
+        bar.set_postfix({k: f"{metrics[k]:.4g}" for k in ("loss", "lr", "tokens_per_s")})
+        if rank == 0:
+            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(metrics) + "\n")
+        if save:
+            state = {
+                "job": cfg.job,
+                "step": step,
+                "max_steps": cfg.max_steps,
+                "lr": engine.get_lr()[0],  # where the schedule stands for the next step
+                "position": {"epoch": position.epoch, "batch": position.batch},
+                "world_size": world,
+                "metrics": metrics,
+            }
+            with tempfile.TemporaryDirectory(prefix=f"rank{rank}-") as tmp:
+                directory = Path(tmp) / checkpoint.dir_name(step)
+                checkpoint.save(directory, engine, tokenizer, layout, state, rank)
+                session.report(metrics, directory)
+        else:
+            session.report(metrics)
+        window = {"loss": 0.0, "steps": 0, "tokens": 0, "start": time.perf_counter()}
+    bar.close()
+    return metrics
