@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tts.codec.world_vq import WorldVQCodec, WorldVQConfig
+from tests.tiny import random_codec
 from tts.corpus.generate import CorpusConfig, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_codec_bench_table_and_json(tmp_path):
     generate(CorpusConfig(out_dir=str(tmp_path / "corpus"), sentences={"en": 40}, test_fraction=0.05))
-    cfg = WorldVQConfig(env_clusters=8, f0_bins=4)
-    WorldVQCodec(cfg, np.random.default_rng(0).normal(size=(8, 82))).save(tmp_path / "codec")
+    random_codec(tmp_path / "codec", env_clusters=8)
     out = tmp_path / "bench.json"
     cmd = [
         sys.executable,

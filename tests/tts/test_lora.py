@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.tiny import TINY_LM
 from tts.layout import MARKUP_TAGS
 from tts.lora import LLAMA_QKVO_MLP, LoraSettings, add_lora, load_adapter, merge, save_adapter, unmerge
-from tts.speechlm import TinySpeechLMConfig, create_tiny_speechlm, load_speechlm
+from tts.speechlm import create_tiny_speechlm, load_speechlm
 
-TINY = TinySpeechLMConfig(
-    text_vocab_size=300,
-    hidden_size=64,
-    num_layers=1,
-    num_heads=2,
-    num_kv_heads=1,
-    intermediate_size=128,
-    max_positions=512,
-)
+TINY = TINY_LM
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from tests.tiny import TINY_LM
 from tts import prompts
 from tts.layout import TokenLayout
-from tts.speechlm import TinySpeechLMConfig, create_tiny_speechlm, load_speechlm
+from tts.speechlm import create_tiny_speechlm, load_speechlm
 
-SMALL = TinySpeechLMConfig(
-    text_vocab_size=300,
-    hidden_size=64,
-    num_layers=2,
-    num_heads=2,
-    num_kv_heads=1,
-    intermediate_size=128,
-    max_positions=512,
-)
+SMALL = TINY_LM
 
 
 @pytest.fixture(scope="module")

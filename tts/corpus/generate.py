@@ -11,6 +11,7 @@ import io
 import json
 import random
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,24 +102,30 @@ def plan(cfg: CorpusConfig) -> list[tuple[Utterance, Speaker]]:
     return jobs
 
 
-def _render(job: tuple[Utterance, Speaker], root: Path, sample_rate: int) -> Utterance | str:
-    utt, spk = job
+def render_utterance(utt: Utterance, root: Path, synthesise: Callable[[], np.ndarray]) -> Utterance | str:
+    """Write `utt`'s wav unless a complete one exists (resume), fill its duration; errors come back as a
+    message naming the utterance, so batch rendering counts them instead of dying."""
     path = root / utt.wav
     try:
-        if path.is_file():  # resume: files are written atomically, so a readable one is complete
+        if path.is_file():  # files are written atomically, so a readable one is complete
             try:
                 info = sf.info(str(path))
-                if info.samplerate == sample_rate and info.frames > 0:
-                    utt.duration = round(info.frames / sample_rate, 3)
+                if info.samplerate == utt.sample_rate and info.frames > 0:
+                    utt.duration = round(info.frames / utt.sample_rate, 3)
                     return utt
             except sf.LibsndfileError:
                 pass  # corrupt: render again
-        wave = speak(spk, utt.text, sample_rate)
-        save_audio(path, wave, sample_rate)
-        utt.duration = round(len(wave) / sample_rate, 3)
+        wave = synthesise()
+        save_audio(path, wave, utt.sample_rate)
+        utt.duration = round(len(wave) / utt.sample_rate, 3)
         return utt
     except (SynthesisError, AudioError, sf.LibsndfileError) as exc:
         return f"{utt.id}: {exc}"
+
+
+def _render(job: tuple[Utterance, Speaker], root: Path, sample_rate: int) -> Utterance | str:
+    utt, spk = job
+    return render_utterance(utt, root, lambda: speak(spk, utt.text, sample_rate))
 
 
 def generate(cfg: CorpusConfig) -> dict:

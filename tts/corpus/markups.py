@@ -21,11 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
-from tts.audio import AudioError, save_audio
-from tts.corpus.generate import CorpusConfig, SynthesisError, plan, speak
+from tts.corpus.generate import CorpusConfig, plan, render_utterance, speak
 from tts.corpus.manifest import SPLITS, Utterance, write_manifest
 from tts.corpus.styles import STYLES, VOCAL_SOUNDS, nonverbal, render, trim
 from tts.corpus.text import LANGUAGES
@@ -231,23 +229,7 @@ def render_parts(speaker: Speaker, parts: list[Part], sample_rate: int) -> np.nd
 
 
 def _render(job: MarkupJob, root: Path) -> Utterance | str:
-    utt = job.utt
-    path = root / utt.wav
-    try:
-        if path.is_file():  # resume: save_audio writes atomically, so a readable file is complete
-            try:
-                info = sf.info(str(path))
-                if info.samplerate == utt.sample_rate and info.frames > 0:
-                    utt.duration = round(info.frames / utt.sample_rate, 3)
-                    return utt
-            except sf.LibsndfileError:
-                pass  # corrupt: render again
-        wave = render_parts(job.speaker, job.parts, utt.sample_rate)
-        save_audio(path, wave, utt.sample_rate)
-        utt.duration = round(len(wave) / utt.sample_rate, 3)
-        return utt
-    except (SynthesisError, AudioError, sf.LibsndfileError) as exc:
-        return f"{utt.id}: {exc}"
+    return render_utterance(job.utt, root, lambda: render_parts(job.speaker, job.parts, job.utt.sample_rate))
 
 
 def build_markup_corpus(cfg: MarkupCorpusConfig) -> dict:

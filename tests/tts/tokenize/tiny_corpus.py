@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tests.tiny import random_codec
 from tts.audio import load_audio, resample
-from tts.codec.world_vq import WorldVQCodec, WorldVQConfig
 from tts.corpus.generate import CorpusConfig, generate
 
 MAX_DURATION = 8.0  # test setting: the 3-file concatenation is longer, every corpus file shorter
@@ -28,8 +28,7 @@ BAD_MANIFEST_ROWS = 2  # an empty transcript and a line that is not JSON
 
 
 def small_codec(directory: Path) -> Path:
-    cfg = WorldVQConfig(env_clusters=16, f0_bins=4)
-    return WorldVQCodec(cfg, np.random.default_rng(0).normal(size=(16, 82))).save(directory)
+    return random_codec(directory)
 
 
 def make_corpus(root: Path) -> Path:

@@ -8,29 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.tiny import TINY_LM, random_codec
 from tts.codec import load_codec
 from tts.codec.base import read_manifest
-from tts.codec.world_vq import WorldVQCodec, WorldVQConfig
 from tts.corpus.text import generate_sentences
-from tts.speechlm import TinySpeechLMConfig, create_tiny_speechlm, train_text_tokenizer
+from tts.speechlm import create_tiny_speechlm, train_text_tokenizer
 from tts.tokenize.shards import shard_dir, write_shard
 
 CODEBOOK = 64
-SMALL = TinySpeechLMConfig(
-    text_vocab_size=300,
-    hidden_size=64,
-    num_layers=1,
-    num_heads=2,
-    num_kv_heads=1,
-    intermediate_size=128,
-    max_positions=512,
-)
+SMALL = TINY_LM
 
 
 def small_codec(directory: Path) -> Path:
-    cfg = WorldVQConfig(env_clusters=16, f0_bins=4)  # 64 codes
-    WorldVQCodec(cfg, np.random.default_rng(0).normal(size=(16, 82))).save(directory)
-    return directory
+    return random_codec(directory)  # 64 codes
 
 
 def write_corpus(
