@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -181,7 +182,10 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
             "lr": lr,
             "grad_norm": float(engine.get_global_grad_norm() or 0.0),
             "tokens_per_s": tokens / (time.perf_counter() - window["start"]),
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this worker's peak
         }
+        if torch.cuda.is_available():
+            metrics["max_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
         if evaluate and eval_loss:
             metrics["eval_loss"] = held_out_loss(engine, eval_batches)
         if evaluate and samples:

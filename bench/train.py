@@ -1,0 +1,91 @@
+"""Training throughput: tokens/s and per-worker peak memory of SFT steps, one process (no Ray) vs Ray Train
+with 1 and 2 workers, measured side by side in one run on the same synthetic shards (random codes of the
+embedded codec, real transcripts). The paper's reference: 18,000 tokens/s/GPU (1B SpeechLM, SFT, H100).
+
+    python bench/train.py [--steps 12] [--hidden 256 --layers 6] [--max-len 1024] [--out runs/bench/train.json]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/<name>.py shares names with packages: import from the repo root.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+from tts.codec import EMBEDDED_CODEC
+from tts.speechlm import TinySpeechLMConfig
+from tts.tokenize.synthetic import write_random_shards
+from tts.train.config import SFTConfig
+from tts.train.trainer import fit, run_local
+
+SETTINGS = {"1 process (no Ray)": (run_local, 1), "Ray Train, 1 worker": (fit, 1), "Ray Train, 2 workers": (fit, 2)}
+
+
+def measure(runner, workers: int, base: dict, run_dir: Path) -> dict:
+    cfg = SFTConfig(**base, run_dir=str(run_dir), num_workers=workers, cpus_per_worker=2 // workers)
+    start = time.perf_counter()
+    runner(cfg)
+    wall = time.perf_counter() - start
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steady = rows[1:] or rows  # the first window includes start-up and the first (slow) steps
+    return {
+        "tokens_per_s": statistics.median(r["tokens_per_s"] for r in steady),
+        "max_rss_mb": max(r["max_rss_mb"] for r in rows),
+        "wall_s": wall,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--max-len", type=int, default=1024)
+    p.add_argument("--codec", default=str(EMBEDDED_CODEC))
+    p.add_argument("--out", default="runs/bench/train.json")
+    args = p.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    shards = write_random_shards(work / "tokens", Path(args.codec), rows=64, speakers=4, n_codes=(100, 250))
+    tiny = TinySpeechLMConfig(hidden_size=args.hidden, num_layers=args.layers, intermediate_size=3 * args.hidden)
+    base = {
+        "tiny": tiny,
+        "codec_dir": args.codec,
+        "shards": [str(shards)],
+        "max_len": args.max_len,
+        "max_steps": args.steps,
+        "log_interval": max(1, args.steps // 4),
+        "eval_interval": 10**6,
+        "checkpoint_interval": 10**6,
+        "eval_samples": 0,
+        "val_fraction": 0.05,
+        "lr": 1e-4,
+    }
+    results = {}
+    for name, (runner, workers) in SETTINGS.items():
+        results[name] = measure(runner, workers, base, work / name.replace(" ", "_").replace(",", ""))
+        print(
+            f"{name:22s} {results[name]['tokens_per_s']:9.0f} tokens/s  peak RSS {results[name]['max_rss_mb']:7.0f} MB"
+            f"  ({results[name]['wall_s']:.0f} s)",
+            flush=True,
+        )
+    ref = results["1 process (no Ray)"]["tokens_per_s"]
+    print(f"\n{'setting':22s} {'tokens/s':>9s} {'vs 1 process':>13s} {'peak RSS MB':>12s}")
+    for name, r in results.items():
+        print(f"{name:22s} {r['tokens_per_s']:9.0f} {r['tokens_per_s'] / ref:12.2f}x {r['max_rss_mb']:12.0f}")
+    print("paper reference: 18,000 tokens/s/GPU (1B, SFT, H100)")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"results": results, "args": vars(args), "model": vars(tiny)}, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""bench/train.py runs one process vs Ray Train 1 and 2 workers on synthetic shards and writes its table + JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import random_codec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_train_bench_table_and_json(tmp_path):
+    codec = random_codec(tmp_path / "codec")
+    out = tmp_path / "train.json"
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench/train.py"),
+        "--steps",
+        "4",
+        "--hidden",
+        "32",
+        "--layers",
+        "1",
+        "--max-len",
+        "256",
+        "--codec",
+        str(codec),
+        "--out",
+        str(out),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Ray Train, 2 workers" in res.stdout and "vs 1 process" in res.stdout
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"1 process (no Ray)", "Ray Train, 1 worker", "Ray Train, 2 workers"}
+    assert all(r["tokens_per_s"] > 0 and r["max_rss_mb"] > 50 for r in results.values())
