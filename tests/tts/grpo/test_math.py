@@ -1,0 +1,155 @@
+"""GRPO math (tts/grpo/math.py) against hand-computed values; the arithmetic is in the comments."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tts.grpo.math import GRPOLossConfig, group_advantages, grpo_loss, kl_k3, token_logprobs
+
+LN2 = math.log(2.0)
+
+
+def close(actual, expected, tol: float = 1e-6) -> None:
+    torch.testing.assert_close(
+        torch.as_tensor(actual, dtype=torch.float64), torch.as_tensor(expected, dtype=torch.float64), atol=tol, rtol=0
+    )
+
+
+def test_group_advantages_centred_flat_and_2d():
+    # group 1: mean 2 -> [-1, 0, 1]; group 2: mean 5 -> [0, 0, 0]
+    rewards = torch.tensor([1.0, 2.0, 3.0, 5.0, 5.0, 5.0])
+    close(group_advantages(rewards, 3), [-1.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    adv2d = group_advantages(rewards.view(2, 3), 3)
+    assert adv2d.shape == (2, 3)
+    close(adv2d, [[-1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+
+
+def test_group_advantages_sample_std_scaling():
+    # [1, 2, 3]: sample std = sqrt((1 + 0 + 1) / (3 - 1)) = 1 (population std would be sqrt(2/3) = 0.8165)
+    # -> [-1/(1 + eps), 0, 1/(1 + eps)]; [5, 5, 5] -> zeros
+    eps = 1e-6
+    adv = group_advantages(torch.tensor([1.0, 2.0, 3.0, 5.0, 5.0, 5.0]), 3, scale_by_std=True, eps=eps)
+    close(adv, [-1 / (1 + eps), 0.0, 1 / (1 + eps), 0.0, 0.0, 0.0])
+    # [0, 4]: centred [-2, 2], sample std = sqrt(8 / 1) = 2.828 -> [-0.7071, 0.7071]
+    close(group_advantages(torch.tensor([0.0, 4.0]), 2, scale_by_std=True, eps=0.0), [-(0.5**0.5), 0.5**0.5])
+
+
+@pytest.mark.parametrize("scale_by_std", [False, True])
+def test_group_advantages_equal_rewards_are_exact_zeros(scale_by_std):
+    # float32 mean of eight 0.7s is 0.7 - 6e-8; unguarded, 6e-8 / (std ~1e-15 + eps 1e-6) would give A = 0.056
+    rewards = torch.tensor([0.7] * 8 + [0.3] * 8, dtype=torch.float32)
+    adv = group_advantages(rewards, 8, scale_by_std=scale_by_std)
+    assert torch.equal(adv, torch.zeros(16))
+
+
+def test_group_advantages_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        group_advantages(torch.zeros(5), 3)
+    with pytest.raises(ValueError):
+        group_advantages(torch.zeros(3, 2), 3)
+    with pytest.raises(ValueError):
+        group_advantages(torch.zeros(4), 1, scale_by_std=True)
+
+
+def test_token_logprobs_hand_values():
+    # softmax([0, ln 3]) = [1/4, 3/4]
+    logits = torch.tensor([[[0.0, math.log(3.0)], [0.0, math.log(3.0)]]])
+    lp = token_logprobs(logits, torch.tensor([[0, 1]]))
+    close(lp, [[math.log(0.25), math.log(0.75)]])
+
+
+def test_token_logprobs_bf16_computed_in_float32():
+    logits = (torch.randn(2, 3, 64, generator=torch.Generator().manual_seed(0)) * 5).bfloat16()
+    tokens = torch.randint(0, 64, (2, 3), generator=torch.Generator().manual_seed(1))
+    lp = token_logprobs(logits, tokens)
+    assert lp.dtype == torch.float32
+    ref = torch.log_softmax(logits.double(), -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    close(lp, ref, tol=1e-3)
+    with pytest.raises(ValueError):
+        token_logprobs(logits, tokens[:, :2])
+
+
+def test_kl_k3_values():
+    # d = ref - logp. logp = ln .5, ref = ln .25: d = -ln 2 -> 0.5 + ln 2 - 1 = 0.19315
+    # logp = ln .25, ref = ln .5: d = ln 2 -> 2 - ln 2 - 1 = 0.30685; equal -> 0
+    logp = torch.log(torch.tensor([0.5, 0.25, 0.3]))
+    ref = torch.log(torch.tensor([0.25, 0.5, 0.3]))
+    close(kl_k3(logp, ref), [0.5 + LN2 - 1, 2 - LN2 - 1, 0.0])
+    assert (kl_k3(torch.randn(100), torch.randn(100)) >= 0).all()
+
+
+# two sequences of different lengths: A = [1, -2], row 0 has 3 completion tokens, row 1 has 1
+ADV = torch.tensor([1.0, -2.0])
+MASK = torch.tensor([[1, 1, 1], [1, 0, 0]])
+
+
+def test_loss_at_ratio_one_is_minus_token_mean_advantage():
+    # ratio = 1 -> per-token loss -A: row 0 [-1, -1, -1], row 1 [2]
+    # token_mean: (-3 + 2) / 4 = -0.25; seq_mean: mean(-1, 2) = 0.5
+    logp = torch.log(torch.tensor([[0.2, 0.3, 0.4], [0.5, 0.6, 0.7]]))
+    loss, m = grpo_loss(logp, logp.clone(), ADV, MASK, GRPOLossConfig(beta=0.0))
+    close(loss, -0.25)
+    assert m["loss"] == pytest.approx(-0.25) and m["policy_loss"] == pytest.approx(-0.25)
+    assert m["clip_fraction"] == 0.0 and m["ratio_mean"] == pytest.approx(1.0) and "kl" not in m
+    # advantage_mean = -0.5, population std = sqrt((1.5^2 + 1.5^2) / 2) = 1.5
+    assert m["advantage_mean"] == pytest.approx(-0.5) and m["advantage_std"] == pytest.approx(1.5)
+    seq, _ = grpo_loss(logp, logp.clone(), ADV, MASK, GRPOLossConfig(beta=0.0, aggregation="seq_mean"))
+    close(seq, 0.5)
+
+
+def test_clipping_binds_only_in_the_direction_of_the_advantage():
+    # one token per sequence, eps 0.2: band [0.8, 1.2]
+    # ratio 1.5, A=+1: min(1.5, 1.2) = 1.2 -> -1.2 (clipped)  | ratio 1.5, A=-1: min(-1.5, -1.2) = -1.5 -> 1.5
+    # ratio 0.5, A=-1: min(-0.5, -0.8) = -0.8 -> 0.8 (clipped) | ratio 0.5, A=+1: min(0.5, 0.8) = 0.5 -> -0.5
+    # token_mean = (-1.2 + 1.5 + 0.8 - 0.5) / 4 = 0.15; clip_fraction 2/4; ratio_mean (1.5+1.5+.5+.5)/4 = 1
+    old = torch.full((4, 1), math.log(0.4))
+    logp = old + torch.log(torch.tensor([[1.5], [1.5], [0.5], [0.5]]))
+    logp.requires_grad_(True)
+    adv = torch.tensor([1.0, -1.0, -1.0, 1.0])
+    loss, m = grpo_loss(logp, old, adv, torch.ones(4, 1), GRPOLossConfig(beta=0.0))
+    close(loss, 0.15, tol=1e-5)
+    assert m["clip_fraction"] == pytest.approx(0.5) and m["ratio_mean"] == pytest.approx(1.0)
+    # clipped tokens get no gradient; the others d(-ratio*A)/dlogp / 4 = -ratio*A/4: 1.5/4, -0.5/4
+    loss.backward()
+    close(logp.grad, [[0.0], [0.375], [0.0], [-0.125]], tol=1e-5)
+    # clip-higher: ceiling 1.28 -> first token -1.28: (-1.28 + 1.5 + 0.8 - 0.5) / 4 = 0.13
+    loss_hi, _ = grpo_loss(logp, old, adv, torch.ones(4, 1), GRPOLossConfig(clip_high=0.28, beta=0.0))
+    close(loss_hi, 0.13, tol=1e-5)
+
+
+def test_gradient_at_ratio_one_is_minus_advantage_over_tokens():
+    # d/dlogp of -ratio*A/N at ratio 1 = -A*mask/N with N = 4: row 0 -1/4, row 1 +2/4 on its one token
+    logp = torch.log(torch.tensor([[0.2, 0.3, 0.4], [0.5, 0.6, 0.7]])).requires_grad_(True)
+    loss, _ = grpo_loss(logp, logp.detach().clone(), ADV, MASK, GRPOLossConfig(beta=0.0))
+    loss.backward()
+    close(logp.grad, [[-0.25, -0.25, -0.25], [0.5, 0.0, 0.0]])
+
+
+def test_kl_term_and_masked_padding():
+    # A = 0, ratio 1: loss = beta * k3 = 0.1 * (0.5 + ln 2 - 1); the -inf padding must not leak NaN
+    logp = torch.tensor([[math.log(0.5), -math.inf]], requires_grad=True)
+    ref = torch.tensor([[math.log(0.25), -math.inf]])
+    loss, m = grpo_loss(logp, logp.detach(), torch.zeros(1), torch.tensor([[1, 0]]), GRPOLossConfig(beta=0.1), ref)
+    close(loss, 0.1 * (0.5 + LN2 - 1))
+    assert m["kl"] == pytest.approx(0.5 + LN2 - 1)
+    loss.backward()
+    # d k3/d logp = 1 - exp(ref - logp) = 1 - 0.5 -> 0.1 * 0.5
+    close(logp.grad, [[0.05, 0.0]])
+
+
+def test_grpo_loss_rejects_bad_inputs():
+    x = torch.zeros(2, 3)
+    cfg = GRPOLossConfig(beta=0.0)
+    with pytest.raises(ValueError):
+        grpo_loss(x, torch.zeros(2, 2), ADV, MASK, cfg)
+    with pytest.raises(ValueError):
+        grpo_loss(x, x, torch.zeros(3), MASK, cfg)
+    with pytest.raises(ValueError):
+        grpo_loss(x, x, ADV, torch.zeros(2, 3), cfg)
+    with pytest.raises(ValueError):
+        grpo_loss(x, x, ADV, MASK, GRPOLossConfig(beta=0.04))
+    with pytest.raises(ValueError):
+        GRPOLossConfig(aggregation="sum")
