@@ -89,6 +89,12 @@ def _codec_decode(args: argparse.Namespace) -> None:
     print(f"{args.input} -> {args.output}: {len(wave) / codec.sample_rate:.2f} s at {codec.sample_rate} Hz")
 
 
+def _codec_info(args: argparse.Namespace) -> None:
+    from tts.codec.xcodec2 import info
+
+    print(json.dumps(info(args.config), indent=2))
+
+
 def _speechlm_init(args: argparse.Namespace) -> None:
     from tts.config import load_config
     from tts.speechlm import TinySpeechLMConfig, create_tiny_speechlm
@@ -203,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--config", help="YAML with RewardsConfig fields")
     sc.add_argument("overrides", nargs="*", help="e.g. asr.backend=whisper asr.model=large-v3")
     sc.set_defaults(func=_score)
+
+    ci = codec.add_parser("info", help="parameter counts and rates of a named X-codec2 config (no weights needed)")
+    ci.add_argument("--config", required=True, help="xcodec2-16k, xcodec2-24k, xcodec2-48k or xcodec2-tiny")
+    ci.set_defaults(func=_codec_info)
 
     lm = sub.add_parser("speechlm", help="SpeechLM checkpoints").add_subparsers(dest="cmd", required=True)
     i = lm.add_parser("init", help="create the embedded tiny LLaMA SpeechLM (untrained) via the token layout")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from tts.codec.base import Codec, read_manifest
-from tts.codec.world_vq import WorldVQCodec
 
-CODECS: dict[str, type] = {"world_vq": WorldVQCodec}
+# codec.json "type" -> implementing class, imported on first use (xcodec2 pulls in torch)
+CODECS: dict[str, str] = {
+    "world_vq": "tts.codec.world_vq:WorldVQCodec",
+    "xcodec2": "tts.codec.xcodec2.codec:XCodec2Codec",
+}
 EMBEDDED_CODEC = Path(__file__).resolve().parents[1] / "checkpoints" / "codec-embedded"
 
 
@@ -15,10 +19,11 @@ def load_codec(directory: str | Path | None = None) -> Codec:
     """Load a codec checkpoint directory (None: the embedded default), verifying its checksum."""
     directory = Path(directory) if directory is not None else EMBEDDED_CODEC
     manifest, _ = read_manifest(directory)
-    cls = CODECS.get(manifest["type"])
-    if cls is None:
+    target = CODECS.get(manifest["type"])
+    if target is None:
         raise ValueError(f"{directory}: unknown codec type {manifest['type']!r}; known: {sorted(CODECS)}")
-    return cls.load(directory)
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name).load(directory)
 
 
 __all__ = ["Codec", "CODECS", "EMBEDDED_CODEC", "load_codec"]
