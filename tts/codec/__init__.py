@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from tts.codec.base import Codec, read_manifest
+from tts.codec.base import Codec, codec_type
 
 # codec.json "type" -> implementing class, imported on first use (xcodec2 pulls in torch)
 CODECS: dict[str, str] = {
@@ -18,10 +18,10 @@ EMBEDDED_CODEC = Path(__file__).resolve().parents[1] / "checkpoints" / "codec-em
 def load_codec(directory: str | Path | None = None) -> Codec:
     """Load a codec checkpoint directory (None: the embedded default), verifying its checksum."""
     directory = Path(directory) if directory is not None else EMBEDDED_CODEC
-    manifest, _ = read_manifest(directory)
-    target = CODECS.get(manifest["type"])
+    kind = codec_type(directory)
+    target = CODECS.get(kind)
     if target is None:
-        raise ValueError(f"{directory}: unknown codec type {manifest['type']!r}; known: {sorted(CODECS)}")
+        raise ValueError(f"{directory}: unknown codec type {kind!r}; known: {sorted(CODECS)}")
     module, name = target.split(":")
     return getattr(importlib.import_module(module), name).load(directory)
 

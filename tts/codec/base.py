@@ -105,15 +105,27 @@ def write_manifest(directory: Path, kind: str, weights: str, config: dict) -> Pa
     return path
 
 
-def read_manifest(directory: str | Path) -> tuple[dict, Path]:
-    """Read codec.json and verify the weights' checksum; returns (manifest, weights path)."""
-    directory = Path(directory)
+def _manifest(directory: Path) -> dict:
     path = directory / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(
             f"{directory}: not a codec checkpoint (no {MANIFEST}); fit one with `tts-align codec fit`"
         )
-    manifest = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def codec_type(directory: str | Path) -> str:
+    """The codec class name recorded in codec.json (no checksum work: the class's `load` verifies)."""
+    return _manifest(Path(directory))["type"]
+
+
+def read_manifest(directory: str | Path, kind: str | None = None) -> tuple[dict, Path]:
+    """Read codec.json (of codec type `kind`, if given) and verify the weights' checksum; returns (manifest,
+    weights path)."""
+    directory = Path(directory)
+    manifest = _manifest(directory)
+    if kind is not None and manifest["type"] != kind:
+        raise ValueError(f"{directory}: codec type {manifest['type']!r}, expected {kind!r}")
     weights = directory / manifest["weights"]
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: codec weights missing")

@@ -148,9 +148,7 @@ class WorldVQCodec(Codec):
 
     @classmethod
     def load(cls, directory: str | Path) -> WorldVQCodec:
-        manifest, weights = read_manifest(directory)
-        if manifest["type"] != KIND:
-            raise ValueError(f"{directory}: codec type {manifest['type']!r}, expected {KIND!r}")
+        manifest, weights = read_manifest(directory, KIND)
         with np.load(weights) as z:
             return cls(WorldVQConfig(**manifest["config"]), z["centroids"])
 

@@ -122,3 +122,11 @@ def test_analysis_sub_frames_shape():
 
 def test_default_codebook_is_papers():
     assert WorldVQConfig().codebook_size == 65536
+
+
+def test_load_checks_codec_type(codec, tmp_path):
+    from tts.codec.xcodec2 import XCodec2Codec
+
+    codec.save(tmp_path / "c")
+    with pytest.raises(ValueError, match="codec type 'world_vq', expected 'xcodec2'"):
+        XCodec2Codec.load(tmp_path / "c")

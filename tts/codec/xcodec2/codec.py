@@ -63,9 +63,7 @@ class XCodec2Codec(Codec):
 
     @classmethod
     def load(cls, directory: str | Path) -> XCodec2Codec:
-        manifest, weights = read_manifest(directory)
-        if manifest["type"] != KIND:
-            raise ValueError(f"{directory}: codec type {manifest['type']!r}, expected {KIND!r}")
+        manifest, weights = read_manifest(directory, KIND)
         model = XCodec2(XCodec2Config.from_dict(manifest["config"]))
         model.load_state_dict(load_file(str(weights)), strict=True)
         return cls(model)
