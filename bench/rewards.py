@@ -20,7 +20,7 @@ import time
 import ray
 
 from rewards.pool import PoolConfig, ScorerPool
-from rewards.router import RewardsConfig, _pool_specs
+from rewards.router import RewardsConfig, pool_specs
 from rewards.scorers import Sample
 from tts.audio import load_audio
 from tts.corpus.manifest import read_manifest
@@ -66,7 +66,7 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     samples = load_samples(Path(args.manifest), args.n)
     audio_s = sum(len(s.wave) / s.sr for s in samples) * args.repeats
-    specs = _pool_specs(RewardsConfig())
+    specs = pool_specs(RewardsConfig())
     results: dict[str, dict[str, float]] = {}
     for kind, measurement in KINDS.items():
         _, kwargs, _ = specs[measurement]

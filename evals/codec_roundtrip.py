@@ -50,15 +50,11 @@ class RoundTripResult:
         }
 
 
-def dnsmos_ovrl(wave: np.ndarray, sr: int = 16000) -> float:
-    """P.835 OVRL via the speechmos reference implementation (our own scorer arrives with the rewards)."""
-    from speechmos import dnsmos
-
-    return float(dnsmos.run(np.clip(wave, -1.0, 1.0), sr)["ovrl_mos"])
-
-
 def roundtrip(codec: Codec, rows: list[Utterance], root: Path, asr=None, dnsmos: bool = True) -> RoundTripResult:
     """Encode+decode every row; score with `asr` (FasterWhisperASR; English rows only) and DNSMOS."""
+    from rewards.dnsmos import DnsmosScorer
+
+    scorer = DnsmosScorer() if dnsmos else None
     from rewards.asr import error_rate
 
     res = RoundTripResult()
@@ -88,8 +84,11 @@ def roundtrip(codec: Codec, rows: list[Utterance], root: Path, asr=None, dnsmos:
             }
             wer_o.append(entry["wer_original"])
             wer_r.append(entry["wer_roundtrip"])
-        if dnsmos:
-            entry |= {"ovrl_original": dnsmos_ovrl(wave, sr), "ovrl_roundtrip": dnsmos_ovrl(decoded, codec.sample_rate)}
+        if scorer is not None:
+            entry |= {
+                "ovrl_original": scorer.score(wave, sr).ovrl,
+                "ovrl_roundtrip": scorer.score(decoded, codec.sample_rate).ovrl,
+            }
             mos_o.append(entry["ovrl_original"])
             mos_r.append(entry["ovrl_roundtrip"])
         res.utterances.append(entry)

@@ -48,6 +48,11 @@ def _basic_normaliser():
     return BasicTextNormalizer()
 
 
+def _check_language(english_only: bool, language: str) -> None:
+    if english_only and language != "en":
+        raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
+
+
 def normalise(text: str, language: str, cer_languages: frozenset[str] = CER_LANGUAGES) -> str:
     """Whisper's English normaliser for English; for other languages lower-case and strip punctuation."""
     if language == "en":
@@ -101,8 +106,7 @@ class FasterWhisperASR:
 
     def transcribe(self, wave: np.ndarray, language: str = "en") -> str:
         """Transcript of float32 mono audio at 16 kHz ('' for silence)."""
-        if self.english_only and language != "en":
-            raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
+        _check_language(self.english_only, language)
         segments, _ = self._model.transcribe(
             np.asarray(wave, dtype=np.float32),
             language=language,
@@ -119,8 +123,7 @@ class FasterWhisperASR:
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
-        if self.english_only and language != "en":
-            raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
+        _check_language(self.english_only, language)
         limit = 30 * SAMPLE_RATE
         short = [i for i, w in enumerate(waves) if len(w) <= limit]
         out = [""] * len(waves)
@@ -165,8 +168,7 @@ class WhisperASR:
         self.english_only = not self._model.is_multilingual
 
     def transcribe(self, wave: np.ndarray, language: str = "en") -> str:
-        if self.english_only and language != "en":
-            raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
+        _check_language(self.english_only, language)
         result = self._model.transcribe(
             np.asarray(wave, dtype=np.float32),
             language=language,
@@ -182,8 +184,7 @@ class WhisperASR:
         import torch
         import whisper
 
-        if self.english_only and language != "en":
-            raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
+        _check_language(self.english_only, language)
         mels = torch.stack(
             [
                 whisper.log_mel_spectrogram(

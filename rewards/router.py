@@ -46,7 +46,7 @@ class RewardsConfig:
 
 
 # measurement -> (pool name, scorer kind, kwargs from config)
-def _pool_specs(cfg: RewardsConfig) -> dict[str, tuple[str, dict, PoolConfig]]:
+def pool_specs(cfg: RewardsConfig) -> dict[str, tuple[str, dict, PoolConfig]]:
     return {
         "error_rate": (
             "asr",
@@ -86,7 +86,7 @@ class RewardRouter:
         self.composite = CompositeReward(cfg.components, cfg.normalise_weights)
         if use_ray:
             ray.init(ignore_reinit_error=True)  # connects to the job's cluster, or starts a local one
-        specs = _pool_specs(cfg)
+        specs = pool_specs(cfg)
         unknown = self.composite.measurements - set(specs)
         if unknown:
             raise ValueError(f"no reward model produces {sorted(unknown)}; pools exist for {sorted(specs)}")

@@ -65,6 +65,12 @@ def _corpus_texts(manifest: str | Path | None) -> list[str]:
     return [s for lang in LANGUAGES for s in generate_sentences(lang, 200 if lang != "en" else 2000)]
 
 
+def stop_at_speech_end(model, layout: TokenLayout) -> None:
+    """Generation stops at the end of speech; text-only generation is not what a SpeechLM is for."""
+    model.generation_config.eos_token_id = layout.speech_end_id
+    model.config.eos_token_id = layout.speech_end_id
+
+
 def create_tiny_speechlm(
     out: str | Path,
     cfg: TinySpeechLMConfig = TinySpeechLMConfig(),
@@ -97,9 +103,7 @@ def create_tiny_speechlm(
     )
     model = LlamaForCausalLM(config)
     layout = expand(model, tokenizer, codebook_size=codebook_size, seed=cfg.seed)
-    # Generation stops at the end of speech; text-only generation is not what this model is for.
-    model.generation_config.eos_token_id = layout.speech_end_id
-    model.config.eos_token_id = layout.speech_end_id
+    stop_at_speech_end(model, layout)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

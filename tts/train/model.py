@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from tts.layout import TokenLayout, audio_token, expand, from_tokenizer
-from tts.speechlm import load_speechlm
+from tts.speechlm import load_speechlm, stop_at_speech_end
 from tts.train import checkpoint
 
 
@@ -60,7 +60,6 @@ def load(directory: Path, codebook_size: int, seed: int, attn_implementation: st
         tokenizer = AutoTokenizer.from_pretrained(directory)
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
         layout = expand(model, tokenizer, codebook_size=codebook_size, seed=seed)
-        model.generation_config.eos_token_id = layout.speech_end_id
-        model.config.eos_token_id = layout.speech_end_id
+        stop_at_speech_end(model, layout)
     model.set_attn_implementation(attn_implementation)
     return model, tokenizer, layout
