@@ -8,6 +8,7 @@ actor; a second failure raises `PoolError` naming the pool, so the caller knows 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,19 +73,31 @@ class LocalPool:
 
 
 class ScorerPool:
-    def __init__(self, kind: str, kwargs: dict[str, Any], cfg: PoolConfig = PoolConfig(), name: str | None = None):
+    """Actors of `actor_cls(kind, kwargs)` whose `method(chunk) -> list` is called on chunks of a batch. The
+    reward pools use `ScorerActor.score_batch`; the GRPO job's codec decoders reuse the same failure handling."""
+
+    def __init__(
+        self,
+        kind: str,
+        kwargs: dict[str, Any],
+        cfg: PoolConfig = PoolConfig(),
+        name: str | None = None,
+        actor_cls: type = ScorerActor,
+        method: str = "score_batch",
+    ):
         if cfg.actors < 1 or cfg.batch_size < 1:
             raise ValueError(f"pool {name or kind}: actors and batch_size must be >= 1")
-        self.kind, self.kwargs, self.cfg, self.name = kind, kwargs, cfg, name or kind
-        self._cls = ray.remote(ScorerActor).options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus)
+        self.kind, self.kwargs, self.cfg, self.name, self.method = kind, kwargs, cfg, name or kind, method
+        self._cls = ray.remote(actor_cls).options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus)
         self.actors = [self._spawn() for _ in range(cfg.actors)]
         self.replaced = 0
+        self._lock = threading.Lock()  # the GRPO driver gathers from several threads
 
     def _spawn(self):
         return self._cls.remote(self.kind, self.kwargs)
 
     def _replace(self, index: int, reason: str) -> None:
-        log.warning("reward pool %s: actor %d died (%s); replacing it", self.name, index, reason)
+        log.warning("pool %s: actor %d died (%s); replacing it", self.name, index, reason)
         try:
             ray.kill(self.actors[index])
         except Exception:  # noqa: BLE001  already gone
@@ -97,7 +110,7 @@ class ScorerPool:
         try:
             ray.get([a.ping.remote() for a in self.actors], timeout=timeout)
         except RayActorError as exc:
-            raise PoolError(f"reward pool {self.name}: an actor failed to start: {exc}") from exc
+            raise PoolError(f"pool {self.name}: an actor failed to start: {exc}") from exc
 
     def health(self, timeout: float = 30.0) -> list[bool]:
         """Ping every actor; dead or unresponsive ones are replaced. Returns who was healthy."""
@@ -117,7 +130,7 @@ class ScorerPool:
         for k, start in enumerate(range(0, len(samples), bs)):
             index = k % len(self.actors)
             actor, chunk = self.actors[index], samples[start : start + bs]
-            pending.append((index, actor, chunk, actor.score_batch.remote(chunk)))
+            pending.append((index, actor, chunk, getattr(actor, self.method).remote(chunk)))
         return pending
 
     def gather(self, pending: list[tuple[int, Any, list[Sample], ray.ObjectRef]]) -> list[dict]:
@@ -126,12 +139,13 @@ class ScorerPool:
             try:
                 out.extend(ray.get(ref))
             except RayActorError as exc:
-                if self.actors[index] is actor:  # chunks queued on the same dead actor share one replacement
-                    self._replace(index, type(exc).__name__)
+                with self._lock:
+                    if self.actors[index] is actor:  # chunks queued on the same dead actor share one replacement
+                        self._replace(index, type(exc).__name__)
                 try:
-                    out.extend(ray.get(self.actors[index].score_batch.remote(chunk)))
+                    out.extend(ray.get(getattr(self.actors[index], self.method).remote(chunk)))
                 except RayActorError as again:
-                    raise PoolError(f"reward pool {self.name}: chunk failed twice ({again})") from again
+                    raise PoolError(f"pool {self.name}: chunk failed twice ({again})") from again
         return out
 
     def score(self, samples: list[Sample]) -> list[dict]:

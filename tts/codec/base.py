@@ -65,6 +65,17 @@ class Codec(ABC):
     def decode(self, codes: np.ndarray | Sequence[int]) -> np.ndarray:
         return self._decode(self.check_codes(codes)).astype(np.float32)
 
+    def decode_with_context(
+        self, codes: np.ndarray | Sequence[int], left_context: np.ndarray | Sequence[int] | None = None
+    ) -> np.ndarray:
+        """Samples of `codes` only, decoded after `left_context` codes (e.g. the prompt audio) so the decoder
+        sees where the voice comes from; the context's own samples are cut off."""
+        codes = self.check_codes(codes)
+        if left_context is None or len(left_context) == 0:
+            return self.decode(codes)
+        left = self.check_codes(left_context)
+        return self.decode(np.concatenate([left, codes]))[len(left) * self.hop_length :]
+
     def encode_batch(self, waves: Sequence[np.ndarray], srs: int | Sequence[int]) -> list[np.ndarray]:
         srs = [srs] * len(waves) if isinstance(srs, int) else list(srs)
         return [self.encode(w, sr, name=f"batch item {i}") for i, (w, sr) in enumerate(zip(waves, srs))]

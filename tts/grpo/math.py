@@ -75,12 +75,13 @@ class GRPOLossConfig:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}; got {self.aggregation!r}")
 
 
-def _aggregate(per_token: Tensor, mask: Tensor, aggregation: str) -> Tensor:
+def _aggregate(per_token: Tensor, mask: Tensor, aggregation: str, denominator: float | None) -> Tensor:
     if aggregation == "token_mean":
-        return per_token.sum() / mask.sum()
+        return per_token.sum() / (mask.sum() if denominator is None else denominator)
     lengths = mask.sum(dim=1)
     nonempty = lengths > 0
-    return (per_token.sum(dim=1)[nonempty] / lengths[nonempty]).mean()
+    means = per_token.sum(dim=1)[nonempty] / lengths[nonempty]
+    return means.mean() if denominator is None else means.sum() / denominator
 
 
 def grpo_loss(
@@ -90,12 +91,17 @@ def grpo_loss(
     mask: Tensor,
     cfg: GRPOLossConfig,
     ref_logp: Tensor | None = None,
+    denominator: float | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Clipped-surrogate GRPO loss plus beta * k3 KL to the reference, over the masked completion tokens.
 
     logp, old_logp (rollout-time), ref_logp and mask are [B, T]; advantages is [B]. old_logp and ref_logp are
     detached. All log-probs are zeroed outside the mask first, so padding values (even -inf) give neither
     NaN losses nor NaN gradients. beta > 0 without ref_logp raises rather than silently dropping the KL term.
+
+    `denominator` replaces the micro-batch's own count (tokens for token_mean, sequences for seq_mean) when one
+    optimizer step spans several micro-batches and ranks: dividing each by the whole step's count makes the
+    accumulated gradient exactly the step-level mean.
 
     Metrics (floats): loss, policy_loss and kl (aggregated like the loss, so loss = policy_loss + beta * kl; kl
     only when ref_logp is given), clip_fraction (share of masked tokens where the clipped term is the one min
@@ -124,13 +130,13 @@ def grpo_loss(
     unclipped = ratio * adv
     clipped = ratio.clamp(1.0 - cfg.clip_low, 1.0 + cfg.clip_high) * adv
     policy_tok = -torch.minimum(unclipped, clipped) * weights
-    policy_loss = _aggregate(policy_tok, weights, cfg.aggregation)
+    policy_loss = _aggregate(policy_tok, weights, cfg.aggregation, denominator)
     loss = policy_loss
 
     metrics: dict[str, float] = {}
     if ref_logp is not None:
         kl_tok = kl_k3(logp, torch.where(keep, ref_logp.detach(), 0.0)) * weights
-        kl = _aggregate(kl_tok, weights, cfg.aggregation)
+        kl = _aggregate(kl_tok, weights, cfg.aggregation, denominator)
         if cfg.beta > 0:
             loss = loss + cfg.beta * kl
         metrics["kl"] = kl.item()

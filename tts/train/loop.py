@@ -49,8 +49,8 @@ def deepspeed_config(cfg: TrainConfig) -> dict:
     }
 
 
-def optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (incl. embeddings) only."""
+def optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (incl. embeddings) only; `cfg` has lr, weight_decay, betas, eps."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
@@ -67,19 +67,19 @@ def scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_sc
     return get_cosine_with_min_lr_schedule_with_warmup(opt, warmup, cfg.max_steps, min_lr_rate=cfg.min_lr_ratio)
 
 
-def engine_for(model: torch.nn.Module, cfg: TrainConfig) -> Any:
+def deepspeed_engine(model: torch.nn.Module, config: dict, opt: torch.optim.Optimizer, lr_scheduler: Any = None) -> Any:
+    """`deepspeed.initialize` on the process group already set up (Ray Train's, or the GRPO learner's)."""
     import deepspeed
     from deepspeed.accelerator import get_accelerator
 
     if get_accelerator().device_name() == "cpu":
         deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # see the module docstring
-    engine, _, _, _ = deepspeed.initialize(
-        model=model,
-        optimizer=optimizer(model, cfg),
-        lr_scheduler=lambda opt: scheduler(opt, cfg),
-        config=deepspeed_config(cfg),
-    )
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=lr_scheduler, config=config)
     return engine
+
+
+def engine_for(model: torch.nn.Module, cfg: TrainConfig) -> Any:
+    return deepspeed_engine(model, deepspeed_config(cfg), optimizer(model, cfg), lambda opt: scheduler(opt, cfg))
 
 
 def all_sum(values: list[float], device: torch.device) -> list[float]:

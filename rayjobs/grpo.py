@@ -1,0 +1,51 @@
+"""GRPO alignment of a SpeechLM on Ray (Inworld TTS-1 section 3.5): rollouts, codec decoding, WER/SIM/DNSMOS
+rewards and a DeepSpeed learner, orchestrated by this driver.
+
+    python rayjobs/grpo.py [--config rayjobs/configs/grpo_embedded.yaml] [key=value ...] [--resume]
+    ray job submit --address http://127.0.0.1:8265 --working-dir . -- python rayjobs/grpo.py
+
+Standalone it starts a local Ray; under `ray job submit` it joins the job's cluster. Outputs go to
+runs/<name>/ (metrics.jsonl, checkpoints/, report.json, reward_curve.png, wandb/). `--resume` continues from
+the run's latest checkpoint exactly as an uninterrupted run would have.
+"""
+
+import os
+import sys
+
+# `python rayjobs/<job>.py` puts rayjobs/ first on sys.path, where rayjobs/tokenize.py would shadow the stdlib
+# `tokenize` (imported by dataclasses -> inspect); put the repository root there instead.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+
+DEFAULT_CONFIG = "rayjobs/configs/grpo_embedded.yaml"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", default=DEFAULT_CONFIG, help=f"YAML with GRPOConfig fields (default {DEFAULT_CONFIG})"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue runs/<name> from its latest checkpoint")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. steps=5 rollout.group_size=4 learner.lr=1e-5")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from tts.config import load_config
+    from tts.grpo.config import GRPOConfig
+    from tts.grpo.driver import GRPOJob
+
+    cfg = load_config(GRPOConfig, args.config, args.overrides)
+    job = GRPOJob(cfg, resume=args.resume)
+    try:
+        report = job.run()
+    finally:
+        job.shutdown()
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

