@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--config", default=DEFAULT_CONFIG, help=f"YAML with GRPOConfig fields (default {DEFAULT_CONFIG})"
     )
     parser.add_argument("--resume", action="store_true", help="continue runs/<name> from its latest checkpoint")
+    parser.add_argument(
+        "--eval-only", action="store_true", help="score the policy on the held-out prompts, no training"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. steps=5 rollout.group_size=4 learner.lr=1e-5")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -38,9 +41,9 @@ def main(argv: list[str] | None = None) -> dict:
     from tts.grpo.driver import GRPOJob
 
     cfg = load_config(GRPOConfig, args.config, args.overrides)
-    job = GRPOJob(cfg, resume=args.resume)
+    job = GRPOJob(cfg, resume=args.resume, eval_only=args.eval_only)
     try:
-        report = job.run()
+        report = job.evaluate_only() if args.eval_only else job.run()
     finally:
         job.shutdown()
     print(json.dumps(report, indent=2))

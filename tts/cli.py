@@ -30,6 +30,13 @@ def _corpus_generate(args: argparse.Namespace) -> None:
     )
 
 
+def _corpus_select(args: argparse.Namespace) -> None:
+    from tts.corpus.manifest import select
+
+    n = select(args.manifest, args.out, args.languages, args.splits)
+    print(json.dumps({"out": args.out, "rows": n}))
+
+
 def _corpus_markups(args: argparse.Namespace) -> None:
     from tts.config import load_config
     from tts.corpus.markups import MarkupCorpusConfig, build_markup_corpus
@@ -104,6 +111,13 @@ def _speechlm_init(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=2))
 
 
+def _speechlm_export(args: argparse.Namespace) -> None:
+    from tts.speechlm import export_speechlm
+
+    notes = json.loads(args.notes) if args.notes else None
+    print(json.dumps(export_speechlm(args.source, args.out, args.dtype, notes), indent=2))
+
+
 def _load_sample(audio: str, text: str, ref: str | None, language: str, sample_id: str = ""):
     """A Sample whose load errors travel as `meta["error"]`: scored as failed, never raised."""
     from rewards.scorers import Sample
@@ -174,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--config", help="YAML with CorpusConfig fields")
     g.add_argument("overrides", nargs="*", help="key=value overrides, e.g. out_dir=data/corpus sentences.en=500")
     g.set_defaults(func=_corpus_generate)
+    s = corpus.add_parser("select", help="write a manifest of some languages / splits (wav paths re-rooted)")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--languages", nargs="+", help="e.g. en (default: all)")
+    s.add_argument("--splits", nargs="+", choices=["train", "val", "test"], help="default: all")
+    s.set_defaults(func=_corpus_select)
     m = corpus.add_parser("markups", help="render the paired markup (style / non-verbal tag) corpus for LoRA")
     m.add_argument("--config", help="YAML with MarkupCorpusConfig fields")
     m.add_argument("overrides", nargs="*", help="key=value overrides, e.g. samples.train=500")
@@ -222,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--config", help="YAML with TinySpeechLMConfig fields")
     i.add_argument("overrides", nargs="*")
     i.set_defaults(func=_speechlm_init)
+    e = lm.add_parser("export", help="copy a trained checkpoint to a plain HF directory with a checksum")
+    e.add_argument("--from", dest="source", required=True, help="checkpoint or training run directory")
+    e.add_argument("--out", required=True)
+    e.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    e.add_argument("--notes", help="JSON object stored in export.json (e.g. the commands that made it)")
+    e.set_defaults(func=_speechlm_export)
     return p
 
 

@@ -135,3 +135,45 @@ def load_speechlm(directory: str | Path, dtype: torch.dtype = torch.float32):
     if model.get_input_embeddings().num_embeddings < layout.vocab_size:
         raise ValueError(f"{directory}: model has fewer embedding rows than the layout's {layout.vocab_size}")
     return model, tokenizer, layout
+
+
+EXPORT = "export.json"
+
+
+def export_speechlm(source: str | Path, out: str | Path, dtype: str = "bfloat16", notes: dict | None = None) -> dict:
+    """Copy a trained SpeechLM (a checkpoint or run directory) to `out` as a plain HF directory in `dtype`, with
+    `export.json` = {source, dtype, params, sha256 of the weights, notes}: what the committed embedded
+    checkpoint is, how it was made and that it is unaltered (`verify_export`)."""
+    from tts.codec.base import sha256
+    from tts.train.model import model_dir
+
+    model, tokenizer, layout = load_speechlm(model_dir(source))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.to(getattr(torch, dtype)).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    layout.save(out)
+    info = {
+        "source": str(source),
+        "dtype": dtype,
+        "params": sum(p.numel() for p in model.parameters()),
+        "sha256": sha256(out / "model.safetensors"),
+        "notes": notes or {},
+    }
+    (out / EXPORT).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def verify_export(directory: str | Path) -> dict:
+    """export.json of `directory`, after checking its weights' checksum (a clear error when altered)."""
+    from tts.codec.base import sha256
+
+    directory = Path(directory)
+    path = directory / EXPORT
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory}: not an exported SpeechLM (no {EXPORT})")
+    info = json.loads(path.read_text())
+    got = sha256(directory / "model.safetensors")
+    if got != info["sha256"]:
+        raise ValueError(f"{directory}/model.safetensors: checksum {got} does not match {EXPORT} ({info['sha256']})")
+    return info

@@ -57,7 +57,10 @@ def test_configs_load():
 
 def test_missing_checkpoint_fails_before_ray_starts(tmp_path):
     start = time.time()
-    res = job("sft", "--config", str(CONFIGS / "sft_embedded.yaml"), f"init_from={tmp_path}/nowhere", cwd=tmp_path)
+    codec = f"codec_dir={ROOT}/tts/checkpoints/codec-speechlm"  # the config's path is relative to the repository
+    res = job(
+        "sft", "--config", str(CONFIGS / "sft_embedded.yaml"), f"init_from={tmp_path}/nowhere", codec, cwd=tmp_path
+    )
     assert res.returncode == 2 and f"error: init_from {tmp_path}/nowhere does not exist" in res.stderr, res.stderr
     assert "Ray" not in res.stdout + res.stderr and time.time() - start < 60
     res = job("pretrain", "--resume", str(tmp_path), "not_a_field=1", cwd=tmp_path)
@@ -78,6 +81,7 @@ def test_pretrain_then_sft_under_ray(tmp_path, inputs):
         "grad_accum=1",
         "cpus_per_worker=1",
         "lr=3e-3",
+        "min_lr_ratio=0.1",
         "max_steps=8",
         "log_interval=1",
         "eval_interval=4",

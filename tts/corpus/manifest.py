@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,3 +92,24 @@ def iter_manifest(
 
 def read_manifest(path: str | Path, split: str | None = None, **kw) -> list[Utterance]:
     return list(iter_manifest(path, split, **kw))
+
+
+def select(
+    manifest: str | Path, out: str | Path, languages: list[str] | None = None, splits: list[str] | None = None
+) -> int:
+    """Write the rows of `manifest` in `languages` and `splits` (None: all) to `out`, wav paths re-rooted at
+    out's directory; returns the number of rows. Tokenising a subset (e.g. English train+val for the
+    embedded SpeechLM) then costs nothing for the rest, and the test split stays unseen by training."""
+    src, out = Path(manifest), Path(out)
+    rows = [
+        r
+        for r in iter_manifest(src, check_files=False)
+        if (languages is None or r.language in languages) and (splits is None or r.split in splits)
+    ]
+    if not rows:
+        raise ManifestError(f"{src}: no rows in languages {languages} and splits {splits}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        r.wav = os.path.relpath(r.wav_path(src.parent), out.parent.resolve())
+    write_manifest(out, rows)
+    return len(rows)

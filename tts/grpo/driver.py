@@ -77,15 +77,16 @@ def summarise(records: list[dict]) -> dict:
 
 
 class GRPOJob:
-    def __init__(self, cfg: GRPOConfig, resume: bool = False):
-        self.cfg = cfg
+    def __init__(self, cfg: GRPOConfig, resume: bool = False, eval_only: bool = False):
+        """`eval_only`: no learner; `evaluate` scores the policy on the held-out prompts (pipeline checks)."""
+        self.cfg, self.eval_only = cfg, eval_only
         self.run_dir = Path(cfg.runs_dir) / cfg.name
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.policy_dir = str(model_dir(cfg.policy))  # fails now, with the path, if the policy is missing
         self.restore = checkpoint.latest(self.ckpt_dir) if resume and self.ckpt_dir.exists() else None
         if resume and self.restore is None:
             log.warning("--resume: no checkpoint under %s; starting from step 0", self.ckpt_dir)
-        if not resume and self.ckpt_dir.exists() and checkpoint.latest(self.ckpt_dir) is not None:
+        if not (resume or eval_only) and self.ckpt_dir.exists() and checkpoint.latest(self.ckpt_dir) is not None:
             raise FileExistsError(f"{self.run_dir} already has checkpoints: pass --resume, or choose another name=")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
@@ -122,6 +123,9 @@ class GRPOJob:
         )
         self.rollouts = [self._spawn_rollout(k, start_dir) for k in range(cfg.rollout.workers)]
         ray.get([w.ping.remote() for w in self.rollouts])
+        self.learners: list = []
+        if self.eval_only:
+            return
         batch = cfg.prompts_per_step * cfg.rollout.group_size
         self.grad_accum = micro_batches(batch // cfg.learner.ranks, cfg.learner.micro_batch_size)
         master = (ray.util.get_node_ip_address(), free_port())
@@ -271,6 +275,10 @@ class GRPOJob:
         ]
         (self.run_dir / f"eval_{tag}.json").write_text(json.dumps({"summary": summary, "samples": rows}, indent=1))
         return summary
+
+    def evaluate_only(self) -> dict:
+        with ThreadPoolExecutor(max_workers=max(2, self.cfg.data.eval_prompts)) as pool:
+            return {"policy": self.policy_dir, "eval": self.evaluate("only", pool)}
 
     # -- the run ---------------------------------------------------------------------------------------------
     def run(self) -> dict:

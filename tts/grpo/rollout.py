@@ -35,8 +35,9 @@ class WeightSync:
     """vLLM worker extension (`worker_extension_cls`): load a full HF-named state dict into the running model."""
 
     def load_policy_weights(self, state: dict[str, torch.Tensor]) -> int:
-        model = self.model_runner.model  # type: ignore[attr-defined]  # set on the vLLM worker it extends
-        model.load_weights(weights=iter(state.items()))
+        # vLLM's in-place reload: loading into the post-processed parameters directly (model.load_weights)
+        # fails, because processing after the first load replaced them (no weight_loader any more)
+        self.reload_weights(weights_iterator=iter(state.items()))  # type: ignore[attr-defined]  # the vLLM worker
         return len(state)
 
 

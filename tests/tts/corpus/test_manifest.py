@@ -167,3 +167,17 @@ def test_iter_manifest_is_lazy_until_bad_row(root):
     assert next(it).id == "u0"
     with pytest.raises(ManifestError, match=":2: not valid JSON"):
         next(it)
+
+
+def test_select_filters_and_reroots_wav_paths(tmp_path):
+    from tts.corpus.manifest import select
+
+    rows = [utt(0, "train"), utt(1, "test"), utt(2, "val", language="de")]
+    touch_wavs(tmp_path, rows)
+    write_manifest(tmp_path / "m.jsonl", rows)
+    n = select(tmp_path / "m.jsonl", tmp_path / "sub" / "en.jsonl", languages=["en"], splits=["train", "val"])
+    got = read_manifest(tmp_path / "sub" / "en.jsonl")  # checks that every wav resolves from the new place
+    assert n == 1 and [r.id for r in got] == [rows[0].id]
+    assert got[0].wav_path(tmp_path / "sub") == rows[0].wav_path(tmp_path)
+    with pytest.raises(ManifestError, match="no rows"):
+        select(tmp_path / "m.jsonl", tmp_path / "x.jsonl", languages=["fr"])
