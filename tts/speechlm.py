@@ -87,6 +87,9 @@ def create_tiny_speechlm(
         codebook_size = load_codec(codec_dir).codebook_size
     torch.manual_seed(cfg.seed)
     tokenizer = train_text_tokenizer(_corpus_texts(manifest), cfg.text_vocab_size)
+    if len(tokenizer) < cfg.text_vocab_size:  # BPE ran out of merges (e.g. LLaMA-3's 128,256 for a 1B-shaped model)
+        reserved = [f"<|reserved_text_{k}|>" for k in range(cfg.text_vocab_size - len(tokenizer))]
+        tokenizer.add_special_tokens({"additional_special_tokens": reserved})
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,

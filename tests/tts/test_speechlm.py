@@ -92,3 +92,36 @@ def test_vllm_cpu_loads_and_matches_transformers(tiny, tmp_path):
     assert res.returncode == 0 and lines, res.stderr[-3000:]
     vllm_tokens = json.loads(lines[0][len("RESULT ") :])
     assert vllm_tokens == hf
+
+
+def test_text_vocabulary_padded_to_the_configured_size(tmp_path):
+    """A LLaMA-3-sized text vocabulary (a 1B-shaped random policy for the GPU check) cannot come from BPE on
+    our small corpus; reserved tokens fill it, so the layout lands on the paper's numbers."""
+    import dataclasses
+
+    info = create_tiny_speechlm(tmp_path, dataclasses.replace(SMALL, text_vocab_size=10_000), codebook_size=64)
+    assert info["text_vocab_size"] == 10_000 and info["audio_offset"] > 10_000
+    _, tokenizer, _ = load_speechlm(tmp_path)
+    vocab = tokenizer.get_vocab()
+    reserved = {i for t, i in vocab.items() if t.startswith("<|reserved_text_")}
+    assert reserved and max(reserved) < 10_000
+    assert not reserved & set(prompts.encode_text(tokenizer, "My sister bought a warm coat; reserved text."))
+
+
+def test_export_round_trip_and_checksum(tiny, tmp_path):
+    from tts.speechlm import export_speechlm, verify_export
+
+    out, _ = tiny
+    info = export_speechlm(out, tmp_path / "exp", "bfloat16", {"made_by": "test"})
+    assert verify_export(tmp_path / "exp") == info and info["notes"] == {"made_by": "test"}
+    model, _, _ = load_speechlm(tmp_path / "exp")
+    ref, _, _ = load_speechlm(out)
+    w, r = model.get_input_embeddings().weight, ref.get_input_embeddings().weight
+    assert torch.equal(w, r.to(torch.bfloat16).float()) and not torch.equal(w, r)
+    with open(tmp_path / "exp" / "model.safetensors", "r+b") as f:
+        f.seek(-8, 2)
+        f.write(b"\x00" * 8)
+    with pytest.raises(ValueError, match="checksum"):
+        verify_export(tmp_path / "exp")
+    with pytest.raises(FileNotFoundError, match="export.json"):
+        verify_export(out)
