@@ -153,3 +153,41 @@ def test_grpo_loss_rejects_bad_inputs():
         grpo_loss(x, x, ADV, MASK, GRPOLossConfig(beta=0.04))
     with pytest.raises(ValueError):
         GRPOLossConfig(aggregation="sum")
+
+
+def _random_batch(seed: int = 0):
+    """Four sequences of 1, 4, 2 and 3 completion tokens, policy off the rollout policy and the reference."""
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.tensor([[1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]])
+    logp = (-torch.rand(4, 4, generator=g) * 3).double()
+    old = logp + 0.3 * torch.randn(4, 4, generator=g).double()  # some ratios leave the clip band
+    ref = logp + 0.2 * torch.randn(4, 4, generator=g).double()
+    adv = torch.tensor([1.0, -0.5, 0.25, -0.75], dtype=torch.float64)
+    return logp, old, ref, adv, mask
+
+
+@pytest.mark.parametrize("aggregation", ["token_mean", "seq_mean"])
+def test_micro_batches_with_the_step_denominator_add_up_to_the_full_batch(aggregation):
+    logp, old, ref, adv, mask = _random_batch()
+    cfg = GRPOLossConfig(beta=0.04, aggregation=aggregation)
+    full_logp = logp.clone().requires_grad_(True)
+    full, m_full = grpo_loss(full_logp, old, adv, mask, cfg, ref)
+    full.backward()
+    assert 0 < m_full["clip_fraction"] < 1  # the clipped branch is part of what must add up
+
+    denominator = float(mask.sum()) if aggregation == "token_mean" else 4.0
+    split_logp = logp.clone().requires_grad_(True)
+    total = 0.0
+    for rows in (slice(0, 2), slice(2, 4)):
+        part, _ = grpo_loss(split_logp[rows], old[rows], adv[rows], mask[rows], cfg, ref[rows], denominator)
+        part.backward()  # accumulates into split_logp.grad like gradient accumulation does
+        total += part.item()
+    close(total, full.item(), tol=1e-12)
+    close(split_logp.grad, full_logp.grad, tol=1e-12)
+
+    # without the step denominator each micro-batch is its own mean: the sum is not the batch mean
+    own = sum(
+        grpo_loss(logp[rows], old[rows], adv[rows], mask[rows], cfg, ref[rows])[0].item()
+        for rows in (slice(0, 2), slice(2, 4))
+    )
+    assert abs(own - full.item()) > 1e-3

@@ -1,0 +1,147 @@
+"""The GRPO learner (tts/grpo/learner.py): collation, and one DeepSpeed rank in this process (world 1, gloo)."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+
+from tts.grpo.config import LearnerConfig
+from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate
+from tts.grpo.math import GRPOLossConfig
+from tts.speechlm import load_speechlm
+from tts.train import checkpoint
+
+PAD = 99
+
+
+def test_collate_aligns_mask_and_old_logprobs_with_next_token_targets():
+    seqs = [
+        Trajectory([1, 2, 3], [10, 11], [-0.1, -0.2], 0.5),
+        Trajectory([1, 2], [12, 13, 14, 15], [-1.0, -2.0, -3.0, -4.0], -1.0),
+        Trajectory([1, 2, 3, 4, 5], [16], [-7.0], 0.0),
+    ]
+    b = collate(seqs, PAD)
+    width = 6  # the longest prompt + completion
+    assert b["input_ids"].shape == (3, width) and b["mask"].shape == b["old_logprobs"].shape == (3, width - 1)
+    for k, s in enumerate(seqs):
+        full = s.prompt + s.completion
+        assert b["input_ids"][k].tolist() == full + [PAD] * (width - len(full))
+        assert b["attention_mask"][k].tolist() == [1] * len(full) + [0] * (width - len(full))
+        for t in range(width - 1):
+            target_is_completion = len(s.prompt) <= t + 1 < len(full)
+            assert b["mask"][k, t].item() == float(target_is_completion), (k, t)
+            if target_is_completion:
+                assert b["input_ids"][k, t + 1].item() == s.completion[t + 1 - len(s.prompt)]
+                assert b["old_logprobs"][k, t].item() == pytest.approx(s.old_logprobs[t + 1 - len(s.prompt)])
+            else:
+                assert b["old_logprobs"][k, t].item() == 0.0
+    assert b["advantages"].tolist() == [0.5, -1.0, 0.0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SEQS = 4  # two micro-batches of two: gradient accumulation is part of every step
+
+
+def trajectories(learner: LearnerRank, advantages: list[float]) -> list[Trajectory]:
+    """Clone-style prompts with audio completions of different lengths; old log-probs from the learner itself."""
+    layout = learner.layout
+    rng = np.random.default_rng(0)
+    out = []
+    for k, adv in enumerate(advantages):
+        text = learner.tokenizer.encode(f"Sentence number {k} is here.", add_special_tokens=False)
+        ref = layout.codes_to_ids(rng.integers(0, layout.codebook_size, 6 + k)).tolist()
+        prompt = [layout.text_start_id, *text, layout.text_end_id, layout.speech_start_id, *ref]
+        completion = layout.codes_to_ids(rng.integers(0, layout.codebook_size, 3 + 2 * k)).tolist()
+        if k % 2:
+            completion.append(layout.speech_end_id)
+        old = learner.sequence_logprobs(prompt + completion)[len(prompt) - 1 :]
+        out.append(Trajectory(prompt, completion, old, adv))
+    return out
+
+
+def snapshot(learner: LearnerRank) -> dict[str, torch.Tensor]:
+    # weights() detaches without copying on CPU fp32 (Ray copies when it ships them); keep a copy here
+    return {k: v.clone() for k, v in learner.weights().items()}
+
+
+def max_change(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+@pytest.fixture(scope="module")
+def learner(policy_dir):
+    """One rank for the module (DeepSpeed keeps its process groups, so a second rank in this process would not
+    start). Its first step is taken here, from the start policy, whichever test runs first."""
+    cfg = LearnerConfig(lr=1e-2, micro_batch_size=2, loss=GRPOLossConfig(beta=0.04))
+    rank = LearnerRank(str(policy_dir), cfg, 0, 1, ("127.0.0.1", free_port()), grad_accum=2, seed=0)
+    adv = [1.0, -1.0, 0.5, -0.5]
+    seqs = trajectories(rank, adv)
+    before = snapshot(rank)
+    metrics = rank.train_step(seqs, float(sum(len(s.completion) for s in seqs)))
+    rank.first_step = {"adv": adv, "seqs": seqs, "metrics": metrics, "before": before, "after": snapshot(rank)}
+    yield rank
+    dist.destroy_process_group()
+
+
+def test_on_policy_step_has_ratio_one_and_moves_the_weights(learner):
+    first = learner.first_step
+    adv, seqs, m = first["adv"], first["seqs"], first["metrics"]
+    tokens = sum(len(s.completion) for s in seqs)
+    assert abs(m["ratio_mean"] - 1.0) < 1e-5 and m["clip_fraction"] == 0.0
+    assert m["learner_tokens"] == tokens and m["kl"] == pytest.approx(0.0, abs=1e-6)  # reference = start policy
+    # at ratio 1 the token-mean policy loss over both micro-batches is -sum(A_i |o_i|) / tokens
+    expected = -sum(a * len(s.completion) for a, s in zip(adv, seqs)) / tokens
+    assert m["policy_loss"] == pytest.approx(expected, abs=1e-5) and m["loss"] == pytest.approx(expected, abs=1e-5)
+    assert m["grad_norm"] > 0
+    assert max_change(first["before"], first["after"]) > 1e-4
+    # the update raised the log-probability of the positively rewarded completion
+    s = seqs[0]
+    new = learner.sequence_logprobs(s.prompt + s.completion)[len(s.prompt) - 1 :]
+    assert sum(new) > sum(s.old_logprobs)
+
+
+def test_second_step_sees_the_reference_and_its_own_ratio(learner):
+    seqs = trajectories(learner, [0.5, -0.5, 1.0, -1.0])  # old log-probs from the updated policy
+    m = learner.train_step(seqs, float(sum(len(s.completion) for s in seqs)))
+    assert abs(m["ratio_mean"] - 1.0) < 1e-5
+    assert m["kl"] > 1e-6  # the policy moved away from the frozen reference
+    assert m["loss"] == pytest.approx(m["policy_loss"] + 0.04 * m["kl"], abs=1e-6)
+
+
+def test_nan_advantage_stops_before_the_update(learner):
+    seqs = trajectories(learner, [math.nan, 1.0, -1.0, 0.0])
+    before = snapshot(learner)
+    with pytest.raises(NonFiniteError, match="non-finite GRPO loss"):
+        learner.train_step(seqs, float(sum(len(s.completion) for s in seqs)))
+    assert max_change(before, learner.weights()) == 0.0
+
+
+def test_wrong_batch_size_is_refused(learner):
+    seqs = trajectories(learner, [1.0, -1.0])  # one micro-batch, but the engine accumulates two
+    with pytest.raises(ValueError, match="micro-batches"):
+        learner.train_step(seqs, 10.0)
+
+
+def test_save_writes_a_loadable_hf_checkpoint_of_the_weights(learner, policy_dir, tmp_path):
+    seqs = trajectories(learner, [1.0, -1.0, 0.5, -0.5])
+    learner.train_step(seqs, float(sum(len(s.completion) for s in seqs)))
+    weights = learner.weights()
+    start, _, _ = load_speechlm(policy_dir)
+    assert max_change(start.state_dict(), weights) > 1e-4  # the checkpoint holds trained weights, not the start
+    learner.save(str(tmp_path / "ckpt"), {"step": 1, "job": "grpo"})
+    model, tokenizer, layout = load_speechlm(tmp_path / "ckpt")
+    assert max_change(model.state_dict(), weights) == 0.0
+    assert layout == learner.layout and tokenizer.encode("a b") == learner.tokenizer.encode("a b")
+    assert checkpoint.read_state(tmp_path / "ckpt")["step"] == 1
+    assert (tmp_path / "ckpt" / checkpoint.DEEPSPEED).is_dir() and (tmp_path / "ckpt" / "rng" / "rank_0.pt").is_file()
