@@ -188,3 +188,16 @@ def test_nan_reward_stops_the_run_and_keeps_the_last_checkpoint(faults_job, monk
     last = job.ckpt_dir / "checkpoint_000001"
     assert checkpoint.latest(job.ckpt_dir) == last and checkpoint.read_state(last)["step"] == 1
     load_speechlm(last)
+
+
+def test_off_policy_generates_the_next_step_with_the_previous_weights(ray_session, inputs, tmp_path):
+    """On-policy, the learner sees the rollout policy itself (ratio 1 over the step: gradients accumulate, one
+    update per step). With off_policy, step 2 was generated while step 1 trained, so its ratio is not 1."""
+    common = ("steps=2", "eval_before=false", "eval_after=false", "checkpoint_interval=2")
+    run(inputs, tmp_path, "on", *common)
+    run(inputs, tmp_path, "off", *common, "off_policy=true")
+    on, off = metrics(tmp_path / "on"), metrics(tmp_path / "off")
+    assert [r["step"] for r in off] == [1, 2]
+    assert on[1]["ratio_mean"] == pytest.approx(1.0, abs=1e-5)
+    assert off[0]["ratio_mean"] == pytest.approx(1.0, abs=1e-5)  # step 1 is on-policy in both modes
+    assert abs(off[1]["ratio_mean"] - 1.0) > 1e-4
