@@ -7,7 +7,7 @@ a sample b with max |x[b-r : b+r]| < threshold (eq. 13): a seam in silence canno
 stay pending and are decoded again with the next chunk, whose audio then continues exactly there. The last
 `lookahead` codes are never emitted before the end, because their audio still depends on codes not yet
 generated. When no boundary is silent, the first chunk (time to first audio) and any buffer of `max_pending`
-codes are cut at their quietest boundary instead, so latency stays bounded. `flush` emits the rest.
+codes are cut at their quietest boundary instead, so latency stays bounded. The final decode emits the rest.
 
 A decode runs every `chunk` new codes (the first after `first_chunk + lookahead`). The class is sans-I/O:
 `next_decode` says what to decode and `take` turns the decoded audio into the chunk to

@@ -1,0 +1,187 @@
+"""The Serve app end to end on a tiny random policy: OpenAI-compatible speech, voices, bad input, overload."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.tts.serve.codecs import bursts
+from tests.tts.serve.tiny_app import tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import ray
+    from ray import serve
+
+    from tts.serve.app import build_app
+
+    tmp = tmp_path_factory.mktemp("serve")
+    cfg = tiny_config(tmp, api_key="sekret", voices_dir=str(tmp / "voices"))
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": cfg.port})
+    serve.run(build_app(cfg), name="tts", route_prefix="/")
+    url = f"http://127.0.0.1:{cfg.port}"
+    yield url, cfg
+    serve.shutdown()
+    ray.shutdown()
+
+
+def client(url: str, key: str = "sekret") -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+
+
+def speech(**kw) -> dict:
+    return {"model": "tts-1", "input": "hello there", "voice": "default", "response_format": "wav", **kw}
+
+
+def wav_of(data: bytes) -> np.ndarray:
+    return sf.read(io.BytesIO(data), dtype="float32")[0]
+
+
+def test_health_and_docs(server):
+    url, _ = server
+    with httpx.Client(base_url=url, timeout=60) as c:
+        assert c.get("/health").json()["status"] == "ok"
+        paths = c.get("/openapi.json").json()["paths"]
+        assert {"/v1/audio/speech", "/v1/voices", "/health"} <= set(paths)
+
+
+def test_streamed_wav_arrives_in_chunks(server):
+    url, cfg = server
+    with client(url) as c, c.stream("POST", "/v1/audio/speech", json=speech(seed=1)) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        parts = [p for p in r.iter_bytes() if p]
+    wave = wav_of(b"".join(parts))
+    assert len(wave) > 0 and len(wave) % (16000 // 50) == 0
+
+
+def test_seed_makes_generation_reproducible_and_pcm_matches_wav(server):
+    url, _ = server
+    with client(url) as c:
+        a = c.post("/v1/audio/speech", json=speech(seed=7, stream=False)).content
+        b = c.post("/v1/audio/speech", json=speech(seed=7, response_format="pcm", stream=False)).content
+    np.testing.assert_array_equal(np.frombuffer(a[44:], "<i2"), np.frombuffer(b, "<i2"))
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3", "opus"])
+def test_compressed_formats_decode(server, fmt):
+    url, _ = server
+    with client(url) as c:
+        r = c.post("/v1/audio/speech", json=speech(response_format=fmt, seed=3))
+    assert r.status_code == 200
+    assert len(sf.read(io.BytesIO(r.content))[0]) > 0
+
+
+def test_official_openai_client(server):
+    from openai import OpenAI
+
+    url, _ = server
+    oa = OpenAI(base_url=f"{url}/v1", api_key="sekret")
+    with oa.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="default", input="[happy] hello world", response_format="wav", extra_body={"seed": 2}
+    ) as r:
+        data = b"".join(r.iter_bytes())
+    assert len(wav_of(data)) > 0
+    assert oa.audio.speech.create(model="tts-1", voice="default", input="hi").content[:3] in (b"ID3", b"\xff\xfb")
+
+
+def test_voice_clone_upload_list_use_delete(server):
+    url, _ = server
+    buf = io.BytesIO()
+    sf.write(buf, bursts(2.0), 16000, format="WAV")
+    with client(url) as c:
+        r = c.post("/v1/voices", files={"file": ("ref.wav", buf.getvalue())}, data={"text": "a reference", "name": "A"})
+        assert r.status_code == 201, r.text
+        vid = r.json()["id"]
+        assert vid in [v["id"] for v in c.get("/v1/voices").json()["data"]]
+        assert c.post("/v1/audio/speech", json=speech(voice=vid, seed=1)).status_code == 200
+        assert c.post("/v1/audio/speech", json=speech(voice={"id": vid})).status_code == 200
+        assert c.delete(f"/v1/voices/{vid}").status_code == 200
+        assert c.post("/v1/audio/speech", json=speech(voice=vid)).status_code == 404
+
+
+def short_wav(seconds: float) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, bursts(seconds), 16000, format="WAV")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "files, data, status, needle",
+    [
+        ({"file": ("x.wav", b"not audio at all")}, {"text": "t"}, 400, "not a readable audio"),
+        ({"file": ("x.wav", short_wav(2.0)[:30])}, {"text": "t"}, 400, "not a readable audio"),
+        ({"file": ("x.wav", short_wav(0.3))}, {"text": "t"}, 400, "voices need"),
+        ({"file": ("x.wav", short_wav(40.0))}, {"text": "t"}, 400, "voices need"),
+        ({"file": ("../../etc/passwd", short_wav(2.0))}, {"text": " "}, 400, "text must be"),
+        ({}, {"text": "t"}, 400, "file"),
+    ],
+)
+def test_bad_uploads_get_clear_4xx(server, files, data, status, needle):
+    url, _ = server
+    with client(url) as c:
+        r = c.post("/v1/voices", files=files or None, data=data)
+    assert r.status_code == status and needle in r.json()["error"]["message"], r.text
+
+
+@pytest.mark.parametrize(
+    "body, status, needle",
+    [
+        (speech(input=""), 400, "input is empty"),
+        (speech(input="   "), 400, "input is empty"),
+        (speech(input="x" * 201), 400, "at most 200"),
+        (speech(voice="alloy"), 404, "unknown voice"),
+        (speech(voice="../../etc/passwd"), 404, "unknown voice"),
+        (speech(model="gpt-4"), 404, "unknown model"),
+        (speech(response_format="aac"), 400, "not supported"),
+        (speech(speed=10.0), 400, "speed"),
+        (speech(temperature=-1), 400, "temperature"),
+        (speech(top_p=2), 400, "top_p"),
+        (speech(stream_format="sse"), 400, "stream_format"),
+        (speech(instructions="be happy"), 400, "instructions"),
+        (speech(bogus=1), 400, "bogus"),
+        ({"input": "hi"}, 400, "model"),
+    ],
+)
+def test_bad_speech_requests_get_clear_4xx(server, body, status, needle):
+    url, _ = server
+    with client(url) as c:
+        r = c.post("/v1/audio/speech", json=body)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["error"]["message"]
+
+
+def test_malformed_json_and_auth(server):
+    url, _ = server
+    with client(url) as c:
+        r = c.post("/v1/audio/speech", content=b'{"model": "tts-1", ', headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
+    with client(url, key="wrong") as c:
+        assert c.post("/v1/audio/speech", json=speech()).status_code == 401
+        assert c.get("/v1/voices").status_code == 401
+
+
+def test_overload_answers_503_with_retry_after_and_keeps_serving(server):
+    url, cfg = server
+    capacity = cfg.limits.max_concurrent + cfg.limits.max_queue
+
+    async def burst():
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": "Bearer sekret"}, timeout=120) as c:
+            return await asyncio.gather(*[c.post("/v1/audio/speech", json=speech()) for _ in range(capacity + 6)])
+
+    replies = asyncio.run(burst())
+    codes = [r.status_code for r in replies]
+    assert codes.count(200) >= capacity and 503 in codes, codes
+    busy = next(r for r in replies if r.status_code == 503)
+    assert busy.headers["retry-after"] == str(cfg.limits.retry_after_s) and "busy" in json.dumps(busy.json())
+    with client(url) as c:
+        assert c.post("/v1/audio/speech", json=speech()).status_code == 200

@@ -1,0 +1,51 @@
+"""Voice store and reference-audio checks: server-made ids, persistence, clear errors for bad uploads."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.tts.serve.codecs import bursts
+from tts.audio import AudioError
+from tts.serve.voices import VoiceStore, read_reference
+
+
+def wav(seconds: float, sr: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, bursts(seconds) if seconds else np.zeros(0), sr, format="WAV")
+    return buf.getvalue()
+
+
+def test_reads_a_valid_reference():
+    wave, sr = read_reference(wav(2.0), 1.0, 30.0)
+    assert sr == 16000 and len(wave) == 32000
+
+
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        (b"", "empty"),
+        (b"hello, not audio", "not a readable audio"),
+        (wav(2.0)[:40], "not a readable audio"),
+        (wav(0.5), "0.50 s long"),
+        (wav(31.0), "31.00 s long"),
+    ],
+)
+def test_bad_references_raise_clear_errors(data, needle):
+    with pytest.raises(AudioError, match=needle):
+        read_reference(data, 1.0, 30.0)
+
+
+def test_clones_persist_under_server_ids(tmp_path):
+    store = VoiceStore(str(tmp_path))
+    voice = store.create_clone("Anna", "a transcript", np.arange(10))
+    assert voice.id.startswith("voice_") and (tmp_path / f"{voice.id}.npz").is_file()
+    again = VoiceStore(str(tmp_path)).get(voice.id)  # another replica
+    assert again.text == "a transcript" and again.codes.tolist() == list(range(10))
+    assert [v.id for v in VoiceStore(str(tmp_path)).list()] == [voice.id]
+    for hostile in ["../x", "voice_../../etc", "voice_a/b", "/etc/passwd"]:
+        assert store.get(hostile) is None
+    assert store.delete(voice.id) and not (tmp_path / f"{voice.id}.npz").exists()

@@ -1,0 +1,33 @@
+"""A tiny SpeechLM + random 64-code codec served on a fresh local Ray: the real app, built in seconds."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from tests.tiny import TINY_LM, random_codec
+from tts.serve.config import DeploymentSettings, Limits, ServeConfig
+from tts.speechlm import create_tiny_speechlm
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_config(directory: Path, **overrides) -> ServeConfig:
+    """ServeConfig of a tiny random policy (1 layer, 64 codes): random audio, real code paths. Deployments ask
+    for no CPUs, so they fit any local Ray."""
+    model, codec = directory / "lm", directory / "codec"
+    if not model.exists():
+        create_tiny_speechlm(model, TINY_LM, codebook_size=64)
+        random_codec(codec)
+    cfg = ServeConfig(model=str(model), codec=str(codec), port=free_port(), **overrides)
+    cfg.generation.max_new_tokens = 60
+    cfg.generation.max_model_len = TINY_LM.max_positions
+    for dep in (cfg.generation.deployment, cfg.decoding, cfg.api):
+        dep.num_cpus = 0
+    cfg.api = DeploymentSettings(num_cpus=0, max_ongoing_requests=64)
+    cfg.limits = Limits(max_concurrent=2, max_queue=2, max_input_chars=200)
+    return cfg

@@ -1,0 +1,345 @@
+"""The HTTP API (OpenAI-compatible `POST /v1/audio/speech`, voices, health) and the Serve application graph.
+
+    SpeechAPI (FastAPI ingress) --handle--> SpeechLMGeneration (stream of codes)
+                                --handle--> CodecDecoding (chunk decode with context; voice encode)
+
+Every request is validated before anything is generated: bad input gets a 4xx JSON error in OpenAI's shape
+({"error": {"message", "type", "param", "code"}}) and costs the other requests nothing. A bounded admission queue
+answers 503 with Retry-After under overload instead of piling requests up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from starlette.exceptions import HTTPException
+
+from tts.audio import AudioError, load_audio
+from tts.prompts import encode_text, inference
+from tts.serve.config import ServeConfig
+from tts.serve.decoding import CodecDecoding
+from tts.serve.formats import AudioEncoder, supported_formats
+from tts.serve.generation import Sampling, SpeechLMGeneration, lora_voices, resolve_model
+from tts.serve.metrics import ServeMetrics
+from tts.serve.streaming import StreamingDecoder
+from tts.serve.voices import Voice, VoiceStore, read_reference
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(HTTPException):
+    """An HTTP error with OpenAI's error body; `kind` also labels the error metric."""
+
+    def __init__(self, status: int, message: str, kind: str, param: str | None = None, headers: dict | None = None):
+        super().__init__(status, message, headers)
+        self.kind, self.param = kind, param
+
+
+def error_body(message: str, kind: str, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": kind}}
+
+
+class VoiceRef(BaseModel):
+    id: str
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's speech request plus optional generation fields (temperature, top_p, seed, stream)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    input: str
+    voice: str | VoiceRef
+    response_format: str = "mp3"
+    speed: float = 1.0
+    stream_format: Literal["audio"] = "audio"
+    instructions: str | None = Field(None, description="not supported: put markup tags such as [happy] in input")
+    temperature: float | None = Field(None, gt=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    seed: int | None = Field(None, ge=0, lt=2**63)
+    stream: bool = Field(True, description="stream the audio body as it is generated (false: send it whole)")
+
+
+api = FastAPI(
+    title="tts-align speech API",
+    description="Streaming speech synthesis with a SpeechLM and an audio codec; OpenAI-compatible.",
+    version="0.1.0",
+)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    message = f"{where}: {first.get('msg', 'invalid value')}"
+    if first.get("type") == "json_invalid":
+        message = f"malformed JSON body: {first.get('ctx', {}).get('error', 'cannot parse')}"
+    _metrics().error("validation")
+    return JSONResponse(error_body(message, "invalid_value", where), status_code=400)
+
+
+@api.exception_handler(HTTPException)
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    kind = getattr(exc, "kind", "http_error")
+    _metrics().error(kind)
+    return JSONResponse(error_body(str(exc.detail), kind, getattr(exc, "param", None)), exc.status_code, exc.headers)
+
+
+_METRICS: ServeMetrics | None = None
+
+
+def _metrics() -> ServeMetrics:
+    global _METRICS
+    if _METRICS is None:
+        _METRICS = ServeMetrics()
+    return _METRICS
+
+
+@serve.ingress(api)
+class SpeechAPI:
+    """The ingress deployment (options from `ServeConfig.api`)."""
+
+    def __init__(self, cfg: ServeConfig, model_dir: str, generation: Any, decoding: Any):
+        from transformers import AutoTokenizer
+
+        from tts.layout import TokenLayout
+
+        self.cfg, self.generation, self.decoding = cfg, generation, decoding
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.layout = TokenLayout.load(model_dir)
+        self.voices = VoiceStore(cfg.voices_dir)
+        self.voices.add(Voice(cfg.default_voice, cfg.default_voice, "default"))
+        self.slots = asyncio.Semaphore(cfg.limits.max_concurrent)
+        self.admitted = 0  # running + waiting for a slot
+        self.ready_lock = asyncio.Lock()
+        self.codec: dict | None = None
+        self.metrics = _metrics()
+
+    async def _ready(self) -> dict:
+        """Codec facts and preset voices, fetched from the other deployments on first use."""
+        async with self.ready_lock:
+            if self.codec is None:
+                self.codec = await self.decoding.info.remote()
+                loras = lora_voices(self.cfg)
+                for spec in self.cfg.voices:
+                    codes = None
+                    if spec.audio:
+                        wave, sr = load_audio(spec.audio)  # a config value, never a request value
+                        codes = await self.decoding.encode.remote(wave, sr)
+                    kind = "lora" if spec.name in loras else "clone"
+                    self.voices.add(Voice(spec.name, spec.name, kind, spec.text, codes, lora=spec.name in loras))
+        return self.codec
+
+    def _authorize(self, request: Request) -> None:
+        key = self.cfg.api_key
+        if not key:
+            return
+        given = request.headers.get("authorization", "")
+        if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), key.encode())):
+            raise ApiError(401, "missing or wrong API key (Authorization: Bearer <key>)", "unauthorized")
+
+    # -- routes ------------------------------------------------------------------------------------------------
+    @api.get("/health")
+    async def health(self) -> dict:
+        codec = await self._ready()
+        gen = await self.generation.info.remote()
+        return {"status": "ok", "backend": gen["backend"], "sample_rate": codec["sample_rate"], "busy": self.admitted}
+
+    @api.get("/v1/models")
+    async def models(self, request: Request) -> dict:
+        self._authorize(request)
+        return {"object": "list", "data": [{"id": m, "object": "model"} for m in self.cfg.model_names]}
+
+    @api.get("/v1/voices")
+    async def list_voices(self, request: Request) -> dict:
+        self._authorize(request)
+        await self._ready()
+        return {"object": "list", "data": [v.public() for v in self.voices.list()]}
+
+    @api.post("/v1/voices", status_code=201)
+    async def create_voice(
+        self,
+        request: Request,
+        file: UploadFile = File(..., description="reference audio (wav, flac, ogg, mp3), 1-30 s"),
+        text: str = Form(..., description="transcript of the reference audio"),
+        name: str = Form("", max_length=100),
+    ) -> dict:
+        """Instant cloning: the reference is encoded once and its codes cached under a new voice id."""
+        self._authorize(request)
+        lim = self.cfg.limits
+        data = await file.read(lim.max_upload_bytes + 1)
+        if len(data) > lim.max_upload_bytes:
+            raise ApiError(413, f"upload larger than {lim.max_upload_bytes} bytes", "too_large", "file")
+        text = text.strip()
+        if not text or len(text) > lim.max_input_chars:
+            raise ApiError(400, f"text must be 1 to {lim.max_input_chars} characters", "invalid_value", "text")
+        try:
+            wave, sr = read_reference(data, lim.min_reference_s, lim.max_reference_s)
+        except AudioError as exc:
+            raise ApiError(400, str(exc), "invalid_audio", "file") from None
+        await self._ready()
+        try:
+            codes = await self.decoding.encode.remote(wave, sr)
+        except AudioError as exc:
+            raise ApiError(400, str(exc), "invalid_audio", "file") from None
+        voice = self.voices.create_clone(name.strip() or (file.filename or "voice")[:100], text, codes)
+        return voice.public()
+
+    @api.delete("/v1/voices/{voice_id}")
+    async def delete_voice(self, voice_id: str, request: Request) -> dict:
+        self._authorize(request)
+        if not self.voices.delete(voice_id):
+            raise ApiError(404, f"no uploaded voice {voice_id!r}", "voice_not_found", "voice_id")
+        return {"id": voice_id, "object": "voice", "deleted": True}
+
+    @api.post("/v1/audio/speech")
+    async def speech(self, body: SpeechRequest, request: Request) -> StreamingResponse:
+        self._authorize(request)
+        started = time.perf_counter()
+        codec = await self._ready()
+        prompt, voice, sampling = self._prompt(body)
+        if body.response_format not in supported_formats():
+            raise ApiError(
+                400,
+                f"response_format {body.response_format!r} is not supported; use one of {supported_formats()}",
+                "unsupported_format",
+                "response_format",
+            )
+        encoder = AudioEncoder(body.response_format, codec["sample_rate"])
+        await self._admit()
+        audio = self._synthesize(prompt, voice, sampling, body.stream, body.speed, codec)
+        return StreamingResponse(
+            self._respond(audio, encoder, body.stream, started, codec["sample_rate"]), media_type=encoder.media_type
+        )
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _prompt(self, body: SpeechRequest) -> tuple[list[int], Voice, Sampling]:
+        cfg, lim = self.cfg, self.cfg.limits
+        if body.model not in cfg.model_names:
+            names = cfg.model_names
+            raise ApiError(404, f"unknown model {body.model!r}; available: {names}", "model_not_found", "model")
+        voice_id = body.voice if isinstance(body.voice, str) else body.voice.id
+        voice = self.voices.get(voice_id)
+        if voice is None:
+            names = [v.id for v in self.voices.list()]
+            raise ApiError(404, f"unknown voice {voice_id!r}; available: {names}", "voice_not_found", "voice")
+        if not body.input.strip():
+            raise ApiError(400, "input is empty", "invalid_value", "input")
+        if len(body.input) > lim.max_input_chars:
+            raise ApiError(
+                400, f"input has {len(body.input)} characters; at most {lim.max_input_chars}", "too_long", "input"
+            )
+        if not lim.min_speed <= body.speed <= lim.max_speed:
+            raise ApiError(400, f"speed must be in [{lim.min_speed}, {lim.max_speed}]", "invalid_value", "speed")
+        if body.instructions:
+            message = "instructions are not supported; put markup tags such as [happy] in input"
+            raise ApiError(400, message, "unsupported", "instructions")
+        text_ids = encode_text(self.tokenizer, body.input)
+        if voice.codes is not None:
+            prompt = inference(self.layout, text_ids, encode_text(self.tokenizer, voice.text), voice.codes).input_ids
+        else:
+            prompt = inference(self.layout, text_ids).input_ids
+        room = cfg.generation.max_model_len - len(prompt)
+        if room < 1:
+            raise ApiError(400, f"input too long for the model ({len(prompt)} prompt tokens)", "too_long", "input")
+        gen = cfg.generation
+        sampling = Sampling(
+            temperature=body.temperature if body.temperature is not None else gen.temperature,
+            top_p=body.top_p if body.top_p is not None else gen.top_p,
+            max_tokens=min(gen.max_new_tokens, room),
+            seed=body.seed,
+        )
+        return prompt, voice, sampling
+
+    async def _admit(self) -> None:
+        lim = self.cfg.limits
+        if self.admitted >= lim.max_concurrent + lim.max_queue:
+            raise ApiError(
+                503, "server busy: too many requests in flight, retry later", "overloaded",
+                headers={"Retry-After": str(lim.retry_after_s)},
+            )  # fmt: skip
+        self.admitted += 1
+
+    async def _synthesize(
+        self, prompt: list[int], voice: Voice, sampling: Sampling, stream: bool, speed: float, codec: dict
+    ) -> AsyncIterator[np.ndarray]:
+        """Audio chunks of one request; holds one of the `max_concurrent` slots while generating."""
+        try:
+            async with self.slots:
+                dec = StreamingDecoder(self.cfg.streaming, codec["hop_length"], codec["sample_rate"], voice.codes)
+                gen = self.generation.options(stream=True).generate.remote(
+                    prompt, sampling, voice.id if voice.lora else None
+                )
+                async for codes in gen:
+                    dec.push(codes)
+                    while stream and (job := dec.next_decode()) is not None:
+                        out = dec.take(job, await self.decoding.decode.remote(job.codes, job.context))
+                        if out.size:
+                            yield _stretch(out, speed, codec["sample_rate"])
+                if (job := dec.next_decode(final=True)) is not None:
+                    out = dec.take(job, await self.decoding.decode.remote(job.codes, job.context))
+                    yield _stretch(out, speed, codec["sample_rate"])
+        finally:
+            self.admitted -= 1
+
+    async def _respond(
+        self, audio: AsyncIterator[np.ndarray], encoder: AudioEncoder, stream: bool, started: float, sr: int
+    ) -> AsyncIterator[bytes]:
+        first, seconds, status = None, 0.0, 200
+        try:
+            async for chunk in audio:
+                seconds += len(chunk) / sr
+                data = encoder.add(chunk)
+                if data:
+                    first = first or time.perf_counter()
+                    yield data
+            yield encoder.close()
+            first = first or time.perf_counter()
+        except Exception:  # after the first byte the status is sent: log, count and end the body
+            log.exception("synthesis failed")
+            self.metrics.error("synthesis_failed")
+            status = 500
+            raise
+        finally:
+            self.metrics.request("speech", status)
+            if first is not None and status == 200:
+                self.metrics.finished(stream, first - started, time.perf_counter() - started, seconds)
+
+
+def _stretch(wave: np.ndarray, speed: float, sr: int) -> np.ndarray:
+    """Time-stretch a chunk for OpenAI's `speed` (pitch kept); chunks end in silence, so seams stay clean."""
+    if speed == 1.0:
+        return wave
+    import librosa
+
+    return librosa.effects.time_stretch(wave, rate=speed, n_fft=min(1024, 1 << (len(wave).bit_length() - 1)))
+
+
+def build_app(cfg: ServeConfig) -> serve.Application:
+    """The Serve application graph for `cfg` (checkpoint paths are checked here, before any replica starts)."""
+    model_dir = resolve_model(cfg.model)
+    generation = serve.deployment(SpeechLMGeneration, name="SpeechLMGeneration").options(
+        **cfg.generation.deployment.options()
+    )
+    decoding = serve.deployment(CodecDecoding, name="CodecDecoding").options(**cfg.decoding.options())
+    ingress = serve.deployment(SpeechAPI, name="SpeechAPI").options(**cfg.api.options())
+    return ingress.bind(cfg, model_dir, generation.bind(cfg, model_dir), decoding.bind(cfg.codec))
+
+
+def app_builder(args: dict[str, Any]) -> serve.Application:
+    """`serve run` / `serve deploy` entry: args {config: path to a ServeConfig YAML, overrides: [key=value]}."""
+    from tts.config import load_config
+
+    return build_app(load_config(ServeConfig, args.get("config"), list(args.get("overrides", []))))

@@ -1,0 +1,99 @@
+"""Settings of the Serve application (`rayjobs/serve.py --config C`); defaults live only here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tts.serve.streaming import StreamingConfig
+
+EMBEDDED_SPEECHLM = "tts/checkpoints/speechlm-embedded"
+EMBEDDED_CODEC = "tts/checkpoints/codec-speechlm"
+
+
+@dataclass
+class DeploymentSettings:
+    """Ray Serve options of one deployment; `autoscaling` (min_replicas, max_replicas, target_ongoing_requests,
+    ...) replaces the fixed `num_replicas` when given."""
+
+    num_replicas: int = 1
+    autoscaling: dict[str, Any] | None = None
+    max_ongoing_requests: int = 8
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+    def options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {
+            "max_ongoing_requests": self.max_ongoing_requests,
+            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus},
+        }
+        if self.autoscaling:
+            opts["autoscaling_config"] = dict(self.autoscaling)
+        else:
+            opts["num_replicas"] = self.num_replicas
+        return opts
+
+
+@dataclass
+class GenerationSettings:
+    backend: str = "hf"  # "vllm" (continuous batching) | "hf" (transformers generate, one request at a time)
+    dtype: str = "float32"
+    temperature: float = 0.7  # request defaults; a request may override temperature, top_p and seed
+    top_p: float = 0.9
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 1500  # 30 s at 50 codes/s
+    threads: int = 1  # torch threads per replica on CPU
+    max_model_len: int = 2048  # vLLM
+    kv_cache_gib: float = 1.0  # vLLM CPU (VLLM_CPU_KVCACHE_SPACE)
+    gpu_memory_utilization: float = 0.5  # vLLM CUDA
+    max_loras: int = 4  # vLLM: LoRA voices resident at once
+    max_lora_rank: int = 16
+    deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("hf", "vllm"):
+            raise ValueError(f"generation.backend must be 'hf' or 'vllm', got {self.backend!r}")
+
+
+@dataclass
+class VoiceSpec:
+    """A preset voice: reference audio + transcript (instant cloning) or a LoRA adapter directory
+    (professional cloning), optionally both."""
+
+    name: str
+    audio: str | None = None
+    text: str | None = None
+    lora: str | None = None
+
+
+@dataclass
+class Limits:
+    max_input_chars: int = 4096
+    min_reference_s: float = 1.0
+    max_reference_s: float = 30.0
+    max_upload_bytes: int = 10_000_000
+    max_concurrent: int = 4  # streams synthesised at once per API replica
+    max_queue: int = 16  # requests waiting for a slot; beyond that: 503 with Retry-After
+    retry_after_s: int = 2
+    min_speed: float = 0.25  # OpenAI's range
+    max_speed: float = 4.0
+
+
+@dataclass
+class ServeConfig:
+    model: str = EMBEDDED_SPEECHLM  # a SpeechLM directory, or a training/GRPO run or checkpoint directory
+    codec: str = EMBEDDED_CODEC
+    model_names: list[str] = field(default_factory=lambda: ["tts-align", "tts-1", "tts-1-hd"])  # accepted `model`
+    default_voice: str = "default"  # no reference audio: the model's own voice
+    voices: list[VoiceSpec] = field(default_factory=list)
+    voices_dir: str | None = None  # where uploaded voices persist (None: memory only)
+    api_key: str | None = None  # when set, requests need `Authorization: Bearer <api_key>`
+    host: str = "127.0.0.1"
+    port: int = 8000
+    app_name: str = "tts"
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    decoding: DeploymentSettings = field(default_factory=DeploymentSettings)
+    api: DeploymentSettings = field(default_factory=lambda: DeploymentSettings(num_cpus=0.5, max_ongoing_requests=64))
+    limits: Limits = field(default_factory=Limits)

@@ -1,0 +1,106 @@
+"""Voices: the model's own voice, instant-cloning voices (reference transcript + cached codec codes) and LoRA
+voices (professional cloning, an adapter the generation deployment holds).
+
+Uploaded voices get a server-made id (`voice_<hex>`): no request value ever becomes a file name. With
+`voices_dir` set they persist as `<id>.npz` and are found again by any API replica.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tts.audio import AudioError, check_wave
+
+
+@dataclass
+class Voice:
+    id: str
+    name: str
+    kind: str  # "default" | "clone" | "lora"
+    text: str | None = None  # transcript of the reference audio
+    codes: np.ndarray | None = field(default=None, repr=False)  # its codec codes, the prompt's audio
+    lora: bool = False  # generate with the LoRA adapter named `id`
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def public(self) -> dict:
+        """The JSON description of GET /v1/voices (no codes)."""
+        out = {"id": self.id, "name": self.name, "kind": self.kind, "created": self.created, "object": "voice"}
+        if self.codes is not None:
+            out["reference_text"] = self.text
+        return out
+
+
+def read_reference(data: bytes, min_s: float, max_s: float) -> tuple[np.ndarray, int]:
+    """Decode uploaded audio bytes (any libsndfile format) to float32 mono; AudioError says what is wrong."""
+    if not data:
+        raise AudioError("reference audio: the upload is empty")
+    try:
+        wave, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"reference audio: not a readable audio file (wav, flac, ogg, mp3): {exc}") from exc
+    wave = check_wave(wave, "reference audio")
+    seconds = len(wave) / sr
+    if not min_s <= seconds <= max_s:
+        raise AudioError(f"reference audio: {seconds:.2f} s long; voices need {min_s:g} to {max_s:g} s")
+    if np.abs(wave).max() < 1e-4:
+        raise AudioError("reference audio: silent")
+    return wave, sr
+
+
+class VoiceStore:
+    """Id -> Voice, with optional persistence of uploaded voices."""
+
+    def __init__(self, directory: str | None = None):
+        self.voices: dict[str, Voice] = {}
+        self.directory = Path(directory) if directory else None
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+
+    def add(self, voice: Voice) -> Voice:
+        self.voices[voice.id] = voice
+        return voice
+
+    def create_clone(self, name: str, text: str, codes: np.ndarray) -> Voice:
+        voice = self.add(Voice(f"voice_{secrets.token_hex(8)}", name, "clone", text, np.asarray(codes)))
+        if self.directory is not None:
+            meta = {k: v for k, v in asdict(voice).items() if k != "codes"}
+            tmp = self.directory / f".{voice.id}.npz"
+            with open(tmp, "wb") as f:
+                np.savez(f, codes=voice.codes, meta=json.dumps(meta))
+            tmp.replace(self.directory / f"{voice.id}.npz")
+        return voice
+
+    def get(self, voice_id: str) -> Voice | None:
+        if voice_id in self.voices:
+            return self.voices[voice_id]
+        if self.directory is None or not voice_id.startswith("voice_") or not voice_id[6:].isalnum():
+            return None
+        path = self.directory / f"{voice_id}.npz"  # id checked: letters and digits only, made by create_clone
+        if not path.is_file():
+            return None
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            return self.add(Voice(**meta, codes=z["codes"]))
+
+    def delete(self, voice_id: str) -> bool:
+        voice = self.get(voice_id)
+        if voice is None or voice.kind != "clone":
+            return False
+        del self.voices[voice_id]
+        if self.directory is not None:
+            (self.directory / f"{voice_id}.npz").unlink(missing_ok=True)
+        return True
+
+    def list(self) -> list[Voice]:
+        if self.directory is not None:
+            for path in self.directory.glob("voice_*.npz"):
+                self.get(path.stem)
+        return sorted(self.voices.values(), key=lambda v: (v.kind != "default", v.created, v.id))
