@@ -107,6 +107,15 @@ def _metrics() -> ServeMetrics:
     return _METRICS
 
 
+def _stretch(wave: np.ndarray, speed: float, sr: int) -> np.ndarray:
+    """Time-stretch a chunk for OpenAI's `speed` (pitch kept); chunks end in silence, so seams stay clean."""
+    if speed == 1.0:
+        return wave
+    import librosa
+
+    return librosa.effects.time_stretch(wave, rate=speed, n_fft=min(1024, 1 << (len(wave).bit_length() - 1)))
+
+
 @serve.ingress(api)
 class SpeechAPI:
     """The ingress deployment (options from `ServeConfig.api`)."""
@@ -316,15 +325,6 @@ class SpeechAPI:
             self.metrics.request("speech", status)
             if first is not None and status == 200:
                 self.metrics.finished(stream, first - started, time.perf_counter() - started, seconds)
-
-
-def _stretch(wave: np.ndarray, speed: float, sr: int) -> np.ndarray:
-    """Time-stretch a chunk for OpenAI's `speed` (pitch kept); chunks end in silence, so seams stay clean."""
-    if speed == 1.0:
-        return wave
-    import librosa
-
-    return librosa.effects.time_stretch(wave, rate=speed, n_fft=min(1024, 1 << (len(wave).bit_length() - 1)))
 
 
 def build_app(cfg: ServeConfig) -> serve.Application:

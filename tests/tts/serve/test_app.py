@@ -91,7 +91,8 @@ def test_official_openai_client(server):
     ) as r:
         data = b"".join(r.iter_bytes())
     assert len(wav_of(data)) > 0
-    assert oa.audio.speech.create(model="tts-1", voice="default", input="hi").content[:3] in (b"ID3", b"\xff\xfb")
+    mp3 = oa.audio.speech.create(model="tts-1", voice="default", input="hi").content  # OpenAI's default format
+    assert len(sf.read(io.BytesIO(mp3))[0]) > 0
 
 
 def test_voice_clone_upload_list_use_delete(server):

@@ -1,0 +1,35 @@
+"""Serve job configs: every ServeConfig YAML loads, and the Serve config file passes Ray's own schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tts.config import load_config
+from tts.serve.config import ServeConfig
+
+CONFIGS = Path(__file__).resolve().parents[2] / "rayjobs" / "configs"
+
+
+@pytest.mark.parametrize("name", ["serve_embedded.yaml", "serve_production.yaml"])
+def test_app_configs_load(name):
+    cfg = load_config(ServeConfig, CONFIGS / name)
+    assert cfg.generation.backend in ("hf", "vllm") and cfg.codec
+    cfg.generation.deployment.options()  # autoscaling or fixed replicas, as Serve takes them
+
+
+def test_production_autoscales_vllm():
+    cfg = load_config(ServeConfig, CONFIGS / "serve_production.yaml")
+    opts = cfg.generation.deployment.options()
+    assert cfg.generation.backend == "vllm" and "autoscaling_config" in opts and "num_replicas" not in opts
+
+
+def test_serve_deploy_file_matches_rays_schema():
+    from ray.serve.schema import ServeDeploySchema
+
+    schema = ServeDeploySchema.model_validate(yaml.safe_load((CONFIGS / "serve_deploy.yaml").read_text()))
+    app = schema.applications[0]
+    assert app.import_path == "tts.serve.app:app_builder"
+    assert load_config(ServeConfig, CONFIGS.parent.parent / app.args["config"]).model
