@@ -43,6 +43,7 @@ from tts.grpo.math import group_advantages
 from tts.grpo.rollout import Completion, RolloutWorker
 from tts.grpo.telemetry import Telemetry
 from tts.layout import TokenLayout
+from tts.speechlm import EXPORT, verify_export
 from tts.train import checkpoint
 from tts.train.loop import keep_until
 from tts.train.model import model_dir
@@ -83,6 +84,8 @@ class GRPOJob:
         self.run_dir = Path(cfg.runs_dir) / cfg.name
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.policy_dir = str(model_dir(cfg.policy))  # fails now, with the path, if the policy is missing
+        if (Path(self.policy_dir) / EXPORT).is_file():
+            verify_export(self.policy_dir)  # a committed/exported policy must be the one its checksum names
         self.restore = checkpoint.latest(self.ckpt_dir) if resume and self.ckpt_dir.exists() else None
         if resume and self.restore is None:
             log.warning("--resume: no checkpoint under %s; starting from step 0", self.ckpt_dir)
