@@ -39,7 +39,7 @@ wait $scratch || { tail -50 runs/sft_embedded_scratch.log; exit 1; }
 
 step "held-out evaluation (voice cloning of test-split speakers and sentences: WER, SIM, DNSMOS)"
 for run in sft_embedded sft_embedded_scratch; do
-    python rayjobs/grpo.py --eval-only name=eval_$run policy=runs/$run data.eval_prompts=24 eval_samples=2
+    python rayjobs/grpo.py --eval-only name=eval_$run policy=runs/$run
 done
 
 step "export"
