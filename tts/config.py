@@ -29,6 +29,10 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
             value = _build(hint, value, f"{where}.{name}")
         elif dataclasses.is_dataclass(item) and isinstance(value, list):
             value = [_build(item, v, f"{where}.{name}[{k}]") if isinstance(v, dict) else v for k, v in enumerate(value)]
+        elif hint is str and isinstance(value, bool):  # YAML 1.1 reads name=on / yes / off as booleans
+            raise ValueError(f"{where}.{name}: expected a string, got {value!r}; quote it, e.g. {name}='\"on\"'")
+        elif hint is str and isinstance(value, (int, float)):
+            value = str(value)
         elif hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
             try:  # YAML 1.1 reads "1e-3" as a string
                 value = float(value)

@@ -133,3 +133,11 @@ def test_empty_yaml_gives_defaults(tmp_path):
 
 def test_to_dict_is_nested_plain_data():
     assert to_dict(Job(optim=Optim(lr=2.0))) == {"name": "default", "optim": {"lr": 2.0, "steps": 10}, "tags": []}
+
+
+def test_string_field_refuses_a_yaml_boolean_and_keeps_numbers_as_text():
+    """`name=on` would silently become True (YAML 1.1); numbers are fine as text."""
+    with pytest.raises(ValueError, match=r"config\.name: expected a string, got True; quote it"):
+        load_config(Job, overrides=["name=on"])
+    assert load_config(Job, overrides=["name=2024"]).name == "2024"
+    assert load_config(Job, overrides=["name='on'"]).name == "on"
