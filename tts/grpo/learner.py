@@ -79,7 +79,10 @@ class LearnerRank:
         cuda = torch.cuda.is_available()
         if not cuda:
             torch.set_num_threads(cfg.threads)
-        dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+        if not dist.is_initialized():  # in-process (tests) a group may exist already: DeepSpeed keeps using it
+            dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+        elif (dist.get_rank(), dist.get_world_size()) != (rank, world):
+            raise RuntimeError(f"this process already has a process group of another shape; need rank {rank}/{world}")
         torch.manual_seed(seed + rank)
         source = restore or policy_dir
         model, self.tokenizer, self.layout = load_speechlm(source)
