@@ -151,12 +151,14 @@ class GRPOJob:
         return (self.cfg.seed * 1_000_003 + step * 1009 + k) % 2**31
 
     def launch(self, prompts: list[Prompt], step: int, n: int | None = None, temperature: float | None = None):
-        """Submit one generate call per prompt, round-robin over the workers; returns {ref: (k, args)}."""
+        """Submit one generate call per prompt, round-robin over the workers; returns {ref: (k, worker, args,
+        actor)}."""
         pending = {}
         for k, p in enumerate(prompts):
             worker = k % len(self.rollouts)
             args = ([p.input_ids], [self._seed(step, k)], n, temperature)
-            pending[self.rollouts[worker].generate.remote(*args)] = (k, worker, args)
+            actor = self.rollouts[worker]
+            pending[actor.generate.remote(*args)] = (k, worker, args, actor)
         return pending
 
     def _reference(self, path: str) -> np.ndarray:
@@ -196,12 +198,15 @@ class GRPOJob:
                 raise NonFiniteError(f"reward of {rec['id']} is {rec['rewards']['total']}: stopping the run")
         return records
 
-    def _retry_rollout(self, worker: int, args: tuple):
-        """A dead rollout worker is replaced (with the current weights) and its call retried once."""
-        log.warning("rollout worker %d died; replacing it", worker)
-        weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
-        self.rollouts[worker] = self._spawn_rollout(worker, self.policy_dir)
-        ray.get(self.rollouts[worker].load_weights.remote(weights, self.version))
+    def _retry_rollout(self, worker: int, args: tuple, dead: Any):
+        """A dead rollout worker is replaced (with the current weights) and its call retried once; calls that
+        were queued on the same dead worker share one replacement."""
+        if self.rollouts[worker] is dead:
+            log.warning("rollout worker %d died; replacing it", worker)
+            self.rollouts[worker] = self._spawn_rollout(worker, self.policy_dir)
+            if self.learners:
+                weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
+                ray.get(self.rollouts[worker].load_weights.remote(weights, self.version))
         return ray.get(self.rollouts[worker].generate.remote(*args))
 
     def collect(self, prompts: list[Prompt], pending: dict, pool: ThreadPoolExecutor) -> tuple[list, dict]:
@@ -212,11 +217,11 @@ class GRPOJob:
         waiting = dict(pending)
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1)
-            k, worker, args = waiting.pop(ready[0])
+            k, worker, args, actor = waiting.pop(ready[0])
             try:
                 group = ray.get(ready[0])[0]
             except RayActorError:
-                group = self._retry_rollout(worker, args)[0]
+                group = self._retry_rollout(worker, args, actor)[0]
             groups[k] = group
             futures[k] = pool.submit(self._score, prompts[k], group)
         t_gen = time.perf_counter() - t0
