@@ -153,18 +153,6 @@ def test_killed_reward_and_decoder_actors_are_replaced(faults_job):
     assert timing["rollout_s"] > 0
 
 
-def test_killed_rollout_worker_is_replaced_and_its_calls_retried(faults_job):
-    job = faults_job
-    prompts = job.data["train"].for_step(0, job.cfg.prompts_per_step, job.cfg.seed)
-    dead = job.rollouts[0]
-    pending = job.launch(prompts, 0)
-    ray.kill(dead)
-    with ThreadPoolExecutor(2) as pool:
-        results, _ = job.collect(prompts, pending, pool)
-    assert job.rollouts[0] is not dead and ray.get(job.rollouts[0].ping.remote()) == job.version
-    assert [len(group) for _, group, _ in results] == [job.cfg.rollout.group_size] * len(prompts)
-
-
 def test_nan_advantage_in_the_learner_surfaces_unwrapped(faults_job):
     """A non-finite loss inside a learner actor reaches the driver as NonFiniteError, weights untouched."""
     job = faults_job
