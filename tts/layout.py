@@ -170,6 +170,10 @@ class TokenLayout:
         return self.special_ids[special_name(tag)]
 
     # -- audio <-> ids ---------------------------------------------------------------------
+    def speech_ids(self) -> list[int]:
+        """Every id a speech continuation may sample: the audio tokens and <|speech_end|>."""
+        return [*range(self.audio_offset, self.audio_offset + self.codebook_size), self.speech_end_id]
+
     def is_audio(self, ids: Ids) -> Ids:
         """Boolean mask of audio-token ids, same container type as ``ids``."""
         hi = self.audio_offset + self.codebook_size

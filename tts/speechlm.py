@@ -125,6 +125,18 @@ def create_tiny_speechlm(
     return info
 
 
+def load_layout(directory: str | Path, tokenizer=None) -> TokenLayout:
+    """The token layout of a SpeechLM directory: its layout.json, or read from a Llasa-style vocabulary."""
+    directory = Path(directory)
+    if (directory / "layout.json").is_file():
+        return TokenLayout.load(directory)
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+    return from_tokenizer(tokenizer)
+
+
 def load_speechlm(directory: str | Path, dtype: torch.dtype = torch.float32):
     """(model, tokenizer, layout) of a saved SpeechLM directory (ours or Llasa-style)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -133,7 +145,7 @@ def load_speechlm(directory: str | Path, dtype: torch.dtype = torch.float32):
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"{directory}: not a model checkpoint (no config.json)")
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    layout = TokenLayout.load(directory) if (directory / "layout.json").is_file() else from_tokenizer(tokenizer)
+    layout = load_layout(directory, tokenizer)
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype)
     if model.get_input_embeddings().num_embeddings < layout.vocab_size:
         raise ValueError(f"{directory}: model has fewer embedding rows than the layout's {layout.vocab_size}")

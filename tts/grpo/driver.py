@@ -41,9 +41,8 @@ from tts.grpo.decoder import DecodeItem, decoder_pool
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, micro_batches
 from tts.grpo.math import group_advantages
 from tts.grpo.rollout import Completion, RolloutWorker
-from tts.grpo.telemetry import Telemetry
-from tts.layout import TokenLayout
-from tts.speechlm import EXPORT, verify_export
+from tts.grpo.telemetry import Telemetry, summarise
+from tts.speechlm import EXPORT, load_layout, verify_export
 from tts.train import checkpoint
 from tts.train.loop import keep_until
 from tts.train.model import model_dir
@@ -56,25 +55,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
         return s.getsockname()[1]
-
-
-def summarise(records: list[dict]) -> dict:
-    """Mean normalised rewards and raw measurements over scored samples (report.json's R)."""
-
-    def mean(values: list[float | None]) -> float | None:
-        vals = [v for v in values if v is not None and math.isfinite(v)]
-        return float(np.mean(vals)) if vals else None
-
-    rewards = [r["rewards"] for r in records]
-    out = {k: mean([r.get(k) for r in rewards]) for k in ("total", "wer", "sim", "dnsmos")}
-    dnsmos = [r["dnsmos"].get("ovrl") if isinstance(r.get("dnsmos"), dict) else None for r in records]
-    out["raw"] = {
-        "wer": mean([r.get("error_rate") for r in records]),
-        "sim": mean([r.get("sim") for r in records]),
-        "dnsmos_ovrl": mean(dnsmos),
-    }
-    out["n"] = len(records)
-    return out
 
 
 class GRPOJob:
@@ -96,7 +76,7 @@ class GRPOJob:
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.policy_dir)
-        self.layout = TokenLayout.load(self.policy_dir)
+        self.layout = load_layout(self.policy_dir, self.tokenizer)
         self.step = int(checkpoint.read_state(self.restore)["step"]) if self.restore else 0
         self.version = self.step
         self._refs: dict[str, np.ndarray] = {}

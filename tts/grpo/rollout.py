@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from tts.grpo.config import RolloutConfig
-from tts.layout import TokenLayout
+from tts.speechlm import load_layout
 
 
 @dataclass
@@ -46,15 +45,8 @@ class RolloutWorker:
 
     def __init__(self, policy_dir: str, cfg: RolloutConfig, seed: int):
         self.cfg, self.seed, self.version = cfg, seed, 0
-        self.layout = TokenLayout.load(policy_dir) if (Path(policy_dir) / "layout.json").is_file() else None
-        if self.layout is None:
-            from transformers import AutoTokenizer
-
-            from tts.layout import from_tokenizer
-
-            self.layout = from_tokenizer(AutoTokenizer.from_pretrained(policy_dir))
-        audio = range(self.layout.audio_offset, self.layout.audio_offset + self.layout.codebook_size)
-        self.allowed = [*audio, self.layout.speech_end_id]
+        self.layout = load_layout(policy_dir)
+        self.allowed = self.layout.speech_ids()
         if not torch.cuda.is_available():
             torch.set_num_threads(cfg.threads)
         if cfg.backend == "vllm":

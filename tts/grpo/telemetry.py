@@ -31,9 +31,23 @@ GAUGES = {
 }
 
 
-def _mean(values) -> float:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(vals)) if vals else float("nan")
+def summarise(records: list[dict]) -> dict:
+    """Mean normalised rewards and raw measurements over scored samples (report.json's R)."""
+
+    def mean(values: list[float | None]) -> float | None:
+        vals = [v for v in values if v is not None and math.isfinite(v)]
+        return float(np.mean(vals)) if vals else None
+
+    rewards = [r["rewards"] for r in records]
+    out = {k: mean([r.get(k) for r in rewards]) for k in ("total", "wer", "sim", "dnsmos")}
+    dnsmos = [r["dnsmos"].get("ovrl") if isinstance(r.get("dnsmos"), dict) else None for r in records]
+    out["raw"] = {
+        "wer": mean([r.get("error_rate") for r in records]),
+        "sim": mean([r.get("sim") for r in records]),
+        "dnsmos_ovrl": mean(dnsmos),
+    }
+    out["n"] = len(records)
+    return out
 
 
 class Telemetry:
@@ -62,18 +76,16 @@ class Telemetry:
     def step(self, step: int, results: list, learner: dict, timing: dict) -> dict:
         records = [rec for _, _, recs in results for rec in recs]
         tokens = sum(rec["tokens"] for rec in records)
+        summary = summarise(records)
+
+        def num(v: float | None) -> float:  # metrics rows and gauges take NaN where the report says None
+            return float("nan") if v is None else v
+
         metrics = {"step": step}
-        metrics |= {
-            f"reward_{k}" if k != "total" else "reward_mean": _mean([r["rewards"].get(k) for r in records])
-            for k in COMPONENTS
-        }
+        metrics |= {"reward_mean" if k == "total" else f"reward_{k}": num(summary[k]) for k in COMPONENTS}
+        metrics |= {k: num(summary["raw"][k]) for k in ("wer", "sim", "dnsmos_ovrl")}
         metrics |= {
             "reward_std": float(np.std([r["rewards"]["total"] for r in records])),
-            "wer": _mean([r.get("error_rate") for r in records]),
-            "sim": _mean([r.get("sim") for r in records]),
-            "dnsmos_ovrl": _mean(
-                [r["dnsmos"].get("ovrl") if isinstance(r.get("dnsmos"), dict) else None for r in records]
-            ),
             "completion_tokens_mean": tokens / max(len(records), 1),
             "stopped_fraction": float(np.mean([r["finish"] == "stop" for r in records])),
             "flagged": sum(bool(r["flags"]) for r in records),

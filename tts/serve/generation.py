@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from tts.layout import TokenLayout
 from tts.serve.config import GenerationSettings, ServeConfig
+from tts.speechlm import load_layout
 
 
 @dataclass
@@ -44,9 +44,8 @@ class SpeechLMGeneration:
 
     def __init__(self, cfg: ServeConfig, model_dir: str):
         self.gen: GenerationSettings = cfg.generation
-        self.layout = TokenLayout.load(model_dir)
-        self.allowed = [*range(self.layout.audio_offset, self.layout.audio_offset + self.layout.codebook_size)]
-        self.allowed.append(self.layout.speech_end_id)
+        self.layout = load_layout(model_dir)
+        self.allowed = self.layout.speech_ids()
         self.adapters = lora_voices(cfg)
         if not torch.cuda.is_available():
             torch.set_num_threads(self.gen.threads)
