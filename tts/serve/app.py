@@ -31,9 +31,10 @@ from tts.serve.config import ServeConfig
 from tts.serve.decoding import CodecDecoding
 from tts.serve.formats import AudioEncoder, supported_formats
 from tts.serve.generation import Sampling, SpeechLMGeneration, lora_voices, resolve_model
+from tts.serve.markup import check_markup, model_tags
 from tts.serve.metrics import ServeMetrics
 from tts.serve.streaming import StreamingDecoder
-from tts.serve.voices import Voice, VoiceStore, read_reference
+from tts.serve.voices import Voice, VoiceStore, corpus_speaker, read_reference, render_reference
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class VoiceRef(BaseModel):
 
 
 class SpeechRequest(BaseModel):
-    """OpenAI's speech request plus optional generation fields (temperature, top_p, seed, stream)."""
+    """OpenAI's speech request plus optional fields (language, temperature, top_p, seed, stream)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +67,7 @@ class SpeechRequest(BaseModel):
     speed: float = 1.0
     stream_format: Literal["audio"] = "audio"
     instructions: str | None = Field(None, description="not supported: put markup tags such as [happy] in input")
+    language: str | None = Field(None, description="language code of `input` (GET /v1/models lists the model's)")
     temperature: float | None = Field(None, gt=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     seed: int | None = Field(None, ge=0, lt=2**63)
@@ -147,6 +149,9 @@ class SpeechAPI:
                     if spec.audio:
                         wave, sr = load_audio(spec.audio)  # a config value, never a request value
                         codes = await self.decoding.encode.remote(wave, sr)
+                    elif spec.speaker:
+                        wave = render_reference(spec.speaker, spec.text, self.codec["sample_rate"])
+                        codes = await self.decoding.encode.remote(wave, self.codec["sample_rate"])
                     kind = "lora" if spec.name in loras else "clone"
                     self.voices.add(Voice(spec.name, spec.name, kind, spec.text, codes, lora=spec.name in loras))
         return self.codec
@@ -169,7 +174,8 @@ class SpeechAPI:
     @api.get("/v1/models")
     async def models(self, request: Request) -> dict:
         self._authorize(request)
-        return {"object": "list", "data": [{"id": m, "object": "model"} for m in self.cfg.model_names]}
+        facts = {"languages": self.cfg.languages, "markup_tags": model_tags(self.layout)}
+        return {"object": "list", "data": [{"id": m, "object": "model", **facts} for m in self.cfg.model_names]}
 
     @api.get("/v1/voices")
     async def list_voices(self, request: Request) -> dict:
@@ -255,6 +261,15 @@ class SpeechAPI:
         if body.instructions:
             message = "instructions are not supported; put markup tags such as [happy] in input"
             raise ApiError(400, message, "unsupported", "instructions")
+        # no language token in the prompt (as in the paper, the text carries its language): a language the model
+        # never learnt is refused instead of synthesised as noise
+        if body.language is not None and body.language not in cfg.languages:
+            message = f"language {body.language!r} is not supported by this model; supported: {cfg.languages}"
+            raise ApiError(400, message, "unsupported_language", "language")
+        try:
+            check_markup(self.layout, body.input)  # each known tag becomes its one special token
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "unknown_markup", "input") from None
         text_ids = encode_text(self.tokenizer, body.input)
         if voice.codes is not None:
             prompt = inference(self.layout, text_ids, encode_text(self.tokenizer, voice.text), voice.codes).input_ids
@@ -330,6 +345,9 @@ class SpeechAPI:
 def build_app(cfg: ServeConfig) -> serve.Application:
     """The Serve application graph for `cfg` (checkpoint paths are checked here, before any replica starts)."""
     model_dir = resolve_model(cfg.model)
+    for voice in cfg.voices:
+        if voice.speaker:
+            corpus_speaker(voice.speaker)
     generation = serve.deployment(SpeechLMGeneration, name="SpeechLMGeneration").options(
         **cfg.generation.deployment.options()
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tts.corpus.text import LANGUAGES
 from tts.serve.streaming import StreamingConfig
 
 EMBEDDED_SPEECHLM = "tts/checkpoints/speechlm-embedded"
@@ -59,12 +60,20 @@ class GenerationSettings:
 @dataclass
 class VoiceSpec:
     """A preset voice: reference audio + transcript (instant cloning) or a LoRA adapter directory
-    (professional cloning), optionally both."""
+    (professional cloning), optionally both. `speaker` (an embedded corpus speaker id such as "en_08") renders
+    `text` with that espeak-ng voice instead of reading `audio`: reference voices without shipping audio."""
 
     name: str
     audio: str | None = None
     text: str | None = None
     lora: str | None = None
+    speaker: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.audio and self.speaker:
+            raise ValueError(f"voice {self.name!r}: give audio or speaker, not both")
+        if (self.audio or self.speaker) and not (self.text or "").strip():
+            raise ValueError(f"voice {self.name!r}: a reference (audio or speaker) needs its transcript in text")
 
 
 @dataclass
@@ -85,6 +94,9 @@ class ServeConfig:
     model: str = EMBEDDED_SPEECHLM  # a SpeechLM directory, or a training/GRPO run or checkpoint directory
     codec: str = EMBEDDED_CODEC
     model_names: list[str] = field(default_factory=lambda: ["tts-align", "tts-1", "tts-1-hd"])  # accepted `model`
+    # languages the model was trained on (tts.corpus.text codes); a request's `language` must be one, the first is
+    # the default. The embedded SpeechLM learnt English only.
+    languages: list[str] = field(default_factory=lambda: ["en"])
     default_voice: str = "default"  # no reference audio: the model's own voice
     voices: list[VoiceSpec] = field(default_factory=list)
     voices_dir: str | None = None  # where uploaded voices persist (None: memory only)
@@ -97,3 +109,8 @@ class ServeConfig:
     decoding: DeploymentSettings = field(default_factory=DeploymentSettings)
     api: DeploymentSettings = field(default_factory=lambda: DeploymentSettings(num_cpus=0.5, max_ongoing_requests=64))
     limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        unknown = [lang for lang in self.languages if lang not in LANGUAGES]
+        if not self.languages or unknown:
+            raise ValueError(f"languages must be a non-empty subset of {sorted(LANGUAGES)}, got {self.languages}")

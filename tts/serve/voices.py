@@ -38,6 +38,25 @@ class Voice:
         return out
 
 
+def corpus_speaker(speaker_id: str):
+    """The embedded corpus' espeak-ng speaker `speaker_id` (e.g. "en_08"); ValueError naming the known ones."""
+    from tts.corpus.text import LANGUAGES
+    from tts.corpus.voices import speakers_for
+
+    language = speaker_id.split("_")[0]
+    known = {s.id: s for s in speakers_for(language, LANGUAGES[language].espeak_voice)} if language in LANGUAGES else {}
+    if speaker_id not in known:
+        raise ValueError(f"unknown corpus speaker {speaker_id!r}; e.g. {sorted(known) or 'en_00 .. en_09'}")
+    return known[speaker_id]
+
+
+def render_reference(speaker_id: str, text: str, sample_rate: int) -> np.ndarray:
+    """`text` spoken by an embedded corpus speaker: a preset voice's reference audio without shipping audio."""
+    from tts.corpus.generate import speak
+
+    return speak(corpus_speaker(speaker_id), text, sample_rate)
+
+
 def read_reference(data: bytes, min_s: float, max_s: float) -> tuple[np.ndarray, int]:
     """Decode uploaded audio bytes (any libsndfile format) to float32 mono; AudioError says what is wrong."""
     if not data:

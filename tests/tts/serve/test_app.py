@@ -53,6 +53,8 @@ def test_health_and_docs(server):
         assert c.get("/health").json()["status"] == "ok"
         paths = c.get("/openapi.json").json()["paths"]
         assert {"/v1/audio/speech", "/v1/voices", "/health"} <= set(paths)
+        model = c.get("/v1/models", headers={"Authorization": "Bearer sekret"}).json()["data"][0]
+        assert model["languages"] == ["en"] and "[happy]" in model["markup_tags"]
 
 
 def test_streamed_wav_arrives_in_chunks(server):
@@ -87,7 +89,11 @@ def test_official_openai_client(server):
     url, _ = server
     oa = OpenAI(base_url=f"{url}/v1", api_key="sekret")
     with oa.audio.speech.with_streaming_response.create(
-        model="tts-1", voice="default", input="[happy] hello world", response_format="wav", extra_body={"seed": 2}
+        model="tts-1",
+        voice="default",
+        input="[happy] hello [laugh] world",
+        response_format="wav",
+        extra_body={"seed": 2, "language": "en"},
     ) as r:
         data = b"".join(r.iter_bytes())
     assert len(wav_of(data)) > 0
@@ -149,6 +155,9 @@ def test_bad_uploads_get_clear_4xx(server, files, data, status, needle):
         (speech(top_p=2), 400, "top_p"),
         (speech(stream_format="sse"), 400, "stream_format"),
         (speech(instructions="be happy"), 400, "instructions"),
+        (speech(language="de"), 400, "language 'de' is not supported by this model; supported: ['en']"),
+        (speech(language=""), 400, "language '' is not supported"),
+        (speech(input="[happy] hi [dancing]"), 400, "unknown markup tag [dancing]; supported tags: [angry]"),
         (speech(bogus=1), 400, "bogus"),
         ({"input": "hi"}, 400, "model"),
     ],

@@ -10,7 +10,8 @@ import soundfile as sf
 
 from tests.tts.serve.codecs import bursts
 from tts.audio import AudioError
-from tts.serve.voices import VoiceStore, read_reference
+from tts.serve.config import VoiceSpec
+from tts.serve.voices import VoiceStore, corpus_speaker, read_reference, render_reference
 
 
 def wav(seconds: float, sr: int = 16000) -> bytes:
@@ -49,3 +50,20 @@ def test_clones_persist_under_server_ids(tmp_path):
     for hostile in ["../x", "voice_../../etc", "voice_a/b", "/etc/passwd"]:
         assert store.get(hostile) is None
     assert store.delete(voice.id) and not (tmp_path / f"{voice.id}.npz").exists()
+
+
+def test_preset_voices_render_corpus_speakers():
+    wave = render_reference("en_08", "A small red boat.", 16000)
+    assert wave.dtype == np.float32 and 0.5 < len(wave) / 16000 < 5
+    for bad in ["xx_01", "en_99", "../en_01"]:
+        with pytest.raises(ValueError, match="unknown corpus speaker"):
+            corpus_speaker(bad)
+
+
+@pytest.mark.parametrize(
+    "spec, needle",
+    [({"audio": "a.wav", "speaker": "en_08", "text": "t"}, "not both"), ({"speaker": "en_08"}, "transcript")],
+)
+def test_voice_specs_are_checked(spec, needle):
+    with pytest.raises(ValueError, match=needle):
+        VoiceSpec(name="v", **spec)

@@ -1,0 +1,30 @@
+"""Audio markup tags inside a request's `input` ("[happy] Hello! [laugh]", paper section 3.6).
+
+The SpeechLM's tokenizer maps each known tag to its own special token (tts.layout.MARKUP_TAGS), so a tag reaches
+the prompt as one id. A bracketed lower-case word that is not a known tag would be read as plain characters and
+silently do nothing: such input is refused with the list of tags, as is any tag for a model without tag tokens.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tts.layout import MARKUP_TAGS, TokenLayout
+
+TAG = re.compile(r"\[[a-z][a-z_]*\]")
+
+
+def model_tags(layout: TokenLayout) -> list[str]:
+    """The markup tags this model's vocabulary has (none for Llasa-style layouts)."""
+    return [t for t in MARKUP_TAGS if t[1:-1] in layout.special_ids]
+
+
+def check_markup(layout: TokenLayout, text: str) -> list[str]:
+    """The tags used in `text`, in order; ValueError naming the first tag the model does not know."""
+    known = model_tags(layout)
+    used = TAG.findall(text)
+    for tag in used:
+        if tag not in known:
+            have = f"supported tags: {' '.join(known)}" if known else "this model has no markup tags"
+            raise ValueError(f"unknown markup tag {tag}; {have}")
+    return used
