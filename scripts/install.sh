@@ -10,11 +10,13 @@ STAMP="$VENV/.tts-align-installed"
 
 need_apt=()
 for bin in espeak-ng sox; do command -v "$bin" >/dev/null 2>&1 || need_apt+=("$bin"); done
+# headless Chromium + its WebDriver for the Serve playground/arena browser tests (Selenium)
+command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "[install] apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq espeak-ng sox >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

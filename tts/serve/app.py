@@ -15,12 +15,13 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from starlette.exceptions import HTTPException
@@ -37,6 +38,7 @@ from tts.serve.streaming import StreamingDecoder
 from tts.serve.voices import Voice, VoiceStore, corpus_speaker, read_reference, render_reference
 
 log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"  # the playground and arena pages: plain HTML + JS, no build step
 
 
 class ApiError(HTTPException):
@@ -165,6 +167,14 @@ class SpeechAPI:
             raise ApiError(401, "missing or wrong API key (Authorization: Bearer <key>)", "unauthorized")
 
     # -- routes ------------------------------------------------------------------------------------------------
+    @api.get("/", include_in_schema=False)
+    async def playground(self) -> FileResponse:
+        return FileResponse(STATIC / "playground.html")
+
+    @api.get("/static/common.js", include_in_schema=False)
+    async def common_js(self) -> FileResponse:
+        return FileResponse(STATIC / "common.js", media_type="text/javascript")
+
     @api.get("/health")
     async def health(self) -> dict:
         codec = await self._ready()

@@ -12,30 +12,12 @@ import pytest
 import soundfile as sf
 
 from tests.tts.serve.codecs import bursts
-from tests.tts.serve.tiny_app import tiny_config
+from tests.tts.serve.tiny_app import KEY
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    import ray
-    from ray import serve
-
-    from tts.serve.app import build_app
-
-    tmp = tmp_path_factory.mktemp("serve")
-    cfg = tiny_config(tmp, api_key="sekret", voices_dir=str(tmp / "voices"))
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    serve.start(http_options={"host": "127.0.0.1", "port": cfg.port})
-    serve.run(build_app(cfg), name="tts", route_prefix="/")
-    url = f"http://127.0.0.1:{cfg.port}"
-    yield url, cfg
-    serve.shutdown()
-    ray.shutdown()
-
-
-def client(url: str, key: str = "sekret") -> httpx.Client:
+def client(url: str, key: str = KEY) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
 
 
@@ -48,17 +30,17 @@ def wav_of(data: bytes) -> np.ndarray:
 
 
 def test_health_and_docs(server):
-    url, _ = server
+    url, *_ = server
     with httpx.Client(base_url=url, timeout=60) as c:
         assert c.get("/health").json()["status"] == "ok"
         paths = c.get("/openapi.json").json()["paths"]
         assert {"/v1/audio/speech", "/v1/voices", "/health"} <= set(paths)
-        model = c.get("/v1/models", headers={"Authorization": "Bearer sekret"}).json()["data"][0]
+        model = c.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()["data"][0]
         assert model["languages"] == ["en"] and "[happy]" in model["markup_tags"]
 
 
 def test_streamed_wav_arrives_in_chunks(server):
-    url, cfg = server
+    url, cfg, _ = server
     with client(url) as c, c.stream("POST", "/v1/audio/speech", json=speech(seed=1)) as r:
         assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
         parts = [p for p in r.iter_bytes() if p]
@@ -67,7 +49,7 @@ def test_streamed_wav_arrives_in_chunks(server):
 
 
 def test_seed_makes_generation_reproducible_and_pcm_matches_wav(server):
-    url, _ = server
+    url, *_ = server
     with client(url) as c:
         a = c.post("/v1/audio/speech", json=speech(seed=7, stream=False)).content
         b = c.post("/v1/audio/speech", json=speech(seed=7, response_format="pcm", stream=False)).content
@@ -76,7 +58,7 @@ def test_seed_makes_generation_reproducible_and_pcm_matches_wav(server):
 
 @pytest.mark.parametrize("fmt", ["flac", "mp3", "opus"])
 def test_compressed_formats_decode(server, fmt):
-    url, _ = server
+    url, *_ = server
     with client(url) as c:
         r = c.post("/v1/audio/speech", json=speech(response_format=fmt, seed=3))
     assert r.status_code == 200
@@ -86,8 +68,8 @@ def test_compressed_formats_decode(server, fmt):
 def test_official_openai_client(server):
     from openai import OpenAI
 
-    url, _ = server
-    oa = OpenAI(base_url=f"{url}/v1", api_key="sekret")
+    url, *_ = server
+    oa = OpenAI(base_url=f"{url}/v1", api_key=KEY)
     with oa.audio.speech.with_streaming_response.create(
         model="tts-1",
         voice="default",
@@ -102,7 +84,7 @@ def test_official_openai_client(server):
 
 
 def test_voice_clone_upload_list_use_delete(server):
-    url, _ = server
+    url, *_ = server
     buf = io.BytesIO()
     sf.write(buf, bursts(2.0), 16000, format="WAV")
     with client(url) as c:
@@ -134,7 +116,7 @@ def short_wav(seconds: float) -> bytes:
     ],
 )
 def test_bad_uploads_get_clear_4xx(server, files, data, status, needle):
-    url, _ = server
+    url, *_ = server
     with client(url) as c:
         r = c.post("/v1/voices", files=files or None, data=data)
     assert r.status_code == status and needle in r.json()["error"]["message"], r.text
@@ -163,7 +145,7 @@ def test_bad_uploads_get_clear_4xx(server, files, data, status, needle):
     ],
 )
 def test_bad_speech_requests_get_clear_4xx(server, body, status, needle):
-    url, _ = server
+    url, *_ = server
     with client(url) as c:
         r = c.post("/v1/audio/speech", json=body)
     assert r.status_code == status, r.text
@@ -171,7 +153,7 @@ def test_bad_speech_requests_get_clear_4xx(server, body, status, needle):
 
 
 def test_malformed_json_and_auth(server):
-    url, _ = server
+    url, *_ = server
     with client(url) as c:
         r = c.post("/v1/audio/speech", content=b'{"model": "tts-1", ', headers={"content-type": "application/json"})
         assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
@@ -181,11 +163,11 @@ def test_malformed_json_and_auth(server):
 
 
 def test_overload_answers_503_with_retry_after_and_keeps_serving(server):
-    url, cfg = server
+    url, cfg, _ = server
     capacity = cfg.limits.max_concurrent + cfg.limits.max_queue
 
     async def burst():
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": "Bearer sekret"}, timeout=120) as c:
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as c:
             return await asyncio.gather(*[c.post("/v1/audio/speech", json=speech()) for _ in range(capacity + 6)])
 
     replies = asyncio.run(burst())

@@ -9,6 +9,8 @@ from tests.tiny import TINY_LM, random_codec
 from tts.serve.config import DeploymentSettings, Limits, ServeConfig
 from tts.speechlm import create_tiny_speechlm
 
+KEY = "sekret"  # the bearer key of the end-to-end tests' server
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -1,0 +1,63 @@
+"""One tiny Serve app on one local Ray for every end-to-end test of this package (a Ray start costs tens of
+seconds on 2 cores), and one headless Chromium for the page tests."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import soundfile as sf
+
+from tests.tts.serve.codecs import bursts
+from tests.tts.serve.tiny_app import KEY, free_port, tiny_config
+from tts.serve.config import VoiceSpec
+
+
+@pytest.fixture(scope="package")
+def server(tmp_path_factory):
+    """(url, ServeConfig, metrics port) of the tiny app with bearer key `KEY` and two preset voices."""
+    import ray
+    from ray import serve
+
+    from tts.serve.app import build_app
+
+    tmp = tmp_path_factory.mktemp("serve")
+    sf.write(tmp / "alice.wav", bursts(2.0, seed=4), 16000)
+    voices = [
+        VoiceSpec(name="alice", audio=str(tmp / "alice.wav"), text="a reference"),
+        VoiceSpec(name="bob", speaker="en_08", text="A small red boat."),
+    ]
+    cfg = tiny_config(tmp, api_key=KEY, voices_dir=str(tmp / "voices"), voices=voices)
+    metrics_port = free_port()
+    ray.init(
+        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port
+    )
+    serve.start(http_options={"host": "127.0.0.1", "port": cfg.port})
+    serve.run(build_app(cfg), name="tts", route_prefix="/")
+    yield f"http://127.0.0.1:{cfg.port}", cfg, metrics_port
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="package")
+def browser():
+    """Headless Debian Chromium driven by Selenium through Debian's chromedriver (no browser download)."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("Debian chromium + chromium-driver not installed (scripts/install.sh installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
+        opts.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(driver), options=opts)
+    drv.set_script_timeout(60)
+    yield drv
+    drv.quit()
