@@ -29,21 +29,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    import ray
     from ray import serve
 
     from tts.config import load_config
-    from tts.serve.app import build_app
+    from tts.serve.app import start
     from tts.serve.config import ServeConfig
 
     cfg = load_config(ServeConfig, args.config, args.overrides)
     if args.port is not None:
         cfg.port = args.port
-    app = build_app(cfg)  # checks the checkpoint paths before Ray starts
-    ray.init(address=os.environ.get("RAY_ADDRESS", "local"), ignore_reinit_error=True)
-    serve.start(http_options={"host": cfg.host, "port": cfg.port})
-    serve.run(app, name=cfg.app_name, route_prefix="/")
-    print(f"serving on http://{cfg.host}:{cfg.port} (docs: /docs); Ctrl-C stops", flush=True)
+    url = start(cfg)
+    print(f"serving on {url} (playground: /, arena: /arena, docs: /docs); Ctrl-C stops", flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -33,3 +33,12 @@ def test_serve_deploy_file_matches_rays_schema():
     app = schema.applications[0]
     assert app.import_path == "tts.serve.app:app_builder"
     assert load_config(ServeConfig, CONFIGS.parent.parent / app.args["config"]).model
+
+
+def test_embedded_app_has_preset_voices_for_the_arena():
+    from tts.serve.arena import contenders
+    from tts.serve.voices import corpus_speaker
+
+    cfg = load_config(ServeConfig, CONFIGS / "serve_embedded.yaml")
+    assert contenders(cfg) == ["speechlm-embedded/default", "speechlm-embedded/alice", "speechlm-embedded/bob"]
+    assert all(corpus_speaker(v.speaker).held_out for v in cfg.voices)

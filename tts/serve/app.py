@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,8 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from starlette.exceptions import HTTPException
 
+from evals.votes import VoteStore
 from tts.audio import AudioError, load_audio
 from tts.prompts import encode_text, inference
+from tts.serve.arena import ArenaError, Pairing, contenders, voice_of
 from tts.serve.config import ServeConfig
 from tts.serve.decoding import CodecDecoding
 from tts.serve.formats import AudioEncoder, supported_formats
@@ -39,6 +42,7 @@ from tts.serve.voices import Voice, VoiceStore, corpus_speaker, read_reference, 
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"  # the playground and arena pages: plain HTML + JS, no build step
+STATIC_FILES = {"common.js": "text/javascript", "pages.css": "text/css"}
 
 
 class ApiError(HTTPException):
@@ -74,6 +78,27 @@ class SpeechRequest(BaseModel):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     seed: int | None = Field(None, ge=0, lt=2**63)
     stream: bool = Field(True, description="stream the audio body as it is generated (false: send it whole)")
+
+
+class PairRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="what both contenders will say (markup tags allowed)")
+
+
+class ArenaAudioRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str
+    side: Literal["a", "b"]
+
+
+class VoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str
+    winner: Literal["a", "b", "tie"]
+    annotator: str = Field(..., max_length=100)
 
 
 api = FastAPI(
@@ -139,6 +164,8 @@ class SpeechAPI:
         self.ready_lock = asyncio.Lock()
         self.codec: dict | None = None
         self.metrics = _metrics()
+        self.pairing = Pairing(cfg)
+        self.votes: VoteStore | None = None  # opened on the first vote
 
     async def _ready(self) -> dict:
         """Codec facts and preset voices, fetched from the other deployments on first use."""
@@ -171,9 +198,15 @@ class SpeechAPI:
     async def playground(self) -> FileResponse:
         return FileResponse(STATIC / "playground.html")
 
-    @api.get("/static/common.js", include_in_schema=False)
-    async def common_js(self) -> FileResponse:
-        return FileResponse(STATIC / "common.js", media_type="text/javascript")
+    @api.get("/arena", include_in_schema=False)
+    async def arena(self) -> FileResponse:
+        return FileResponse(STATIC / "arena.html")
+
+    @api.get("/static/{name}", include_in_schema=False)
+    async def static(self, name: str) -> FileResponse:
+        if name not in STATIC_FILES:  # a fixed list: no request value reaches the file system
+            raise ApiError(404, f"no static file {name!r}", "not_found")
+        return FileResponse(STATIC / name, media_type=STATIC_FILES[name])
 
     @api.get("/health")
     async def health(self) -> dict:
@@ -232,6 +265,45 @@ class SpeechAPI:
     @api.post("/v1/audio/speech")
     async def speech(self, body: SpeechRequest, request: Request) -> StreamingResponse:
         self._authorize(request)
+        return await self._speak(body)
+
+    @api.post("/v1/arena/pairs", status_code=201)
+    async def arena_pair(self, body: PairRequest, request: Request) -> dict:
+        """A blind pair for `text`: an opaque token; the contenders' names come back with the vote."""
+        self._authorize(request)
+        await self._ready()
+        self._prompt(self._arena_request(body.text, self.cfg.default_voice))  # speech's checks, before any audio
+        return {"token": self._arena(self.pairing.new, body.text.strip())}
+
+    @api.post("/v1/arena/audio")
+    async def arena_audio(self, body: ArenaAudioRequest, request: Request) -> StreamingResponse:
+        """Side a or b of a pair as streamed 16-bit PCM (sample rate in /health)."""
+        self._authorize(request)
+        pair = self._arena(self.pairing.open, body.token)
+        return await self._speak(self._arena_request(pair["text"], voice_of(pair[body.side]), pair["seed"]))
+
+    @api.post("/v1/arena/votes", status_code=201)
+    async def arena_vote(self, body: VoteRequest, request: Request) -> dict:
+        """Record a vote (once per pair) in the arena's SQLite file and reveal the contenders."""
+        self._authorize(request)
+        if not body.annotator.strip():
+            raise ApiError(400, "annotator is empty: say who is voting", "invalid_value", "annotator")
+        pair = self._arena(self.pairing.spend, body.token)
+        self.votes = self.votes or VoteStore(self.cfg.arena.votes)
+        vote = self.votes.add(pair["a"], pair["b"], body.winner, body.annotator, pair["text"])
+        return {"id": vote.id, "model_a": vote.model_a, "model_b": vote.model_b, "winner": vote.winner}
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _arena(self, call, arg):
+        try:
+            return call(arg)
+        except ArenaError as exc:
+            raise ApiError(exc.status, str(exc), "arena") from None
+
+    def _arena_request(self, text: str, voice: str, seed: int | None = None) -> SpeechRequest:
+        return SpeechRequest(model=self.cfg.model_names[0], input=text, voice=voice, response_format="pcm", seed=seed)
+
+    async def _speak(self, body: SpeechRequest) -> StreamingResponse:
         started = time.perf_counter()
         codec = await self._ready()
         prompt, voice, sampling = self._prompt(body)
@@ -249,7 +321,6 @@ class SpeechAPI:
             self._respond(audio, encoder, body.stream, started, codec["sample_rate"]), media_type=encoder.media_type
         )
 
-    # -- helpers -----------------------------------------------------------------------------------------------
     def _prompt(self, body: SpeechRequest) -> tuple[list[int], Voice, Sampling]:
         cfg, lim = self.cfg, self.cfg.limits
         if body.model not in cfg.model_names:
@@ -358,12 +429,26 @@ def build_app(cfg: ServeConfig) -> serve.Application:
     for voice in cfg.voices:
         if voice.speaker:
             corpus_speaker(voice.speaker)
+    contenders(cfg)
     generation = serve.deployment(SpeechLMGeneration, name="SpeechLMGeneration").options(
         **cfg.generation.deployment.options()
     )
     decoding = serve.deployment(CodecDecoding, name="CodecDecoding").options(**cfg.decoding.options())
     ingress = serve.deployment(SpeechAPI, name="SpeechAPI").options(**cfg.api.options())
     return ingress.bind(cfg, model_dir, generation.bind(cfg, model_dir), decoding.bind(cfg.codec))
+
+
+def start(cfg: ServeConfig, **ray_init: Any) -> str:
+    """Deploy the app for `cfg` on Ray Serve at cfg.host:cfg.port (joining RAY_ADDRESS's cluster, else a local
+    Ray started with `ray_init`); returns the base URL. Checkpoint paths are checked before Ray starts."""
+    import ray
+
+    app = build_app(cfg)
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS", "local"), **ray_init)
+    serve.start(http_options={"host": cfg.host, "port": cfg.port})
+    serve.run(app, name=cfg.app_name, route_prefix="/")
+    return f"http://{cfg.host}:{cfg.port}"
 
 
 def app_builder(args: dict[str, Any]) -> serve.Application:

@@ -90,6 +90,20 @@ class Limits:
 
 
 @dataclass
+class ArenaSettings:
+    """The blind A/B page at /arena (paper section 4.2). A contender is "<model>/<voice>": the served model's
+    directory name and a preset voice, e.g. "speechlm-embedded/alice"."""
+
+    votes: str = "runs/arena/votes.sqlite"  # SQLite file of evals.votes.VoteStore
+    contenders: list[str] = field(default_factory=list)  # empty: the served model with each preset voice
+    # HMAC key of pair tokens; give one when the API has several replicas (None: a random key per replica, so a
+    # pair must be voted on at the replica that made it)
+    secret: str | None = None
+    pair_ttl_s: int = 3600  # a pair can be listened to and voted on for this long
+    seed: int | None = None  # sampling seed of every pair (None: a random one per pair); both sides share it
+
+
+@dataclass
 class ServeConfig:
     model: str = EMBEDDED_SPEECHLM  # a SpeechLM directory, or a training/GRPO run or checkpoint directory
     codec: str = EMBEDDED_CODEC
@@ -109,6 +123,7 @@ class ServeConfig:
     decoding: DeploymentSettings = field(default_factory=DeploymentSettings)
     api: DeploymentSettings = field(default_factory=lambda: DeploymentSettings(num_cpus=0.5, max_ongoing_requests=64))
     limits: Limits = field(default_factory=Limits)
+    arena: ArenaSettings = field(default_factory=ArenaSettings)
 
     def __post_init__(self) -> None:
         unknown = [lang for lang in self.languages if lang not in LANGUAGES]

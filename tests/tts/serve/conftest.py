@@ -15,11 +15,12 @@ from tts.serve.config import VoiceSpec
 
 @pytest.fixture(scope="package")
 def server(tmp_path_factory):
-    """(url, ServeConfig, metrics port) of the tiny app with bearer key `KEY` and two preset voices."""
+    """(url, ServeConfig, metrics port) of the tiny app with bearer key `KEY`, two preset voices (so three arena
+    contenders) and its arena votes under a temporary directory."""
     import ray
     from ray import serve
 
-    from tts.serve.app import build_app
+    from tts.serve.app import start
 
     tmp = tmp_path_factory.mktemp("serve")
     sf.write(tmp / "alice.wav", bursts(2.0, seed=4), 16000)
@@ -28,13 +29,11 @@ def server(tmp_path_factory):
         VoiceSpec(name="bob", speaker="en_08", text="A small red boat."),
     ]
     cfg = tiny_config(tmp, api_key=KEY, voices_dir=str(tmp / "voices"), voices=voices)
+    cfg.arena.votes = str(tmp / "arena" / "votes.sqlite")
+    cfg.arena.seed = 0  # the tiny random policy stops at once for some seeds; this one speaks 60 codes in each voice
     metrics_port = free_port()
-    ray.init(
-        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port
-    )
-    serve.start(http_options={"host": "127.0.0.1", "port": cfg.port})
-    serve.run(build_app(cfg), name="tts", route_prefix="/")
-    yield f"http://127.0.0.1:{cfg.port}", cfg, metrics_port
+    url = start(cfg, num_cpus=2, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
+    yield url, cfg, metrics_port
     serve.shutdown()
     ray.shutdown()
 

@@ -35,6 +35,10 @@ def test_health_and_docs(server):
         assert c.get("/health").json()["status"] == "ok"
         paths = c.get("/openapi.json").json()["paths"]
         assert {"/v1/audio/speech", "/v1/voices", "/health"} <= set(paths)
+        for page in ("/", "/arena", "/static/common.js", "/static/pages.css"):
+            assert c.get(page).status_code == 200, page
+        for missing in ("/static/app.py", "/static/..%2Fapp.py", "/static/"):
+            assert c.get(missing).status_code == 404, missing
         model = c.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()["data"][0]
         assert model["languages"] == ["en"] and "[happy]" in model["markup_tags"]
 

@@ -1,0 +1,243 @@
+"""Serve latency: time to first audio byte (TTFA), real-time factor (RTF) and total latency of streaming vs
+non-streaming POST /v1/audio/speech at 1, 4 and 8 concurrent streams (p50 / p99), beside the SpeechLM's own time
+to its first chunk (the first `first_chunk + lookahead` codes, asked of the generation deployment directly with the
+same prompts and seeds) measured in the same run. Goal on CPU: streaming TTFA <= SpeechLM first-chunk time + 100 ms.
+
+    python bench/serve.py [--config rayjobs/configs/serve_embedded.yaml] [--concurrency 1 4 8]
+                          [--requests 6] [--per-stream 2] [--out runs/bench/serve.json] [key=value ...]
+
+A level of concurrency c sends max(--requests, --per-stream * c) requests from a loopback client that keeps at
+most c in flight. Request i uses text i and seed i in every mode, so the modes synthesise the same audio.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/<name>.py shares names with packages: import from the repo root.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+import numpy as np
+
+from tts.config import load_config
+from tts.serve.config import ServeConfig
+
+TEXTS = [
+    "The old man walked to the market in the morning.",
+    "She opened the window and looked at the quiet street.",
+    "We cooked a warm soup for the children after school.",
+    "A small red boat sailed slowly across the lake.",
+    "They found a lost dog near the river last night.",
+    "My brother bought a new coat at the shop in town.",
+]
+GOAL_MS = 100.0
+MODES = ("stream", "whole", "speechlm")  # HTTP streamed, HTTP sent whole (stream=false), generation handle
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def bounded(request: Callable[[int], Awaitable[dict]], n: int, concurrency: int) -> list[dict]:
+    """Requests 0..n-1 with at most `concurrency` in flight (the load generator)."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> dict:
+        async with slots:
+            return await request(i)
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def speech_request(client: httpx.AsyncClient, model: str, stream: bool, sample_rate: int):
+    async def request(i: int) -> dict:
+        body = {"model": model, "input": TEXTS[i % len(TEXTS)], "voice": "default", "seed": i}
+        body |= {"response_format": "pcm", "stream": stream}
+        start, first, size = time.perf_counter(), None, 0
+        async with client.stream("POST", "/v1/audio/speech", json=body) as r:
+            if r.status_code != 200:
+                return {"i": i, "error": f"{r.status_code}: {(await r.aread())[:200]!r}"}
+            async for part in r.aiter_raw():
+                if part:
+                    first = first or time.perf_counter()
+                    size += len(part)
+        total = time.perf_counter() - start
+        audio = size / 2 / sample_rate
+        return {"i": i, "ttfa_s": first - start, "total_s": total, "audio_s": audio, "rtf": total / audio}
+
+    return request
+
+
+def first_chunk_request(handle, prompts: list[list[int]], cfg: ServeConfig):
+    """Time until the generation deployment has streamed the codes the first decode waits for."""
+    from tts.serve.generation import Sampling
+
+    need = cfg.streaming.first_chunk + cfg.streaming.lookahead
+    gen = cfg.generation
+
+    async def request(i: int) -> dict:
+        sampling = Sampling(gen.temperature, gen.top_p, gen.max_new_tokens, seed=i)
+        start, got = time.perf_counter(), 0
+        stream = handle.options(stream=True).generate.remote(prompts[i % len(prompts)], sampling, None)
+        async for codes in stream:
+            got += len(codes)
+            if got >= need:
+                break
+        elapsed = time.perf_counter() - start
+        stream.cancel()
+        return {"i": i, "ttfa_s": elapsed, "codes": got}
+
+    return request
+
+
+def percentiles(rows: list[dict], key: str) -> dict:
+    values = [r[key] for r in rows if key in r]
+    if not values:
+        return {}
+    return {"p50": float(np.percentile(values, 50)), "p99": float(np.percentile(values, 99))}
+
+
+def summarise(rows: list[dict]) -> dict:
+    ok = [r for r in rows if "error" not in r]
+    out = {"n": len(rows), "errors": len(rows) - len(ok)}
+    for key in ("ttfa_s", "total_s", "rtf", "audio_s"):
+        out[key] = percentiles(ok, key)
+    return out
+
+
+def ms(stats: dict, key: str, q: str) -> str:
+    return f"{1000 * stats[key][q]:8.0f}" if stats.get(key) else f"{'-':>8s}"
+
+
+def table(results: dict) -> str:
+    head = f"{'mode':9s} {'conc':>4s} {'n':>3s} {'err':>3s} {'TTFA p50':>8s} {'TTFA p99':>8s}"
+    head += f" {'total p50':>9s} {'total p99':>9s} {'RTF p50':>7s} {'RTF p99':>7s}  (ms; RTF = wall / audio s)"
+    lines = [head]
+    for c, modes in results.items():
+        for mode, s in modes.items():
+            rtf = f"{s['rtf']['p50']:7.2f} {s['rtf']['p99']:7.2f}" if s.get("rtf") else f"{'-':>7s} {'-':>7s}"
+            total = f"{ms(s, 'total_s', 'p50'):>9s} {ms(s, 'total_s', 'p99'):>9s}"
+            ttfa = f"{ms(s, 'ttfa_s', 'p50')} {ms(s, 'ttfa_s', 'p99')}"
+            lines.append(f"{mode:9s} {c:4d} {s['n']:3d} {s['errors']:3d} {ttfa} {total} {rtf}")
+    return "\n".join(lines)
+
+
+def goal(samples: dict) -> dict:
+    """Per request at concurrency 1: streaming TTFA minus the SpeechLM's first-chunk time (same text and seed)."""
+    first = {r["i"]: r["ttfa_s"] for r in samples["speechlm"]}
+    pairs = [(r["ttfa_s"], first[r["i"]]) for r in samples["stream"] if "error" not in r and r["i"] in first]
+    diff = [1000 * (t - f) for t, f in pairs]
+    out = {
+        "ttfa_ms_p50": 1000 * statistics.median(t for t, _ in pairs),
+        "speechlm_first_chunk_ms_p50": 1000 * statistics.median(f for _, f in pairs),
+        "difference_ms_p50": statistics.median(diff),
+        "difference_ms_max": max(diff),
+        "ratio_p50": statistics.median(t / f for t, f in pairs),
+        "goal_ms": GOAL_MS,
+    }
+    out["met"] = out["difference_ms_p50"] <= GOAL_MS
+    return out
+
+
+async def run(url: str, cfg: ServeConfig, prompts: list[list[int]], args, sample_rate: int) -> tuple[dict, dict]:
+    from ray import serve
+
+    handle = serve.get_deployment_handle("SpeechLMGeneration", cfg.app_name)
+    model = cfg.model_names[0]
+    results, samples = {}, {}
+    async with httpx.AsyncClient(base_url=url, timeout=600, headers=auth(cfg)) as client:
+        request = {
+            "stream": speech_request(client, model, True, sample_rate),
+            "whole": speech_request(client, model, False, sample_rate),
+            "speechlm": first_chunk_request(handle, prompts, cfg),
+        }
+        for mode in MODES:  # warm-up: first calls load lazily (codec info, torch kernels)
+            await request[mode](0)
+        for c in args.concurrency:
+            n = max(args.requests, args.per_stream * c)
+            results[c] = {}
+            for mode in MODES:
+                rows = await bounded(request[mode], n, c)
+                results[c][mode] = summarise(rows)
+                samples[f"{mode}@{c}"] = rows
+                print(f"concurrency {c}, {mode}: {n} requests done", flush=True)
+    return results, samples
+
+
+def auth(cfg: ServeConfig) -> dict:
+    return {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+
+
+def prompts_of(model_dir: str) -> list[list[int]]:
+    """The prompt ids the API builds for TEXTS with the default voice."""
+    from transformers import AutoTokenizer
+
+    from tts.prompts import encode_text, inference
+    from tts.speechlm import load_layout
+
+    tokenizer, layout = AutoTokenizer.from_pretrained(model_dir), load_layout(model_dir)
+    return [inference(layout, encode_text(tokenizer, t)).input_ids for t in TEXTS]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="rayjobs/configs/serve_embedded.yaml", help="ServeConfig YAML")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    p.add_argument("--requests", type=int, default=6, help="at least this many requests per level and mode")
+    p.add_argument("--per-stream", type=int, default=2, help="requests per concurrent stream")
+    p.add_argument("--out", default="runs/bench/serve.json")
+    p.add_argument("overrides", nargs="*", help="ServeConfig key=value")
+    args = p.parse_args()
+
+    import ray
+    from ray import serve
+
+    from tts.serve.app import start
+    from tts.serve.generation import resolve_model
+
+    cfg = load_config(ServeConfig, args.config, args.overrides)
+    cfg.port = free_port()
+    busiest = max(args.concurrency)
+    if busiest > cfg.limits.max_concurrent + cfg.limits.max_queue:
+        raise SystemExit(f"concurrency {busiest} exceeds the app's admission limit: raise limits.max_queue")
+    started = time.perf_counter()
+    url = start(cfg, include_dashboard=False, log_to_driver=False)
+    print(f"app up at {url} in {time.perf_counter() - started:.0f} s", flush=True)
+    try:
+        sample_rate = httpx.get(f"{url}/health", timeout=300).json()["sample_rate"]
+        results, samples = asyncio.run(run(url, cfg, prompts_of(resolve_model(cfg.model)), args, sample_rate))
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    c1 = min(args.concurrency)
+    first = goal({"stream": samples[f"stream@{c1}"], "speechlm": samples[f"speechlm@{c1}"]})
+    print()
+    print(table(results))
+    print(
+        f"\nconcurrency {c1}: streaming TTFA p50 {first['ttfa_ms_p50']:.0f} ms vs SpeechLM first chunk "
+        f"({cfg.streaming.first_chunk}+{cfg.streaming.lookahead} codes) p50 {first['speechlm_first_chunk_ms_p50']:.0f}"
+        f" ms: difference p50 {first['difference_ms_p50']:.0f} ms (max {first['difference_ms_max']:.0f}),"
+        f" ratio {first['ratio_p50']:.2f}; goal <= +{GOAL_MS:.0f} ms: {'met' if first['met'] else 'NOT met'}"
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"results": results, "goal": first, "samples": samples, "args": vars(args), "config": args.config}
+    report["model"], report["codec"], report["streaming"] = cfg.model, cfg.codec, vars(cfg.streaming)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
