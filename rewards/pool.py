@@ -33,6 +33,21 @@ class PoolError(RuntimeError):
     pass
 
 
+def wait_started(actors: list, what: str, timeout: float) -> None:
+    """Block until every actor answers `ping`. An actor the cluster cannot place (its CPUs/GPUs are held by other
+    actors or jobs) would wait forever: after `timeout` seconds this raises with what is free, instead."""
+    try:
+        ray.get([a.ping.remote() for a in actors], timeout=timeout)
+    except RayActorError as exc:
+        raise PoolError(f"{what}: an actor failed to start: {exc}") from exc
+    except GetTimeoutError as exc:
+        raise PoolError(
+            f"{what}: not all {len(actors)} actor(s) started within {timeout:.0f} s; the cluster has "
+            f"{ray.available_resources()} free of {ray.cluster_resources()}. Other actors or jobs may hold the "
+            "resources: lower num_cpus/num_gpus in the config, free the cluster, or raise the start timeout"
+        ) from exc
+
+
 class ScorerActor:
     """Holds one scorer (model loaded once) inside a Ray actor process."""
 
@@ -107,10 +122,7 @@ class ScorerPool:
 
     def wait_ready(self, timeout: float = 600.0) -> None:
         """Block until every actor has loaded its model (surfaces load errors at start-up, not mid-run)."""
-        try:
-            ray.get([a.ping.remote() for a in self.actors], timeout=timeout)
-        except RayActorError as exc:
-            raise PoolError(f"pool {self.name}: an actor failed to start: {exc}") from exc
+        wait_started(self.actors, f"pool {self.name}", timeout)
 
     def health(self, timeout: float = 30.0) -> list[bool]:
         """Ping every actor; dead or unresponsive ones are replaced. Returns who was healthy."""

@@ -8,7 +8,7 @@ import pytest
 import ray
 
 from rewards.composite import RewardSpec
-from rewards.pool import PoolConfig, ScorerPool
+from rewards.pool import PoolConfig, PoolError, ScorerPool
 from rewards.router import RewardRouter, RewardsConfig, public_record
 from rewards.scorers import Sample
 from tts.corpus.generate import speak
@@ -107,6 +107,13 @@ def test_ray_pool_replaces_killed_actor_and_completes(ray_local, audio):
     again = pool.score(samples)
     assert pool.replaced == 1
     assert [r["dnsmos"]["ovrl"] for r in again] == pytest.approx([r["dnsmos"]["ovrl"] for r in expected], abs=1e-6)
+    pool.shutdown()
+
+
+def test_ray_pool_that_cannot_be_placed_fails_with_the_free_resources(ray_local):
+    pool = ScorerPool("dnsmos", {}, PoolConfig(actors=1, num_cpus=64))  # the session has 2 CPUs
+    with pytest.raises(PoolError, match=r"pool dnsmos: not all 1 actor\(s\) started within 3 s.*'CPU'"):
+        pool.wait_ready(timeout=3)
     pool.shutdown()
 
 

@@ -88,6 +88,7 @@ class GRPOConfig:
     steps: int = 20
     prompts_per_step: int = 4
     seed: int = 0
+    start_timeout_s: float = 900.0  # actors not placed/loaded by then fail the job with the cluster's free resources
     off_policy: bool = False  # generate step k+1 while the learner trains on step k (one step stale)
     checkpoint_interval: int = 10  # steps; also after the last step
     keep_checkpoints: int = 2

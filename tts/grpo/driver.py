@@ -32,6 +32,7 @@ import torch
 import yaml
 from ray.exceptions import RayActorError
 
+from rewards.pool import wait_started
 from rewards.router import RewardRouter
 from rewards.scorers import Sample
 from tts.audio import load_audio
@@ -80,14 +81,20 @@ class GRPOJob:
         self.step = int(checkpoint.read_state(self.restore)["step"]) if self.restore else 0
         self.version = self.step
         self._refs: dict[str, np.ndarray] = {}
-        self._start_actors()
+        self.rewards = self.decoders = None
+        self.rollouts, self.learners = [], []
+        try:
+            self._start_actors()
+        except BaseException:
+            self.shutdown()  # what did start would otherwise hold its CPUs/GPUs until the driver exits
+            raise
 
     # -- set-up ----------------------------------------------------------------------------------------------
     def _start_actors(self) -> None:
         cfg = self.cfg
         ray.init(ignore_reinit_error=True)  # the job's cluster under `ray job submit`, else a local one
         self.decoders = decoder_pool(cfg.codec_dir, cfg.decoder)
-        self.decoders.wait_ready()
+        self.decoders.wait_ready(cfg.start_timeout_s)
         info = ray.get(self.decoders.actors[0].info.remote())
         if info["codebook_size"] != self.layout.codebook_size:
             raise ValueError(
@@ -105,8 +112,7 @@ class GRPOJob:
             num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus
         )
         self.rollouts = [self._spawn_rollout(k, start_dir) for k in range(cfg.rollout.workers)]
-        ray.get([w.ping.remote() for w in self.rollouts])
-        self.learners: list = []
+        wait_started(self.rollouts, "rollout workers", cfg.start_timeout_s)
         if self.eval_only:
             return
         batch = cfg.prompts_per_step * cfg.rollout.group_size
@@ -120,7 +126,7 @@ class GRPOJob:
             )
             for r in range(cfg.learner.ranks)
         ]
-        ray.get([r.ping.remote() for r in self.learners])
+        wait_started(self.learners, "learner ranks", cfg.start_timeout_s)
         self.telemetry = Telemetry(cfg, self.run_dir, resumed_at=self.step if self.restore else None)
 
     def _spawn_rollout(self, k: int, weights_dir: str):
@@ -306,7 +312,8 @@ class GRPOJob:
         return report
 
     def shutdown(self) -> None:
-        self.rewards.shutdown()
-        self.decoders.shutdown()
+        for pool in (self.rewards, self.decoders):
+            if pool is not None:
+                pool.shutdown()
         for actor in self.rollouts + self.learners:
             ray.kill(actor)
