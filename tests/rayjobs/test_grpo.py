@@ -233,19 +233,3 @@ def test_actors_that_cannot_be_placed_fail_the_job_and_free_what_started(ray_ses
     while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:
         time.sleep(0.5)  # ray.kill returns before the actors' resources are released
     assert ray.available_resources()["CPU"] == total
-
-
-def test_two_learner_ranks_make_the_same_update_as_one(baseline, inputs, tmp_path):
-    """ZeRO-2 over 2 ranks (gloo): each rank takes half the step's sequences and divides by the whole step's
-    token count, so the update equals the single-rank one up to float summation order."""
-    common = ("steps=1", "eval_before=false", "eval_after=false")
-    run(inputs, tmp_path, "two", *common, "learner.ranks=2", "learner.micro_batch_size=1")
-    one, two = metrics(baseline[1])[0], metrics(tmp_path / "two")[0]
-    assert two["learner_tokens"] == one["learner_tokens"] and two["loss"] == pytest.approx(one["loss"], abs=1e-6)
-    a = weights(baseline[1] / "checkpoints" / "checkpoint_000001")
-    b = weights(tmp_path / "two" / "checkpoints" / "checkpoint_000001")
-    assert max_diff(a, weights(inputs["policy"])) > 1e-4
-    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)  # the same global gradient
-    # Adam's first step is lr * g / |g|: an element whose gradient is ~0 may flip sign with summation order
-    differ = sum(int(((a[k] - b[k]).abs() > 1e-6).sum()) for k in a)
-    assert differ <= 1e-3 * sum(v.numel() for v in a.values()), differ

@@ -39,7 +39,7 @@ from tts.audio import load_audio
 from tts.grpo.config import GRPOConfig
 from tts.grpo.dataset import Prompt, PromptSet
 from tts.grpo.decoder import DecodeItem, decoder_pool
-from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, micro_batches
+from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, distributed_step, micro_batches
 from tts.grpo.math import group_advantages
 from tts.grpo.rollout import Completion, RolloutWorker
 from tts.grpo.telemetry import Telemetry, summarise
@@ -223,18 +223,7 @@ class GRPOJob:
         trajs = [Trajectory(p.input_ids, c.token_ids, c.logprobs, 0.0) for p, group, _ in results for c in group]
         for t, a in zip(trajs, adv):
             t.advantage = a
-        world = cfg.learner.ranks
-        tokens = sum(len(t.completion) for t in trajs)
-        denominator = tokens if cfg.learner.loss.aggregation == "token_mean" else len(trajs)
-        try:
-            out = ray.get(
-                [r.train_step.remote(trajs[i::world], float(denominator)) for i, r in enumerate(self.learners)]
-            )
-        except ray.exceptions.RayTaskError as exc:
-            if isinstance(exc.cause, NonFiniteError):
-                raise exc.cause from None
-            raise
-        return out[0]
+        return distributed_step(self.learners, trajs, cfg.learner.loss.aggregation)
 
     def sync(self) -> float:
         """Learner weights -> every rollout engine (queued behind calls already submitted to a worker)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 import torch.distributed as dist
 
@@ -192,3 +193,18 @@ class LearnerRank:
     def save(self, directory: str, state: dict) -> None:
         """Collective: every rank writes its part (weights in HF format on rank 0, its ZeRO shard, its RNG)."""
         checkpoint.save(Path(directory), self.engine, self.tokenizer, self.layout, state, self.rank)
+
+
+def distributed_step(learners: list, trajs: list[Trajectory], aggregation: str) -> dict[str, float]:
+    """One optimizer step over all ranks (Ray actors): rank i takes trajs[i::world], and every rank divides by the
+    whole step's token (token_mean) or sequence count, so the update does not depend on the number of ranks.
+    A non-finite loss on a rank surfaces as NonFiniteError itself. Returns rank 0's metrics."""
+    world = len(learners)
+    denominator = sum(len(t.completion) for t in trajs) if aggregation == "token_mean" else len(trajs)
+    try:
+        out = ray.get([r.train_step.remote(trajs[i::world], float(denominator)) for i, r in enumerate(learners)])
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, NonFiniteError):
+            raise exc.cause from None
+        raise
+    return out[0]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import socket
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import ray
 import torch
 
 from tts.grpo.config import LearnerConfig
-from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate
+from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate, distributed_step
 from tts.grpo.math import GRPOLossConfig
 from tts.speechlm import load_speechlm
 from tts.train import checkpoint
@@ -143,3 +145,40 @@ def test_save_writes_a_loadable_hf_checkpoint_of_the_weights(learner, policy_dir
     assert layout == learner.layout and tokenizer.encode("a b") == learner.tokenizer.encode("a b")
     assert checkpoint.read_state(tmp_path / "ckpt")["step"] == 1
     assert (tmp_path / "ckpt" / checkpoint.DEEPSPEED).is_dir() and (tmp_path / "ckpt" / "rng" / "rank_0.pt").is_file()
+
+
+class ActorView:
+    """What `trajectories` needs from a learner, for one running as a Ray actor."""
+
+    def __init__(self, actor, policy_dir):
+        self.actor = actor
+        _, self.tokenizer, self.layout = load_speechlm(policy_dir)
+
+    def sequence_logprobs(self, ids: list[int]) -> list[float]:
+        return ray.get(self.actor.sequence_logprobs.remote(ids))
+
+
+@pytest.mark.slow
+def test_two_ranks_make_the_same_update_as_one(policy_dir):
+    """ZeRO-2 over 2 ranks (gloo, one Ray actor each): each rank takes half the step's sequences and divides by the
+    whole step's token count, so the update equals the single-rank one up to float summation order."""
+    ray.init(address="local", num_cpus=3, include_dashboard=False, log_to_driver=False)
+    try:
+        actor = ray.remote(LearnerRank).options(num_cpus=1)
+        cfg = LearnerConfig(lr=1e-2, micro_batch_size=2, loss=GRPOLossConfig(beta=0.04))
+        one = [actor.remote(str(policy_dir), cfg, 0, 1, ("127.0.0.1", free_port()), 2, 0)]
+        master, half = ("127.0.0.1", free_port()), replace(cfg, micro_batch_size=1)
+        two = [actor.remote(str(policy_dir), half, r, 2, master, 2, 0) for r in range(2)]
+        seqs = trajectories(ActorView(one[0], policy_dir), [1.0, -1.0, 0.5, -0.5])
+        m1, m2 = distributed_step(one, seqs, "token_mean"), distributed_step(two, seqs, "token_mean")
+        a, b = ray.get(one[0].weights.remote()), ray.get(two[0].weights.remote())
+    finally:
+        ray.shutdown()
+    assert m2["learner_tokens"] == m1["learner_tokens"] == sum(len(s.completion) for s in seqs)
+    assert m2["loss"] == pytest.approx(m1["loss"], abs=1e-6)
+    assert m2["grad_norm"] == pytest.approx(m1["grad_norm"], rel=1e-4)  # the same global gradient
+    start, _, _ = load_speechlm(policy_dir)
+    assert max_change(start.state_dict(), a) > 1e-4
+    # Adam's first step is lr * g / |g|: an element whose gradient is ~0 may flip sign with summation order
+    differ = sum(int(((a[k] - b[k]).abs() > 1e-6).sum()) for k in a)
+    assert differ <= 1e-3 * sum(v.numel() for v in a.values()), differ
