@@ -1,29 +1,35 @@
 """`ray job submit` of the GRPO job against a head node started with `ray start --head` (slow).
 
-Its own module: `ray stop` at the end stops every Ray process `ray start` made on this machine."""
+The head runs under `ray start --block`, so terminating that command stops this head and nothing else (`ray stop`
+would stop every Ray instance on the machine)."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.rayjobs.test_grpo import CONFIG, ROOT, overrides
 from tests.tts.grpo.tiny_setup import tiny_codec, tiny_corpus, tiny_policy
+from tts.grpo.driver import free_port
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def wait_for_jobs_api(address: list[str], env: dict, node: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert node.poll() is None, "ray start --head exited"
+        if subprocess.run([RAY, "job", "list", *address], capture_output=True, env=env, timeout=60).returncode == 0:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"the head's job API did not answer within {timeout} s")
 
 
 def test_grpo_runs_under_ray_job_submit(tmp_path):
@@ -37,30 +43,18 @@ def test_grpo_runs_under_ray_job_submit(tmp_path):
     # Ray >= 2.59 protects local clusters with a token (~/.ray/auth_token); the CLI sends it in token mode
     env = dict(os.environ, RAY_AUTH_MODE="token")
     subprocess.run([RAY, "get-auth-token", "--generate"], check=True, capture_output=True, env=env, timeout=60)
-    head = [RAY, "start", "--head", f"--port={port}", f"--dashboard-port={dashboard}", "--num-cpus=4"]
-    subprocess.run([*head, "--dashboard-host=127.0.0.1"], check=True, capture_output=True, env=env, timeout=180)
+    head = [RAY, "start", "--head", f"--port={port}", f"--dashboard-port={dashboard}", "--num-cpus=4", "--block"]
+    address = ["--address", f"http://127.0.0.1:{dashboard}"]
+    node = subprocess.Popen([*head, "--dashboard-host=127.0.0.1"], env=env, stdout=subprocess.DEVNULL)
     try:
+        wait_for_jobs_api(address, env, node)
         entry = [sys.executable, "rayjobs/grpo.py", "--config", str(CONFIG.relative_to(ROOT))]
         entry += overrides(inputs, tmp_path / "runs", "submitted", "steps=1", "eval_after=false")
-        res = subprocess.run(
-            [
-                RAY,
-                "job",
-                "submit",
-                "--address",
-                f"http://127.0.0.1:{dashboard}",
-                "--working-dir",
-                str(ROOT),
-                "--",
-                *entry,
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-        )
+        submit = [RAY, "job", "submit", *address, "--working-dir", str(ROOT), "--", *entry]
+        res = subprocess.run(submit, capture_output=True, text=True, env=env, timeout=900)
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        node.terminate()  # `ray start --block` kills its node's processes on SIGTERM
+        node.wait(timeout=120)
     assert res.returncode == 0 and "succeeded" in res.stdout, (res.stdout + res.stderr)[-3000:]
     report = json.loads((tmp_path / "runs" / "submitted" / "report.json").read_text())
     assert report["steps"] == 1 and report["before"]["n"] == 2 and report["after"] is None

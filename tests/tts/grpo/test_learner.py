@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import socket
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +11,7 @@ import ray
 import torch
 
 from tts.grpo.config import LearnerConfig
+from tts.grpo.driver import free_port
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate, distributed_step
 from tts.grpo.math import GRPOLossConfig
 from tts.speechlm import load_speechlm
@@ -42,12 +42,6 @@ def test_collate_aligns_mask_and_old_logprobs_with_next_token_targets():
             else:
                 assert b["old_logprobs"][k, t].item() == 0.0
     assert b["advantages"].tolist() == [0.5, -1.0, 0.0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 SEQS = 4  # two micro-batches of two: gradient accumulation is part of every step
