@@ -48,16 +48,23 @@ def check_shard_codec(path: Path, codebook_size: int, sha256: str, codec_dir: st
         )
 
 
-def check_checkpoint(path: Path, cfg: TrainConfig, codebook_size: int, what: str) -> None:
-    """A checkpoint to continue from must come from the same job, world size and codec."""
+def check_job(path: Path, cfg: Any, what: str) -> dict:
+    """A checkpoint to continue from must come from the same job and world size (each rank saved its own
+    optimizer shard, data position and RNG state); returns its train state."""
     state = checkpoint.read_state(path)
     if state["job"] != cfg.job:
         raise ValueError(f"{what} {path} is a {state['job']} checkpoint, not {cfg.job}")
     if state["world_size"] != cfg.num_workers:
         raise ValueError(
-            f"{what} {path} was written by {state['world_size']} workers (one ZeRO optimizer shard and data "
-            f"shard each); resume it with num_workers={state['world_size']}, not {cfg.num_workers}"
+            f"{what} {path} was written by {state['world_size']} workers (one optimizer shard, data shard and "
+            f"RNG state each); resume it with num_workers={state['world_size']}, not {cfg.num_workers}"
         )
+    return state
+
+
+def check_checkpoint(path: Path, cfg: TrainConfig, codebook_size: int, what: str) -> None:
+    """A checkpoint to continue from must come from the same job, world size and codec."""
+    check_job(path, cfg, what)
     speech_layout(path, codebook_size)
 
 
@@ -146,17 +153,23 @@ def _result(run_dir: Path, metrics: dict | None) -> dict:
 
 
 def _fit(cfg: TrainConfig, resume: str | None) -> dict:
+    from tts.train.loop import train_worker
+
+    return fit_with(train_worker, cfg, resume)
+
+
+def fit_with(worker: Any, cfg: Any, resume: str | None) -> dict:
+    """Run `worker({"cfg": cfg, "resume": resume})` on Ray Train's TorchTrainer (any job whose config has
+    run_dir, num_workers, use_gpu, cpus_per_worker and keep_checkpoints: also rayjobs/codec.py)."""
     import ray
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
-
-    from tts.train.loop import train_worker
 
     if not ray.is_initialized():
         ray.init(include_dashboard=False)  # joins the job's cluster under `ray job submit`, else starts one
     run_dir = Path(cfg.run_dir)
     trainer = TorchTrainer(
-        train_worker,
+        worker,
         train_loop_config={"cfg": cfg, "resume": resume},
         scaling_config=ScalingConfig(
             num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}

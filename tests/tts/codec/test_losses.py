@@ -9,6 +9,7 @@ import torch
 
 from tts.codec.xcodec2.losses import (
     MelLoss,
+    chunk_loudness_error,
     discriminator_loss,
     feature_matching,
     generator_loss,
@@ -61,6 +62,15 @@ def test_mel_loss_needs_matching_resolutions():
 
 def outputs(*logits: float) -> list[list[torch.Tensor]]:
     return [[torch.ones(2, 3), torch.full((2, 5), v)] for v in logits]
+
+
+def test_chunk_loudness_error_skips_pauses_and_measures_db():
+    real = torch.cat([0.2 * torch.ones(3200), torch.zeros(3200)])  # a loud 200 ms chunk, then a pause
+    fake = torch.cat([0.1 * torch.ones(3200), 0.05 * torch.ones(3200)])
+    assert chunk_loudness_error(fake, real, 16000) == pytest.approx(20 * math.log10(2), abs=1e-3)
+    assert chunk_loudness_error(real, real, 16000) == 0.0
+    with pytest.raises(ValueError, match="shorter than one"):
+        chunk_loudness_error(real[:100], real[:100], 16000)
 
 
 def test_lsgan_known_answers():

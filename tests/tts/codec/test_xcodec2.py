@@ -139,3 +139,14 @@ def test_cli_codec_info(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["codec", "info", "--config", "xcodec2-96k"])
     assert exc.value.code == 2
+
+
+def test_public_checkpoint_loads_what_fits_a_super_resolution_decoder(tiny):
+    from dataclasses import replace
+
+    bigger = XCodec2(replace(tiny.cfg, upsample_channels=(16,)))
+    report = load_xcodec2_state_dict(bigger, _public_layout(tiny), strict=False)
+    assert report["fresh"] and all(k.startswith(("decoder.upsampler.", "decoder.head.")) for k in report["fresh"])
+    torch.testing.assert_close(bigger.quantizer.project_in.weight, tiny.quantizer.project_in.weight)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        load_xcodec2_state_dict(XCodec2(bigger.cfg), _public_layout(tiny))

@@ -41,10 +41,14 @@ def fuse_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return g * v / v.flatten(1).norm(dim=1).view(-1, *([1] * (v.ndim - 1)))
 
 
-def load_xcodec2_state_dict(model: XCodec2, state_dict: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:
+def load_xcodec2_state_dict(
+    model: XCodec2, state_dict: Mapping[str, torch.Tensor], strict: bool = True
+) -> dict[str, list[str]]:
     """Copy a public-layout state dict into `model`; raises naming every missing key or shape mismatch.
 
-    Returns {"unexpected": keys we do not use (discriminators, w2v-BERT, ...), "ignored": fixed buffers}.
+    Returns {"unexpected": keys we do not use (discriminators, w2v-BERT, ...), "ignored": fixed buffers,
+    "fresh": our keys left as initialised}. `strict=False` (decoder training: a 48 kHz decoder starting from
+    the public 16 kHz model) loads what fits and lists the rest, missing or misshapen, under "fresh".
     """
     ours: dict[str, torch.Tensor] = {}
     unexpected, ignored = [], []
@@ -72,11 +76,12 @@ def load_xcodec2_state_dict(model: XCodec2, state_dict: Mapping[str, torch.Tenso
         for k, v in ours.items()
         if k in expected and v.shape != expected[k].shape
     ]
-    if missing or bad:
+    if strict and (missing or bad):
         raise ValueError(
             "X-codec2 checkpoint does not fit this config:"
             + (f"\n  missing: {missing}" if missing else "")
             + (f"\n  shape mismatch: {bad}" if bad else "")
         )
-    model.load_state_dict(ours, strict=True)
-    return {"unexpected": unexpected + extra, "ignored": ignored}
+    fits = {k: v for k, v in ours.items() if k in expected and v.shape == expected[k].shape}
+    model.load_state_dict(fits, strict=strict)
+    return {"unexpected": unexpected + extra, "ignored": ignored, "fresh": [k for k in expected if k not in fits]}

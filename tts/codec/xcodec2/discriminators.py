@@ -94,9 +94,10 @@ class Discriminators(nn.Module):
         mpd_channels: int = 16,
         stft_n_ffts: Sequence[int] = (2048, 1024, 512, 256, 128),
         stft_channels: int = 32,
+        mpd_max_channels: int = 512,
     ):
         super().__init__()
-        self.mpd = MultiPeriodDiscriminator(periods, mpd_channels)
+        self.mpd = MultiPeriodDiscriminator(periods, mpd_channels, mpd_max_channels)
         self.msd = MultiScaleSTFTDiscriminator(stft_n_ffts, stft_channels)
 
     def forward(self, wave: torch.Tensor) -> list[Features]:

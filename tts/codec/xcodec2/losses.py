@@ -85,3 +85,18 @@ def feature_matching(real: list[Features], fake: list[Features]) -> torch.Tensor
     """Sum over sub-discriminators and layers (logits excluded) of L1 between real and generated features."""
     terms = [F.l1_loss(g, t.detach()) for r, f in zip(real, fake) for t, g in zip(r[:-1], f[:-1])]
     return torch.stack(terms).sum()
+
+
+def chunk_loudness_error(
+    fake: torch.Tensor, real: torch.Tensor, sample_rate: int, chunk_seconds: float = 0.2, floor_db: float = -50.0
+) -> float:
+    """Mean |dB difference| of the loudness (eq. 4) of aligned `chunk_seconds` chunks of two 1-D waves,
+    over the chunks where the original is above `floor_db` (speech, not pauses): the volume steadiness
+    streaming needs, where a whole-utterance RMS can hide a quiet chunk behind a loud one."""
+    n = int(chunk_seconds * sample_rate)
+    length = min(len(fake), len(real)) // n * n
+    if length == 0:
+        raise ValueError(f"chunk_loudness_error: waves shorter than one {chunk_seconds} s chunk")
+    a, b = rms_db(fake[:length].reshape(-1, n)), rms_db(real[:length].reshape(-1, n))
+    keep = b > floor_db
+    return float((a - b)[keep].abs().mean()) if keep.any() else 0.0

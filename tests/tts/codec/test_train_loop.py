@@ -1,0 +1,100 @@
+"""Codec training loop pieces: what a step updates (frozen encoder/FSQ or not, discriminators only in GAN
+steps), initialisation from a codec or a public checkpoint, held-out evaluation with samples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.tts.codec.test_xcodec2 import _public_layout
+from tests.tts.codec.tiny_corpus import TINY, write_tiny_corpus
+from tts.codec.xcodec2 import XCodec2, XCodec2Codec
+from tts.codec.xcodec2.train_config import CodecTrainConfig
+from tts.codec.xcodec2.train_data import held_out
+from tts.codec.xcodec2.train_loop import Trainer, initialise
+from tts.config import load_config
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("corpus"), {"train": [16000, 16000], "val": [16000]})
+
+
+def trainer(manifest, *overrides: str) -> Trainer:
+    cfg = load_config(CodecTrainConfig, None, [*TINY, f"manifest={manifest}", "warmup_fraction=0", *overrides])
+    torch.manual_seed(0)
+    return Trainer(cfg, torch.device("cpu"), world=1)
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before: dict, module: torch.nn.Module) -> set[str]:
+    return {k for k, v in module.state_dict().items() if not torch.equal(before[k], v)}
+
+
+def batch(t: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(2, 3200, generator=g) * 0.1, torch.randn(2, 3200, generator=g) * 0.1
+
+
+def test_frozen_encoder_and_fsq_keep_their_weights(manifest, tmp_path):
+    codec = XCodec2Codec(trainer(manifest).model).save(tmp_path / "init")
+    t = trainer(manifest, f"init_from={codec}")
+    assert t.cfg.freeze_encoder
+    initialise(t.model, str(codec), frozen=True)
+    before = snapshot(t.model)
+    out = t.step(*batch(t), adversarial=False)
+    moved = changed(before, t.model)
+    assert not any(k.startswith(("encoder.", "quantizer.")) for k in moved)
+    assert any(k.startswith("decoder.head.") for k in moved) and any(k.startswith("decoder.upsampler.") for k in moved)
+    assert set(out) == {"mel", "rms", "loss_g", "grad_norm_g"}
+
+
+def test_from_scratch_the_encoder_trains_too(manifest):
+    t = trainer(manifest)
+    before = snapshot(t.model)
+    t.step(*batch(t), adversarial=False)
+    moved = changed(before, t.model)
+    assert any(k.startswith("encoder.acoustic.") for k in moved) and "quantizer.project_in.weight" in moved
+
+
+def test_discriminators_learn_only_in_gan_steps(manifest):
+    t = trainer(manifest)
+    before = snapshot(t.disc)
+    t.step(*batch(t), adversarial=False)
+    assert not changed(before, t.disc) and all(p.grad is None for p in t.disc.parameters())
+    out = t.step(*batch(t), adversarial=True)
+    assert changed(before, t.disc)
+    assert {"loss_d", "adv", "fm", "grad_norm_d"} <= set(out)
+    assert all(p.requires_grad for p in t.disc.parameters())  # frozen only during the generator's update
+
+
+def test_a_smaller_decoder_initialises_from_a_codec_directory(manifest, tmp_path):
+    src = trainer(manifest, "model.upsample_channels=[8]").model  # another super-resolution width
+    codec = XCodec2Codec(src).save(tmp_path / "c")
+    t = trainer(manifest, f"init_from={codec}")
+    report = initialise(t.model, str(codec), frozen=True)
+    assert report["fresh"] and all(k.startswith(("decoder.upsampler.", "decoder.head.")) for k in report["fresh"])
+    torch.testing.assert_close(t.model.encoder.fc_prior.weight, src.encoder.fc_prior.weight)
+
+
+def test_public_checkpoint_without_an_encoder_cannot_be_frozen(manifest, tmp_path):
+    t = trainer(manifest)
+    public = {k: v for k, v in _public_layout(t.model).items() if not k.startswith("CodecEnc.")}
+    torch.save({"state_dict": public}, tmp_path / "x.ckpt")
+    assert initialise(XCodec2(t.model.cfg), str(tmp_path / "x.ckpt"), frozen=False)["fresh"]
+    with pytest.raises(ValueError, match="frozen encoder/FSQ would keep random weights"):
+        initialise(XCodec2(t.model.cfg), str(tmp_path / "x.ckpt"), frozen=True)
+
+
+def test_evaluate_scores_held_out_utterances_and_writes_samples(manifest, tmp_path):
+    t = trainer(manifest, "eval_utterances=1", "eval_samples=1", "stages=[{min_sample_rate: 16000, steps: 10}]")
+    items = held_out(t.cfg, t.model.cfg.sample_rate)
+    scores = t.evaluate(items, tmp_path, step=7)
+    assert set(scores) == {"eval_mel", "eval_rms", "eval_chunk_db"} and scores["eval_mel"] > 0
+    row = json.loads((tmp_path / "samples.jsonl").read_text())
+    assert row["step"] == 7 and (tmp_path / row["wav"]).is_file() and t.gen.training
