@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 import ray
 from safetensors.torch import load_file
@@ -18,8 +20,9 @@ from rewards.pool import PoolError
 from tests.tts.grpo.tiny_setup import tiny_codec, tiny_corpus, tiny_policy
 from tts.config import load_config
 from tts.grpo.config import GRPOConfig
-from tts.grpo.driver import GRPOJob
+from tts.grpo.driver import GRPOJob, free_port
 from tts.grpo.learner import NonFiniteError
+from tts.grpo.telemetry import GAUGES
 from tts.speechlm import load_speechlm
 from tts.train import checkpoint
 
@@ -36,10 +39,12 @@ def inputs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    # address="local": a fresh instance of our own, never a cluster another job started on this machine
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
-    yield
+def ray_session() -> int:
+    """The Prometheus port of a fresh local Ray of our own (address="local": never a cluster another job started on
+    this machine)."""
+    port = free_port()
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, _metrics_export_port=port)
+    yield port
     ray.shutdown()
 
 
@@ -120,6 +125,17 @@ def test_end_to_end_run_writes_report_metrics_curve_and_checkpoint(baseline, inp
     model, _, layout = load_speechlm(final)
     assert layout.codebook_size == 64 and checkpoint.read_state(final)["step"] == 3
     assert max_diff(weights(final), weights(inputs["policy"])) > 1e-4
+
+
+def test_step_metrics_reach_rays_prometheus_export(baseline, ray_session):
+    """What the Ray dashboard's Grafana panels read: every gauge, tagged with the run's name."""
+    missing, text = list(GAUGES), ""
+    deadline = time.monotonic() + 45  # Ray flushes metrics to its agent every few seconds
+    while missing and time.monotonic() < deadline:
+        time.sleep(2)
+        text = httpx.get(f"http://127.0.0.1:{ray_session}/metrics", timeout=10).text
+        missing = [k for k in GAUGES if not re.search(rf'ray_grpo_{k}{{[^}}]*run="base"', text)]
+    assert not missing, (missing, sorted({line.split("{")[0] for line in text.splitlines() if "grpo" in line}))
 
 
 def test_resume_matches_an_uninterrupted_run(baseline, inputs, tmp_path):
