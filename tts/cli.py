@@ -179,6 +179,16 @@ def _score(args: argparse.Namespace) -> None:
         print(json.dumps(records[0], indent=2, ensure_ascii=False))
 
 
+def _eval_make_sets(args: argparse.Namespace) -> None:
+    from evals.config import SetsConfig
+    from evals.sets import make_sets
+    from tts.config import load_config
+
+    cfg = load_config(SetsConfig, args.config, args.overrides)
+    summary = make_sets(args.manifest, args.out, cfg)
+    print(json.dumps({"out": args.out, "sets": {k: v["n"] for k, v in summary["sets"].items()}}, indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tts-align", description=__doc__)
     sub = p.add_subparsers(dest="group", required=True)
@@ -248,6 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     e.add_argument("--notes", help="JSON object stored in export.json (e.g. the commands that made it)")
     e.set_defaults(func=_speechlm_export)
+    ev = sub.add_parser("eval", help="evaluation benchmarks").add_subparsers(dest="cmd", required=True)
+    ms = ev.add_parser(
+        "make-sets", help="seed-tts-eval-style sets from a corpus test split (cloning, continuation, length)"
+    )
+    ms.add_argument("--manifest", required=True, help="corpus manifest (its test split: held-out speakers and texts)")
+    ms.add_argument("--out", required=True, help="e.g. data/evalsets")
+    ms.add_argument("--config", help="YAML with SetsConfig fields")
+    ms.add_argument("overrides", nargs="*", help="e.g. languages=[en] length_per_bucket=20")
+    ms.set_defaults(func=_eval_make_sets)
     return p
 
 

@@ -1,0 +1,175 @@
+"""Synthesize a benchmark with a SpeechLM checkpoint through the GRPO job's Ray actors: `RolloutWorker` (vLLM or
+transformers `generate`, sampling restricted to audio tokens) and the codec decoder pool (the prompt audio's
+codes as left context, cut off). Nothing here re-implements generation or decoding.
+
+Writes OUT/wavs/<utt>.wav (decoded with the prompt audio as context), OUT/wavs_no_prompt/<utt>.wav (the same
+tokens decoded without it, Table 10) and one OUT/synthesis.jsonl row per utterance: tokens, finish reason, the
+seconds it cost and any error. Utterances with a row are skipped on a re-run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from evals.config import SynthesisConfig
+from evals.meta import EvalItem
+from evals.results import SYNTHESIS, append_rows, read_rows
+from tts import prompts
+from tts.audio import save_audio
+from tts.grpo.decoder import DecodeItem, decoder_pool
+from tts.grpo.rollout import RolloutWorker
+from tts.speechlm import EXPORT, load_layout, verify_export
+from tts.train.model import model_dir
+
+log = logging.getLogger(__name__)
+WAVS = {"prompt": "wavs", "no_prompt": "wavs_no_prompt"}  # decode variant -> directory under OUT
+
+
+def utterance_seed(seed: int, uid: str) -> int:
+    """Sampling seed of one utterance: a function of (seed, id) only, so batching and resuming change nothing."""
+    return zlib.crc32(f"{seed}:{uid}".encode()) % 2**31
+
+
+class Synthesizer:
+    def __init__(self, checkpoint: str, cfg: SynthesisConfig):
+        from transformers import AutoTokenizer
+
+        self.cfg = cfg
+        self.policy_dir = str(model_dir(checkpoint))  # a run directory means its latest checkpoint
+        if (Path(self.policy_dir) / EXPORT).is_file():
+            verify_export(self.policy_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.policy_dir)
+        self.layout = load_layout(self.policy_dir, self.tokenizer)
+        ray.init(ignore_reinit_error=True)  # the job's cluster under `ray job submit`, else a local one
+        self.decoders = decoder_pool(cfg.codec_dir, cfg.decoder)
+        self.workers: list = []
+        try:
+            self.decoders.wait_ready()
+            codebook = ray.get(self.decoders.actors[0].info.remote())["codebook_size"]
+            if codebook != self.layout.codebook_size:
+                raise ValueError(
+                    f"checkpoint {self.policy_dir} expects a codebook of {self.layout.codebook_size} codes but the "
+                    f"codec has {codebook}: set synthesis.codec_dir to the codec it was trained with"
+                )
+            worker = ray.remote(RolloutWorker).options(num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus)
+            self.workers = [
+                worker.remote(self.policy_dir, cfg.rollout, cfg.seed + 1000 * k) for k in range(cfg.rollout.workers)
+            ]
+            ray.get([w.ping.remote() for w in self.workers])
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def shutdown(self) -> None:
+        self.decoders.shutdown()
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []
+
+    def _encode_prompts(self, paths: list[str]) -> dict[str, np.ndarray]:
+        actors = self.decoders.actors
+        refs = [actors[k % len(actors)].encode_files.remote(paths[k :: len(actors)]) for k in range(len(actors))]
+        out: dict[str, np.ndarray] = {}
+        for k, codes in enumerate(ray.get(refs)):
+            out.update(zip(paths[k :: len(actors)], codes))
+        return out
+
+    def _prompt_ids(self, item: EvalItem, codes: np.ndarray) -> list[int]:
+        text = prompts.encode_text(self.tokenizer, item.target_text)
+        ref = prompts.encode_text(self.tokenizer, item.prompt_text)
+        ids = prompts.inference(self.layout, text, ref, codes).input_ids
+        limit = self.cfg.rollout.max_model_len
+        if len(ids) + self.cfg.rollout.max_new_tokens > limit:
+            raise ValueError(
+                f"prompt of {len(ids)} tokens + {self.cfg.rollout.max_new_tokens} new ones exceeds "
+                f"rollout.max_model_len {limit}"
+            )
+        return ids
+
+    def _generate(self, ids: list[list[int]], seeds: list[int]) -> list:
+        """One completion per prompt, the prompts spread over the workers."""
+        n = len(self.workers)
+        refs = [
+            w.generate.remote(ids[k::n], seeds[k::n], 1, self.cfg.temperature)
+            for k, w in enumerate(self.workers)
+            if ids[k::n]
+        ]
+        out: list = [None] * len(ids)
+        for k, groups in enumerate(ray.get(refs)):
+            for j, group in zip(range(k, len(ids), n), groups):
+                out[j] = group[0]
+        return out
+
+    def _decode(self, codes: list[np.ndarray], context: list[np.ndarray | None]) -> list:
+        return self.decoders.gather(self.decoders.submit([DecodeItem(c, x) for c, x in zip(codes, context)]))
+
+    def run(self, items: list[EvalItem], out: Path) -> int:
+        """Synthesize `items` batch by batch, appending to OUT/synthesis.jsonl; returns how many were done."""
+        done = {r["id"] for r in read_rows(out / SYNTHESIS)}
+        todo = [it for it in items if it.id not in done]
+        if not todo:
+            return 0
+        prompt_codes = self._encode_prompts(sorted({it.prompt_wav for it in todo}))
+        bs = self.cfg.batch_size
+        for start in range(0, len(todo), bs):
+            rows = self._batch(todo[start : start + bs], prompt_codes, out)
+            append_rows(out / SYNTHESIS, rows)
+            log.info("synthesized %d/%d", min(start + bs, len(todo)), len(todo))
+        return len(todo)
+
+    def _batch(self, batch: list[EvalItem], prompt_codes: dict[str, np.ndarray], out: Path) -> list[dict]:
+        rows = {it.id: {"id": it.id, "tokens": 0, "finish": None, "synth_s": None, "errors": {}} for it in batch}
+        ready = []
+        for it in batch:
+            try:
+                ready.append((it, self._prompt_ids(it, prompt_codes[it.prompt_wav])))
+            except ValueError as exc:
+                rows[it.id]["errors"] = {v: f"prompt: {exc}" for v in WAVS}
+        if not ready:
+            return list(rows.values())
+        t0 = time.perf_counter()
+        completions = self._generate(
+            [ids for _, ids in ready], [utterance_seed(self.cfg.seed, it.id) for it, _ in ready]
+        )
+        codes = [
+            self.layout.ids_to_codes(np.asarray([t for t in c.token_ids if self.layout.is_audio(t)], dtype=np.int64))
+            for c in completions
+        ]
+        audible = [k for k, c in enumerate(codes) if len(c)]  # <|speech_end|> first: nothing to decode
+        contexts = [prompt_codes[ready[k][0].prompt_wav] for k in audible]
+        decoded = {"prompt": dict(zip(audible, self._decode([codes[k] for k in audible], contexts)))}
+        elapsed = time.perf_counter() - t0  # generation + the decode a user would wait for
+        if self.cfg.without_prompt:
+            decoded["no_prompt"] = dict(zip(audible, self._decode([codes[k] for k in audible], [None] * len(audible))))
+        tokens = np.array([len(c.token_ids) for c in completions], dtype=float)
+        shares = tokens / tokens.sum() if tokens.sum() else np.full(len(tokens), 1 / len(tokens))
+        for k, (it, _) in enumerate(ready):
+            row = rows[it.id]
+            row.update(tokens=int(tokens[k]), finish=completions[k].finish, synth_s=float(elapsed * shares[k]))
+            for variant, results in decoded.items():
+                d = results.get(k)
+                if d is None:
+                    row["errors"][variant] = "generation: no audio tokens (<|speech_end|> came first)"
+                elif d.error or d.wave is None:
+                    row["errors"][variant] = d.error or "decode: no audio"
+                else:
+                    save_audio(out / WAVS[variant] / f"{it.id}.wav", d.wave, d.sr)
+        return list(rows.values())
+
+
+def synthesize(checkpoint: str, items: list[EvalItem], out: Path, cfg: SynthesisConfig) -> int:
+    """Synthesize what OUT does not have yet (no actors start when nothing is left)."""
+    done = {r["id"] for r in read_rows(out / SYNTHESIS)}
+    if all(it.id in done for it in items):
+        return 0
+    synth = Synthesizer(checkpoint, cfg)
+    try:
+        return synth.run(items, out)
+    finally:
+        synth.shutdown()

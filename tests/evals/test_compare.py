@@ -1,0 +1,42 @@
+"""Two runs side by side: deltas are B - A, Table 8's rows for both runs, mismatched metrics refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evals.compare import compare, write_compare
+from evals.config import EvalConfig
+from evals.report import build_report
+from tests.evals.test_report import row
+
+
+def save(tmp_path, name, rows):
+    run = tmp_path / name
+    run.mkdir()
+    (run / "report.json").write_text(json.dumps(build_report(rows, EvalConfig(), {"wav_dir": name})))
+    return run
+
+
+def test_deltas_are_b_minus_a(tmp_path):
+    a = save(tmp_path, "sft", [row("s", "Hi.", 0.3, sim=0.5), row("m", "x" * 60, 0.2, sim=0.6)])
+    b = save(tmp_path, "rl", [row("s", "Hi.", 0.1, sim=0.6), row("m", "x" * 60, 0.1, failure="missing: m.wav")])
+    c = write_compare(a, b, tmp_path / "cmp")
+    assert c["summary"]["delta"]["wer"] == pytest.approx(0.1 - 0.25)
+    assert c["summary"]["delta"]["sim"] == pytest.approx(0.6 - 0.55)
+    assert c["summary"]["delta"]["failures"] == 1
+    assert c["table8"]["delta"]["short"] == pytest.approx(-0.2) and c["table8"]["delta"]["medium"] is None
+    assert c["per_language"]["en"]["delta"]["wer"] == pytest.approx(-0.15)
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| A sft | 30.0 | 20.0 | - | 25.0 |" in md and "| B rl | 10.0 | - | - | 10.0 |" in md
+    assert "| B - A | -20.0 | - | - | -15.0 |" in md
+
+
+def test_missing_report_and_metric_mismatch(tmp_path):
+    a = save(tmp_path, "a", [row("s", "Hi.", 0.3)])
+    with pytest.raises(FileNotFoundError, match="no report"):
+        compare(a, tmp_path / "nope")
+    b = save(tmp_path, "b", [row("z", "下午", 0.2, language="zh") | {"metric": "cer"}])
+    with pytest.raises(ValueError, match="judged by wer"):
+        compare(a, b)

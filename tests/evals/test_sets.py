@@ -1,0 +1,103 @@
+"""Embedded benchmark sets: prompt choice, short phrases, long runs (known answers on constructed rows), and one
+slow build of every set from a small rendered test split through `tts-align eval make-sets`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from evals.buckets import bucket_of
+from evals.meta import read_meta_lst
+from evals.sets import cloning_items, long_texts, pick_prompt, short_phrase
+from tts.audio import load_audio, save_audio
+from tts.cli import main
+from tts.corpus.generate import speak
+from tts.corpus.manifest import Utterance, write_manifest
+from tts.corpus.voices import speakers_for
+
+
+def utt(uid: str, text: str = "Some text here.", speaker: str = "s", duration: float = 3.0) -> Utterance:
+    return Utterance(uid, text, "en", speaker, f"{uid}.wav", duration, 16000, "test")
+
+
+def test_pick_prompt_takes_the_next_short_enough_other_utterance():
+    rows = [utt("a"), utt("b", duration=9.0), utt("c"), utt("d")]
+    assert pick_prompt(rows, "a", {"a"}, 6.0).id == "c"  # b is too long
+    assert pick_prompt(rows, "d", {"d"}, 6.0).id == "a"  # wraps around
+    assert pick_prompt(rows, "a", {"a", "c", "d"}, 6.0) is None
+    assert pick_prompt(rows[:1], "a", {"a"}, 6.0) is None
+
+
+def test_cloning_items_pair_each_target_with_its_speakers_next_utterance(tmp_path):
+    rows = [utt("a1", "One.", "a"), utt("a2", "Two.", "a"), utt("b1", "Three.", "b")]
+    items = cloning_items(rows, tmp_path)
+    assert [(it.id, it.prompt_text, it.target_text) for it in items] == [("a1", "Two.", "One."), ("a2", "One.", "Two.")]
+    assert items[0].prompt_wav == str(tmp_path / "a2.wav") and items[0].gt_wav == str(tmp_path / "a1.wav")
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("My teacher will listen to the radio.", "My teacher."),
+        ("In the afternoon, my sister took the train.", "In the."),
+        ("Yesterday, the young woman waited.", "Yesterday."),
+        ("Extraordinarily long first word.", None),
+    ],
+)
+def test_short_phrase_is_the_longest_prefix_within_bounds(text, phrase):
+    got = short_phrase(text, [3, 12])
+    assert got == phrase
+    assert got is None or (3 <= len(got) <= 12 and bucket_of(got) == "short")
+
+
+def test_long_texts_join_consecutive_sentences_into_the_long_bucket():
+    rows = [utt(f"u{k}", "x" * n) for k, n in enumerate([60, 70, 50, 300, 100, 30])]
+    runs = long_texts(rows, [121, 225])
+    assert [[r.id for r in run] for run in runs] == [["u0", "u1"], ["u4", "u5"]]  # u2 alone is short; u3 too long
+    for run in runs:
+        text = " ".join(r.text for r in run)
+        assert 121 <= len(text) <= 225 and bucket_of(text) == "long"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not on PATH")
+def test_make_sets_writes_seed_tts_eval_layout(tmp_path, capsys):
+    sentences = [
+        "My teacher will listen to the radio at home tomorrow morning.",
+        "The boys sold some old books in the village early this morning.",
+        "The young woman walked the dog behind the school after dinner.",
+        "My grandmother waited for a friend near the old bridge after dinner.",
+    ]
+    speaker = speakers_for("en", "en")[-1]  # a held-out corpus voice
+    rows = []
+    for k, text in enumerate(sentences):
+        wave = speak(speaker, text, 16000)
+        save_audio(tmp_path / "corpus" / f"{k}.wav", wave, 16000)
+        rows.append(
+            Utterance(f"{speaker.id}_{k:05d}", text, "en", speaker.id, f"{k}.wav", len(wave) / 16000, 16000, "test")
+        )
+    manifest = write_manifest(tmp_path / "corpus" / "manifest.jsonl", rows)
+    out = tmp_path / "sets"
+    main(["eval", "make-sets", "--manifest", str(manifest), "--out", str(out), "length_per_bucket=2"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["sets"] == {"cloning/en": 4, "continuation/en": 4, "length/en": 6}
+
+    cloning = read_meta_lst(out / "cloning" / "en" / "meta.lst")
+    assert [it.target_text for it in cloning] == sentences
+    assert all(it.gt_wav == str(out / "cloning/en/wavs" / f"{it.id}.wav") for it in cloning)
+
+    summary = json.loads((out / "sets.json").read_text())
+    assert summary["sets"]["continuation/en"]["cut_by"] == {"word timing": 4, "estimate": 0}
+    for it in read_meta_lst(out / "continuation" / "en" / "meta.lst"):
+        original = next(r for r in rows if r.id == it.id)
+        assert f"{it.prompt_text} {it.target_text}" == original.text
+        prompt, target = load_audio(it.prompt_wav)[0], load_audio(it.gt_wav)[0]
+        assert len(prompt) + len(target) == pytest.approx(original.duration * 16000, abs=1)
+
+    length = read_meta_lst(out / "length" / "en" / "meta.lst")
+    assert sorted(bucket_of(it.target_text) for it in length) == ["long"] * 2 + ["medium"] * 2 + ["short"] * 2
+    assert summary["sets"]["length/en"]["table7"]["short"]["max_chars"] <= 12
+    for it in length:  # the prompt never says (part of) the target
+        assert it.prompt_text not in it.target_text and it.gt_wav and load_audio(it.gt_wav)[0].size
