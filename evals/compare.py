@@ -35,8 +35,10 @@ def compare(run_a: str | Path, run_b: str | Path) -> dict:
     if a["table8"]["metric"] != b["table8"]["metric"]:
         raise ValueError(f"{run_a} is judged by {a['table8']['metric']}, {run_b} by {b['table8']['metric']}")
     langs = sorted(set(a["per_language"]) | set(b["per_language"]))
+    ids = [{(r["id"], r["decode"]) for r in x["utterances"]} for x in (a, b)]
     out = {
         "runs": {"a": str(run_a), "b": str(run_b)},
+        "same_utterances": ids[0] == ids[1],
         "summary": {"a": a["summary"], "b": b["summary"], "delta": deltas(a["summary"], b["summary"])},
         "per_language": {
             lang: {"a": a["per_language"].get(lang), "b": b["per_language"].get(lang)}
@@ -72,7 +74,8 @@ def to_markdown(c: dict) -> str:
     ]
     parts = [
         f"# {name['a']} vs {name['b']}",
-        f"A = `{c['runs']['a']}`, B = `{c['runs']['b']}`; deltas are B - A (error rates in % points).",
+        f"A = `{c['runs']['a']}`, B = `{c['runs']['b']}`; deltas are B - A (error rates in % points)."
+        + ("" if c["same_utterances"] else " **The runs cover different utterances.**"),
         "## Summary",
         table(
             ["run", *SUMMARY_HEADER],

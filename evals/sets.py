@@ -10,15 +10,17 @@ Each set directory holds `meta.lst` (`utt|prompt_text|prompt-wavs/P.wav|target_t
 `prompt-wavs/` and `wavs/` (the ground truth as `<utt>.wav`, so `--wav-dir OUT/<set>/<lang>/wavs` scores it).
 Short phrases and Long multi-sentence targets are new texts made from test sentences; their ground truth is
 rendered with the held-out speaker's espeak-ng voice, as the corpus was. Re-running rewrites the meta files and
-reuses audio already written.
+the continuation halves, and reuses the copied and rendered audio.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+import subprocess
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
@@ -29,12 +31,13 @@ from evals.config import SetsConfig
 from evals.continuation import bisect
 from evals.espeak_words import word_starts
 from evals.meta import EvalItem, spread, write_meta_lst
-from tts.audio import load_audio, save_audio
+from tts.audio import AudioError, load_audio, save_audio
 from tts.corpus.generate import speak
 from tts.corpus.manifest import Utterance, read_manifest
 from tts.corpus.text import LANGUAGES
 from tts.corpus.voices import Speaker, speakers_for
 
+log = logging.getLogger(__name__)
 TIMING_TOLERANCE_S = 0.01  # the espeak-ng word timing must be of this very audio
 
 
@@ -103,15 +106,22 @@ def write_set(directory: Path, items: list[EvalItem]) -> list[EvalItem]:
 def continuation_item(row: Utterance, root: Path, directory: Path) -> tuple[EvalItem | None, str]:
     """Bisect one utterance into directory/prompt-wavs/<id>.wav and wavs/<id>.wav; (item, how it was cut) or
     (None, why not)."""
-    wave, sr = load_audio(row.wav_path(root))
+    try:
+        wave, sr = load_audio(row.wav_path(root))
+    except AudioError as exc:
+        return None, str(exc)
     speaker, starts = corpus_speaker(row), None
     if speaker is not None:
-        timing = word_starts(speaker, row.text)
-        if abs(timing["duration"] - len(wave) / sr) <= TIMING_TOLERANCE_S:
-            starts = [(int(o), float(t)) for o, t in timing["words"]]
+        try:
+            timing = word_starts(speaker, row.text)
+        except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:  # then the letters estimate the cut
+            log.warning("%s: no espeak-ng word timing (%s)", row.id, exc)
+        else:
+            if abs(timing["duration"] - len(wave) / sr) <= TIMING_TOLERANCE_S:  # else: not this rendering
+                starts = [(int(o), float(t)) for o, t in timing["words"]]
     try:
         first, second, prompt_audio, target_audio = bisect(row.text, wave, sr, starts)
-    except ValueError as exc:
+    except ValueError as exc:  # a single word
         return None, str(exc)
     prompt = save_audio(directory / "prompt-wavs" / f"{row.id}.wav", prompt_audio, sr)
     gt = save_audio(directory / "wavs" / f"{row.id}.wav", target_audio, sr)

@@ -23,6 +23,7 @@ def test_deltas_are_b_minus_a(tmp_path):
     a = save(tmp_path, "sft", [row("s", "Hi.", 0.3, sim=0.5), row("m", "x" * 60, 0.2, sim=0.6)])
     b = save(tmp_path, "rl", [row("s", "Hi.", 0.1, sim=0.6), row("m", "x" * 60, 0.1, failure="missing: m.wav")])
     c = write_compare(a, b, tmp_path / "cmp")
+    assert c["same_utterances"]
     assert c["summary"]["delta"]["wer"] == pytest.approx(0.1 - 0.25)
     assert c["summary"]["delta"]["sim"] == pytest.approx(0.6 - 0.55)
     assert c["summary"]["delta"]["failures"] == 1
@@ -30,7 +31,10 @@ def test_deltas_are_b_minus_a(tmp_path):
     assert c["per_language"]["en"]["delta"]["wer"] == pytest.approx(-0.15)
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| A sft | 30.0 | 20.0 | - | 25.0 |" in md and "| B rl | 10.0 | - | - | 10.0 |" in md
-    assert "| B - A | -20.0 | - | - | -15.0 |" in md
+    assert "| B - A | -20.0 | - | - | -15.0 |" in md and "different utterances" not in md
+    other = save(tmp_path, "other", [row("s", "Hi.", 0.1)])
+    assert not write_compare(a, other, tmp_path / "cmp2")["same_utterances"]
+    assert "**The runs cover different utterances.**" in (tmp_path / "cmp2" / "compare.md").read_text()
 
 
 def test_missing_report_and_metric_mismatch(tmp_path):

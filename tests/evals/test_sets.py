@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -101,3 +102,20 @@ def test_make_sets_writes_seed_tts_eval_layout(tmp_path, capsys):
     assert summary["sets"]["length/en"]["table7"]["short"]["max_chars"] <= 12
     for it in length:  # the prompt never says (part of) the target
         assert it.prompt_text not in it.target_text and it.gt_wav and load_audio(it.gt_wav)[0].size
+
+
+def test_continuation_item_of_another_corpus_estimates_the_cut_and_skips_bad_rows(tmp_path):
+    from evals.sets import continuation_item
+    from tests.evals.test_continuation import SR, bursts
+
+    wave, starts = bursts([0.4, 0.4, 0.4, 0.4], [0.08, 0.08, 0.08])
+    save_audio(tmp_path / "u.wav", wave, SR)
+    row = Utterance("x_1", "aaaa bbbb cccc dddd", "en", "not-a-corpus-voice", "u.wav", len(wave) / SR, SR, "test")
+    item, how = continuation_item(row, tmp_path, tmp_path / "set")
+    assert how == "estimate" and (item.prompt_text, item.target_text) == ("aaaa bbbb", "cccc dddd")
+    assert starts[2] - 0.08 < len(load_audio(item.prompt_wav)[0]) / SR < starts[2]
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    skipped, why = continuation_item(replace(row, wav="bad.wav"), tmp_path, tmp_path / "set")
+    assert skipped is None and "unreadable audio" in why
+    skipped, why = continuation_item(replace(row, text="aaaabbbb"), tmp_path, tmp_path / "set")
+    assert skipped is None and "cannot bisect" in why
