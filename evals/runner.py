@@ -102,13 +102,13 @@ def load_sample(item: EvalItem, path: Path | None, decode: str, synthesis: dict 
 
 
 def result_row(
-    item: EvalItem, decode: str, sample: Sample, record: dict, cfg: EvalConfig, silence: float, synthesis: dict | None
+    item: EvalItem, decode: str, sample: Sample, record: dict, cfg: EvalConfig, synthesis: dict | None
 ) -> dict:
     """One utterance's results (the rows `evals.metrics.aggregate` reads)."""
     cer = frozenset(cfg.rewards.asr.cer_languages)
     metric = ("cer" if item.language in cer else "wer") if item.language in cfg.asr_languages else None
     flags = [f for f in record["flags"] if metric or not f.startswith(UNMEASURED)]
-    failure = sample.meta.get("error") or audio_problem(sample.wave, silence)
+    failure = sample.meta.get("error") or audio_problem(sample.wave, cfg.rewards.silence_rms)
     rate = record.get("error_rate") if metric else None
     if not failure:
         expected = {"sim": record.get("sim"), "dnsmos": record.get("dnsmos")} | ({"error_rate": rate} if metric else {})
@@ -157,8 +157,7 @@ def score(items: list[EvalItem], wav_dirs: dict[str, Path | None], router, out: 
         ]
         records = router.score(samples)
         rows = [
-            result_row(it, d, s, rec, cfg, cfg.rewards.silence_rms, synthesis.get(it.id))
-            for (it, d), s, rec in zip(chunk, samples, records)
+            result_row(it, d, s, rec, cfg, synthesis.get(it.id)) for (it, d), s, rec in zip(chunk, samples, records)
         ]
         append_rows(out / RESULTS, rows)
         log.info("scored %d/%d", min(start + cfg.chunk, len(todo)), len(todo))

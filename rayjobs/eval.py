@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--config", default=DEFAULT_CONFIG, help=f"YAML with EvalConfig fields (default {DEFAULT_CONFIG})"
     )
-    parser.add_argument("--meta", nargs="+", help="meta.lst files and/or JSONL manifests")
+    parser.add_argument(
+        "--meta", nargs="+", help="meta.lst files and/or JSONL manifests (key=value overrides go after another option)"
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--wav-dir", help="score DIR/<utt>.wav (e.g. a set's wavs/ = its ground truth)")
     source.add_argument("--checkpoint", help="SpeechLM directory (or run directory) to synthesize with")
