@@ -26,6 +26,15 @@ EMBEDDED_WHISPER = {
 }
 CER_LANGUAGES = frozenset({"zh", "ja", "ko", "th", "yue"})
 SAMPLE_RATE = 16000
+# Batched greedy decoding has no temperature fallback: on babble Whisper can loop ("I love it. I love it. ...")
+# until its 448-token limit, and one such clip dominates a mean WER. Fast speech is ~5 words/s, ~7 tokens/s.
+MAX_TOKENS_PER_SECOND = 8.0
+TOKEN_MARGIN = 10
+
+
+def token_cap(samples: int) -> int:
+    """Most transcript tokens a clip of `samples` (16 kHz) can plausibly hold."""
+    return TOKEN_MARGIN + int(MAX_TOKENS_PER_SECOND * samples / SAMPLE_RATE)
 
 
 def embedded_whisper_dir() -> Path:
@@ -135,16 +144,18 @@ class FasterWhisperASR:
         feats = np.stack([pad_or_trim(m.feature_extractor(np.asarray(waves[i], np.float32))) for i in short])
         tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe", language=language)
         prompt = m.get_prompt(tokenizer, previous_tokens=[], without_timestamps=True)
+        caps = [token_cap(len(waves[i])) for i in short]
         results = m.model.generate(
             m.encode(feats),
             [list(prompt) for _ in short],
             beam_size=self.beam_size,
-            max_length=m.max_length,
+            max_length=min(m.max_length, len(prompt) + max(caps)),
             suppress_blank=True,
             suppress_tokens=[-1],
         )
-        for i, res in zip(short, results):
-            out[i] = tokenizer.decode([t for t in res.sequences_ids[0] if t < tokenizer.eot]).strip()
+        for i, cap, res in zip(short, caps, results):
+            # a greedy decode's prefix is what a shorter max_length would have produced: cap each clip on its own
+            out[i] = tokenizer.decode([t for t in res.sequences_ids[0][:cap] if t < tokenizer.eot]).strip()
         return out
 
 

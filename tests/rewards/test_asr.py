@@ -115,6 +115,34 @@ def test_transcribes_espeak_english(whisper):
     assert error_rate(text, hypothesis) <= 0.3, hypothesis
 
 
+@needs_espeak
+def test_batched_transcripts_are_capped_by_clip_duration(whisper, monkeypatch):
+    """A decode that loops ('I love it.' to the token limit) is cut at the clip's plausible token count, clip by
+    clip; a real transcript stays whole."""
+    text = "the old man walked slowly to the market in the morning"
+    speech = speak(Speaker("en_09", "en", "en-us+f3", 60, 155), text, 16000)
+    blip = np.zeros(8000, np.float32)  # 0.5 s
+    loop = whisper._model.hf_tokenizer.encode(" I love it." * 100, add_special_tokens=False).ids
+
+    class Looping:  # the CTranslate2 model, except that the second clip's decode loops to max_length
+        def __init__(self, model):
+            self.model = model
+
+        def __getattr__(self, name):
+            return getattr(self.model, name)
+
+        def generate(self, features, prompts, **kw):
+            results = self.model.generate(features, prompts, **kw)
+            results[1].sequences_ids[0] = loop[: kw["max_length"] - len(prompts[1])]
+            return results
+
+    monkeypatch.setattr(whisper._model, "model", Looping(whisper._model.model))
+    clean, looped = whisper.transcribe_batch([speech, blip], "en")
+    assert error_rate(text, clean) <= 0.3, clean
+    n = len(whisper._model.hf_tokenizer.encode(looped, add_special_tokens=False).ids)
+    assert 0 < n <= asr.token_cap(len(blip)) < 20, looped
+
+
 def test_english_only_model_rejects_other_languages(whisper):
     assert whisper.english_only
     with pytest.raises(ValueError, match="English-only; cannot transcribe language 'de'"):
