@@ -40,6 +40,9 @@ class RolloutConfig:
     gpu_memory_utilization: float = 0.4
     enforce_eager: bool = True  # CUDA graphs cost start-up time a short run never wins back
     threads: int = 1  # torch threads of a worker (CPU)
+    # floor on codes per character of the prompt's text (tts.speech_sampling; Serve uses 2.0): 0 = off, so the
+    # reward, not a sampling rule, teaches the policy not to stop at once
+    min_codes_per_char: float = 0.0
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -50,6 +53,8 @@ class RolloutConfig:
             )
         if self.workers < 1 or self.max_new_tokens < 1 or self.temperature <= 0:
             raise ValueError("rollout.workers and max_new_tokens must be >= 1 and temperature > 0")
+        if self.min_codes_per_char < 0:
+            raise ValueError(f"rollout.min_codes_per_char must be >= 0, got {self.min_codes_per_char}")
 
 
 @dataclass

