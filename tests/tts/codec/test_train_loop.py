@@ -11,9 +11,10 @@ import torch
 from tests.tts.codec.test_xcodec2 import _public_layout
 from tests.tts.codec.tiny_corpus import TINY, write_tiny_corpus
 from tts.codec.xcodec2 import XCodec2, XCodec2Codec
+from tts.codec.xcodec2.losses import rms_db
 from tts.codec.xcodec2.train_config import CodecTrainConfig
-from tts.codec.xcodec2.train_data import held_out
-from tts.codec.xcodec2.train_loop import Trainer, initialise
+from tts.codec.xcodec2.train_data import Segments, clips, held_out
+from tts.codec.xcodec2.train_loop import Trainer, initialise, match_loudness, scale_encoder
 from tts.config import load_config
 
 
@@ -51,7 +52,7 @@ def test_frozen_encoder_and_fsq_keep_their_weights(manifest, tmp_path):
     moved = changed(before, t.model)
     assert not any(k.startswith(("encoder.", "quantizer.")) for k in moved)
     assert any(k.startswith("decoder.head.") for k in moved) and any(k.startswith("decoder.upsampler.") for k in moved)
-    assert set(out) == {"mel", "rms", "loss_g", "grad_norm_g"}
+    assert set(out) == {"mel", "rms", "loss_g", "grad_norm_g", "code_usage"} and 0 < out["code_usage"] <= 1
 
 
 def test_from_scratch_the_encoder_trains_too(manifest):
@@ -98,3 +99,23 @@ def test_evaluate_scores_held_out_utterances_and_writes_samples(manifest, tmp_pa
     assert set(scores) == {"eval_mel", "eval_rms", "eval_chunk_db"} and scores["eval_mel"] > 0
     row = json.loads((tmp_path / "samples.jsonl").read_text())
     assert row["step"] == 7 and (tmp_path / row["wav"]).is_file() and t.gen.training
+
+
+def test_from_scratch_init_spreads_fsq_input_and_matches_loudness(manifest):
+    t = trainer(manifest, "batch_size=4")
+    t.gen.eval()
+    enc, target = (torch.from_numpy(a) for a in Segments(clips(t.cfg, "train"), 10, 16000, 0).batch(0, 0, 4, 0))
+    with torch.no_grad():
+        before = t.model.quantizer.project_in(t.model.encoder(enc))
+    assert before.std(dim=(0, 1)).max() < 0.05  # default init: FSQ would see one code
+    scale_encoder(t.model, enc)
+    with torch.no_grad():
+        z = t.model.quantizer.project_in(t.model.encoder(enc)).flatten(0, 1)
+        codes = t.model.quantizer.quantize(t.model.encoder(enc))[1]
+    torch.testing.assert_close(z.mean(0), torch.zeros(8), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.ones(8), atol=1e-3, rtol=0)
+    assert codes.unique().numel() > codes.numel() // 2
+    gap = match_loudness(t.gen, enc, target)
+    assert abs(gap) > 1.0  # the random decoder starts off the data's level ...
+    with torch.no_grad():
+        assert (rms_db(target) - rms_db(t.gen(enc))).mean().abs() < 0.01  # ... and starts at it after (dB)

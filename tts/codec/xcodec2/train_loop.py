@@ -13,6 +13,7 @@ The runner is a `tts.train.session` session (Ray Train or one local process), as
 from __future__ import annotations
 
 import json
+import math
 import resource
 import tempfile
 import time
@@ -38,6 +39,7 @@ from tts.codec.xcodec2.losses import (
     discriminator_loss,
     feature_matching,
     generator_loss,
+    rms_db,
     rms_loss,
 )
 from tts.codec.xcodec2.model import XCodec2
@@ -80,7 +82,9 @@ class Reconstruction(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         q = self.model.quantizer
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            z = q.project_out(q.quantize(self.model.encoder(wave, self.features(wave)))[0])
+            digits, codes = q.quantize(self.model.encoder(wave, self.features(wave)))
+            z = q.project_out(digits)
+        self.code_usage = codes.unique().numel() / codes.numel()  # distinct codes per token: 1/T means collapse
         lengths = torch.full((wave.shape[0],), z.shape[1], device=wave.device)
         return torch.stack(self.model.decoder(z, lengths))
 
@@ -109,6 +113,43 @@ def initialise(model: XCodec2, init_from: str, frozen: bool) -> dict[str, list[s
     if frozen and unloaded:
         raise ValueError(f"init_from {init_from}: the frozen encoder/FSQ would keep random weights: {unloaded[:5]}")
     return report
+
+
+@torch.no_grad()
+def scale_encoder(model: XCodec2, wave: torch.Tensor) -> None:
+    """Data-dependent initialisation of a from-scratch encoder (LSUV: each conv / linear in forward order
+    shifted and rescaled to zero mean, unit std outputs on `wave`).
+
+    With PyTorch's default init the encoder's output varies by ~1e-3 across frames of real speech against
+    biases of ~1e-1, so FSQ rounds every frame to the same one or two codes; the decoder then learns the mean
+    spectrum and the codes stay collapsed (seen: 1 code in use after 600 steps).
+    """
+    layers = [m for m in model.encoder.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
+    semantic = model.encoder.semantic  # no w2v-BERT features here: from-scratch configs are acoustic-only
+    if semantic is not None:
+        raise ValueError("scale_encoder: a semantic config trains from a pre-trained encoder (init_from)")
+    for layer in [*layers, model.quantizer.project_in]:
+        seen: list[torch.Tensor] = []
+        hook = layer.register_forward_hook(lambda _m, _i, out, seen=seen: seen.append(out))
+        model.quantizer.project_in(model.encoder(wave))
+        hook.remove()
+        out = seen[0].transpose(1, -1) if isinstance(layer, nn.Conv1d) else seen[0]  # channels last
+        std = out.reshape(-1, out.shape[-1]).std(0).clamp(min=1e-8)
+        shape = (-1,) + (1,) * (layer.weight.ndim - 1)
+        layer.weight.div_(std.view(shape))
+        if layer.bias is not None:  # zero mean too: Snake's sin^2 term adds a DC that grows layer by layer
+            layer.bias.sub_(out.reshape(-1, out.shape[-1]).mean(0)).div_(std)
+
+
+@torch.no_grad()
+def match_loudness(gen: Reconstruction, wave: torch.Tensor, target: torch.Tensor) -> float:
+    """Shift the iSTFT head's log-magnitude bias so that the decoder starts at the data's loudness; returns the
+    dB gap closed. From scratch the first outputs are ~12 dB off, and the RMS loss (eq. 3, in dB^2) then swamps
+    the mel loss for the first steps, long enough to collapse the codes."""
+    gap = (rms_db(target) - rms_db(gen(wave))).mean().item()
+    head = gen.model.decoder.head.out
+    head.bias[: head.out_features // 2] += gap / 20 * math.log(10)  # magnitude x 10^(gap / 20)
+    return gap
 
 
 def all_sum(values: list[float], device: torch.device) -> list[float]:
@@ -157,7 +198,7 @@ class Trainer:
             out["loss_d"] = loss_d.item()
         mel, rms = self.mel(fake, target), rms_loss(fake, target, cfg.rms_eps)
         loss_g = cfg.mel_weight * mel + cfg.rms_weight * rms
-        out |= {"mel": mel.item(), "rms": rms.item()}
+        out |= {"mel": mel.item(), "rms": rms.item(), "code_usage": self.gen.code_usage}
         if adversarial:
             self.disc.requires_grad_(False)  # the generator's step leaves the discriminators' weights alone
             with torch.no_grad():
@@ -264,12 +305,19 @@ def run(cfg: CodecTrainConfig, session: Any, resume: str | None = None) -> dict:
         if rank == 0:
             keep_until(run_dir / "metrics.jsonl", step)
             keep_until(run_dir / "samples" / SAMPLES, step)
-    else:
+    segments = Segments(clips(cfg, cfg.train_split), cfg.segment_tokens, trainer.model.cfg.sample_rate, cfg.seed)
+    if restore is None:
         if cfg.init_from:
             initialise(trainer.model, cfg.init_from, cfg.freeze_encoder)
+        else:  # from scratch: one batch no step draws (index max_steps), the same on every rank
+            enc, target = segments.batch(cfg.max_steps, 0, cfg.batch_size, cfg.stages[0].min_sample_rate)
+            enc, target = torch.from_numpy(enc).to(device), torch.from_numpy(target).to(device)
+            scale_encoder(trainer.model, enc)
+            trainer.gen.eval()
+            match_loudness(trainer.gen, enc, target)
+            trainer.gen.train()
         torch.manual_seed(cfg.seed + rank)
         np.random.seed(cfg.seed + rank)
-    segments = Segments(clips(cfg, cfg.train_split), cfg.segment_tokens, trainer.model.cfg.sample_rate, cfg.seed)
     items = held_out(cfg, trainer.model.cfg.sample_rate) if rank == 0 else []
 
     last_step = min(cfg.max_steps, cfg.halt_at_step or cfg.max_steps)
