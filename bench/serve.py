@@ -1,10 +1,13 @@
-"""Serve latency: time to first audio byte (TTFA), real-time factor (RTF) and total latency of streaming vs
-non-streaming POST /v1/audio/speech at 1, 4 and 8 concurrent streams (p50 / p99), beside the SpeechLM's own time
-to its first chunk (the first `first_chunk + lookahead` codes, asked of the generation deployment directly with the
-same prompts and seeds) measured in the same run. Goal on CPU: streaming TTFA <= SpeechLM first-chunk time + 100 ms.
+"""Serve latency per generation backend: time to first audio byte (TTFA), real-time factor (RTF) and total latency
+of streaming vs non-streaming POST /v1/audio/speech at 1, 4 and 8 concurrent streams (p50 / p99), beside the
+SpeechLM's own time to its first chunk (the first `first_chunk + lookahead` codes, asked of the generation
+deployment directly with the same prompts, seeds and code floor) measured in the same run. The backends (vLLM with
+continuous batching, transformers one request at a time) run one after the other on one Ray, each as the only app.
+Goal on CPU: streaming TTFA <= SpeechLM first-chunk time + 100 ms.
 
-    python bench/serve.py [--config rayjobs/configs/serve_embedded.yaml] [--concurrency 1 4 8]
-                          [--requests 6] [--per-stream 2] [--out runs/bench/serve.json] [key=value ...]
+    python bench/serve.py [--config rayjobs/configs/serve_embedded.yaml] [--backends hf vllm]
+                          [--concurrency 1 4 8] [--requests 6] [--per-stream 2] [--out runs/bench/serve.json]
+                          [key=value ...]
 
 A level of concurrency c sends max(--requests, --per-stream * c) requests from a loopback client that keeps at
 most c in flight. Request i uses text i and seed i in every mode, so the modes synthesise the same audio.
@@ -83,12 +86,14 @@ def speech_request(client: httpx.AsyncClient, model: str, stream: bool, sample_r
 def first_chunk_request(handle, prompts: list[list[int]], cfg: ServeConfig):
     """Time until the generation deployment has streamed the codes the first decode waits for."""
     from tts.serve.generation import Sampling
+    from tts.speech_sampling import min_new_tokens
 
     need = cfg.streaming.first_chunk + cfg.streaming.lookahead
     gen = cfg.generation
 
     async def request(i: int) -> dict:
-        sampling = Sampling(gen.temperature, gen.top_p, gen.max_new_tokens, seed=i)
+        floor = min_new_tokens(TEXTS[i % len(TEXTS)], gen.min_codes_per_char, gen.max_new_tokens)
+        sampling = Sampling(gen.temperature, gen.top_p, gen.max_new_tokens, seed=i, min_tokens=floor)
         start, got = time.perf_counter(), 0
         stream = handle.options(stream=True).generate.remote(prompts[i % len(prompts)], sampling, None)
         async for codes in stream:
@@ -122,15 +127,16 @@ def ms(stats: dict, key: str, q: str) -> str:
 
 
 def table(results: dict) -> str:
-    head = f"{'mode':9s} {'conc':>4s} {'n':>3s} {'err':>3s} {'TTFA p50':>8s} {'TTFA p99':>8s}"
+    head = f"{'backend':7s} {'mode':9s} {'conc':>4s} {'n':>3s} {'err':>3s} {'TTFA p50':>8s} {'TTFA p99':>8s}"
     head += f" {'total p50':>9s} {'total p99':>9s} {'RTF p50':>7s} {'RTF p99':>7s}  (ms; RTF = wall / audio s)"
     lines = [head]
-    for c, modes in results.items():
-        for mode, s in modes.items():
-            rtf = f"{s['rtf']['p50']:7.2f} {s['rtf']['p99']:7.2f}" if s.get("rtf") else f"{'-':>7s} {'-':>7s}"
-            total = f"{ms(s, 'total_s', 'p50'):>9s} {ms(s, 'total_s', 'p99'):>9s}"
-            ttfa = f"{ms(s, 'ttfa_s', 'p50')} {ms(s, 'ttfa_s', 'p99')}"
-            lines.append(f"{mode:9s} {c:4d} {s['n']:3d} {s['errors']:3d} {ttfa} {total} {rtf}")
+    for backend, levels in results.items():
+        for c, modes in levels.items():
+            for mode, s in modes.items():
+                rtf = f"{s['rtf']['p50']:7.2f} {s['rtf']['p99']:7.2f}" if s.get("rtf") else f"{'-':>7s} {'-':>7s}"
+                total = f"{ms(s, 'total_s', 'p50'):>9s} {ms(s, 'total_s', 'p99'):>9s}"
+                ttfa = f"{ms(s, 'ttfa_s', 'p50')} {ms(s, 'ttfa_s', 'p99')}"
+                lines.append(f"{backend:7s} {mode:9s} {c:4d} {s['n']:3d} {s['errors']:3d} {ttfa} {total} {rtf}")
     return "\n".join(lines)
 
 
@@ -191,9 +197,28 @@ def prompts_of(model_dir: str) -> list[list[int]]:
     return [inference(layout, encode_text(tokenizer, t)).input_ids for t in TEXTS]
 
 
+def bench_backend(cfg: ServeConfig, args, prompts: list[list[int]]) -> tuple[dict, dict, float]:
+    """Deploy the app with `cfg.generation.backend`, measure it, delete it; returns (results, samples, start s)."""
+    from ray import serve
+
+    from tts.serve.app import start
+
+    started = time.perf_counter()
+    url = start(cfg, include_dashboard=False, log_to_driver=False)
+    try:
+        sample_rate = httpx.get(f"{url}/health", timeout=600).json()["sample_rate"]
+        up = time.perf_counter() - started
+        print(f"{cfg.generation.backend}: app up at {url} in {up:.0f} s", flush=True)
+        results, samples = asyncio.run(run(url, cfg, prompts, args, sample_rate))
+    finally:
+        serve.delete(cfg.app_name)
+    return results, samples, up
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="rayjobs/configs/serve_embedded.yaml", help="ServeConfig YAML")
+    p.add_argument("--backends", nargs="+", default=["hf", "vllm"], choices=["hf", "vllm"])
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     p.add_argument("--requests", type=int, default=6, help="at least this many requests per level and mode")
     p.add_argument("--per-stream", type=int, default=2, help="requests per concurrent stream")
@@ -204,7 +229,6 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from tts.serve.app import start
     from tts.serve.generation import resolve_model
 
     cfg = load_config(ServeConfig, args.config, args.overrides)
@@ -212,29 +236,34 @@ def main() -> None:
     busiest = max(args.concurrency)
     if busiest > cfg.limits.max_concurrent + cfg.limits.max_queue:
         raise SystemExit(f"concurrency {busiest} exceeds the app's admission limit: raise limits.max_queue")
-    started = time.perf_counter()
-    url = start(cfg, include_dashboard=False, log_to_driver=False)
-    print(f"app up at {url} in {time.perf_counter() - started:.0f} s", flush=True)
+    prompts = prompts_of(resolve_model(cfg.model))
+    results, samples, goals, start_s = {}, {}, {}, {}
+    c1 = min(args.concurrency)
     try:
-        sample_rate = httpx.get(f"{url}/health", timeout=300).json()["sample_rate"]
-        results, samples = asyncio.run(run(url, cfg, prompts_of(resolve_model(cfg.model)), args, sample_rate))
+        for backend in args.backends:
+            cfg.generation.backend = backend
+            results[backend], samples[backend], start_s[backend] = bench_backend(cfg, args, prompts)
+            rows = samples[backend]
+            goals[backend] = goal({"stream": rows[f"stream@{c1}"], "speechlm": rows[f"speechlm@{c1}"]})
     finally:
         serve.shutdown()
         ray.shutdown()
-    c1 = min(args.concurrency)
-    first = goal({"stream": samples[f"stream@{c1}"], "speechlm": samples[f"speechlm@{c1}"]})
     print()
     print(table(results))
-    print(
-        f"\nconcurrency {c1}: streaming TTFA p50 {first['ttfa_ms_p50']:.0f} ms vs SpeechLM first chunk "
-        f"({cfg.streaming.first_chunk}+{cfg.streaming.lookahead} codes) p50 {first['speechlm_first_chunk_ms_p50']:.0f}"
-        f" ms: difference p50 {first['difference_ms_p50']:.0f} ms (max {first['difference_ms_max']:.0f}),"
-        f" ratio {first['ratio_p50']:.2f}; goal <= +{GOAL_MS:.0f} ms: {'met' if first['met'] else 'NOT met'}"
-    )
+    print()
+    for backend, first in goals.items():
+        print(
+            f"{backend}: app start {start_s[backend]:.0f} s; concurrency {c1}: streaming TTFA p50 "
+            f"{first['ttfa_ms_p50']:.0f} ms vs SpeechLM first chunk ({cfg.streaming.first_chunk}+"
+            f"{cfg.streaming.lookahead} codes) p50 {first['speechlm_first_chunk_ms_p50']:.0f} ms: difference p50 "
+            f"{first['difference_ms_p50']:.0f} ms (max {first['difference_ms_max']:.0f}), ratio "
+            f"{first['ratio_p50']:.2f}; goal <= +{GOAL_MS:.0f} ms: {'met' if first['met'] else 'NOT met'}"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"results": results, "goal": first, "samples": samples, "args": vars(args), "config": args.config}
-    report["model"], report["codec"], report["streaming"] = cfg.model, cfg.codec, vars(cfg.streaming)
+    report = {"results": results, "goal": goals, "start_s": start_s, "samples": samples, "args": vars(args)}
+    report["config"], report["model"], report["codec"] = args.config, cfg.model, cfg.codec
+    report["streaming"], report["limits"] = vars(cfg.streaming), vars(cfg.limits)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
 

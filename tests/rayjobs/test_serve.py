@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tts.config import load_config
-from tts.serve.config import ServeConfig
+from tts.serve.config import BACKENDS, ServeConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "rayjobs" / "configs"
 
@@ -16,7 +16,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "rayjobs" / "configs"
 @pytest.mark.parametrize("name", ["serve_embedded.yaml", "serve_production.yaml"])
 def test_app_configs_load(name):
     cfg = load_config(ServeConfig, CONFIGS / name)
-    assert cfg.generation.backend in ("hf", "vllm") and cfg.codec
+    assert cfg.generation.backend in BACKENDS and cfg.codec
     cfg.generation.deployment.options()  # autoscaling or fixed replicas, as Serve takes them
 
 
