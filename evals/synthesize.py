@@ -22,6 +22,7 @@ from evals.meta import EvalItem
 from evals.results import SYNTHESIS, append_rows, read_rows
 from tts import prompts
 from tts.audio import save_audio
+from tts.cluster import init_ray
 from tts.grpo.decoder import DecodeItem, decoder_pool
 from tts.grpo.rollout import RolloutWorker
 from tts.speechlm import EXPORT, load_layout, verify_export
@@ -46,7 +47,7 @@ class Synthesizer:
             verify_export(self.policy_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(self.policy_dir)
         self.layout = load_layout(self.policy_dir, self.tokenizer)
-        ray.init(ignore_reinit_error=True)  # the job's cluster under `ray job submit`, else a local one
+        init_ray()
         self.decoders = decoder_pool(cfg.codec_dir, cfg.decoder)
         self.workers: list = []
         try:

@@ -17,6 +17,7 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 
+from tts.cluster import init_ray
 from tts.config import load_config
 from tts.tokenize.config import TokenizeConfig
 
@@ -32,12 +33,9 @@ def main() -> None:
     overrides = args.overrides + ([f"language={args.language}"] if args.language else [])
     cfg = load_config(TokenizeConfig, args.config, overrides)
 
-    import ray
-
     from tts.tokenize.pipeline import run
 
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False)  # joins the job's cluster under `ray job submit`, else starts one
+    init_ray(include_dashboard=False)
     run(args.manifest, args.out, cfg)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ray
-
 from rewards.composite import CompositeReward, RewardSpec, default_specs
 from rewards.pool import LocalPool, PoolConfig, ScorerPool
 from rewards.scorers import Sample, audio_problem
+from tts.cluster import init_ray
 
 
 @dataclass
@@ -85,7 +84,7 @@ class RewardRouter:
         self.cfg = cfg
         self.composite = CompositeReward(cfg.components, cfg.normalise_weights)
         if use_ray:
-            ray.init(ignore_reinit_error=True)  # connects to the job's cluster, or starts a local one
+            init_ray()
         specs = pool_specs(cfg)
         unknown = self.composite.measurements - set(specs)
         if unknown:

@@ -55,6 +55,9 @@ def test_grpo_runs_under_ray_job_submit(tmp_path):
     finally:
         node.terminate()  # `ray start --block` kills its node's processes on SIGTERM
         node.wait(timeout=120)
+        current = Path("/tmp/ray/ray_current_cluster")  # `ray start` names its head there; `ray stop` would clear it
+        if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
     assert res.returncode == 0 and "succeeded" in res.stdout, (res.stdout + res.stderr)[-3000:]
     report = json.loads((tmp_path / "runs" / "submitted" / "report.json").read_text())
     assert report["steps"] == 1 and report["before"]["n"] == 2 and report["after"] is None

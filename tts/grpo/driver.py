@@ -36,6 +36,7 @@ from rewards.pool import wait_started
 from rewards.router import RewardRouter
 from rewards.scorers import Sample
 from tts.audio import load_audio
+from tts.cluster import init_ray
 from tts.grpo.config import GRPOConfig
 from tts.grpo.dataset import Prompt, PromptSet
 from tts.grpo.decoder import DecodeItem, decoder_pool
@@ -92,7 +93,7 @@ class GRPOJob:
     # -- set-up ----------------------------------------------------------------------------------------------
     def _start_actors(self) -> None:
         cfg = self.cfg
-        ray.init(ignore_reinit_error=True)  # the job's cluster under `ray job submit`, else a local one
+        init_ray()
         self.decoders = decoder_pool(cfg.codec_dir, cfg.decoder)
         self.decoders.wait_ready(cfg.start_timeout_s)
         info = ray.get(self.decoders.actors[0].info.remote())

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from starlette.exceptions import HTTPException
 
 from evals.votes import VoteStore
 from tts.audio import AudioError, load_audio
+from tts.cluster import init_ray
 from tts.prompts import encode_text, inference
 from tts.serve.arena import ArenaError, Pairing, contenders, voice_of
 from tts.serve.config import ServeConfig
@@ -444,11 +444,9 @@ def build_app(cfg: ServeConfig) -> serve.Application:
 def start(cfg: ServeConfig, **ray_init: Any) -> str:
     """Deploy the app for `cfg` on Ray Serve at cfg.host:cfg.port (joining RAY_ADDRESS's cluster, else a local
     Ray started with `ray_init`); returns the base URL. Checkpoint paths are checked before Ray starts."""
-    import ray
 
     app = build_app(cfg)
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS", "local"), **ray_init)
+    init_ray(**ray_init)
     serve.start(http_options={"host": cfg.host, "port": cfg.port})
     serve.run(app, name=cfg.app_name, route_prefix="/")
     return f"http://{cfg.host}:{cfg.port}"

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from tts.cluster import init_ray
 from tts.config import load_config
 from tts.layout import TokenLayout
 from tts.train import checkpoint
@@ -161,12 +162,10 @@ def _fit(cfg: TrainConfig, resume: str | None) -> dict:
 def fit_with(worker: Any, cfg: Any, resume: str | None) -> dict:
     """Run `worker({"cfg": cfg, "resume": resume})` on Ray Train's TorchTrainer (any job whose config has
     run_dir, num_workers, use_gpu, cpus_per_worker and keep_checkpoints: also rayjobs/codec.py)."""
-    import ray
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False)  # joins the job's cluster under `ray job submit`, else starts one
+    init_ray(include_dashboard=False)
     run_dir = Path(cfg.run_dir)
     trainer = TorchTrainer(
         worker,

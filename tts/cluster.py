@@ -1,0 +1,20 @@
+"""Which Ray cluster a job joins.
+
+Under `ray job submit` (or with RAY_ADDRESS set) the job joins that cluster; otherwise it starts a local Ray of its
+own. Ray's own default for a bare `ray.init()` is to join the cluster named in /tmp/ray/ray_current_cluster, which
+`ray start` writes and a killed head leaves behind: a job run next to another Ray (or after one died) would then
+hang on a dead or foreign GCS. Set RAY_ADDRESS=auto to join a cluster started with `ray start` on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def init_ray(**kwargs: Any) -> None:
+    """`ray.init` once per process, on RAY_ADDRESS if set, else on a fresh local instance."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", **kwargs)
