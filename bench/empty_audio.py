@@ -85,8 +85,11 @@ def main() -> None:
     model_dir = resolve_model(cfg.model)
     prompts = held_out_prompts(cfg, model_dir, args.manifest, args.prompts)
     gen = SpeechLMGeneration(cfg, model_dir)
-    off = asyncio.run(lengths(gen, prompts, args.seeds, 0.0, cfg))
-    on = asyncio.run(lengths(gen, prompts, args.seeds, floor, cfg))
+
+    async def both():  # one event loop: vLLM's AsyncLLM binds its output handler to the first loop it runs in
+        return await lengths(gen, prompts, args.seeds, 0.0, cfg), await lengths(gen, prompts, args.seeds, floor, cfg)
+
+    off, on = asyncio.run(both())
     report = {"off": summary(off, on), "on": summary(on, on), "floor": floor, "backend": gen.backend}
     print(
         f"{len(prompts)} held-out clone prompts x {args.seeds} seeds, backend {gen.backend}, "
