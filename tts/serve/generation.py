@@ -96,7 +96,7 @@ class SpeechLMGeneration:
 
     def __del__(self) -> None:  # Serve calls it on graceful shutdown: stop vLLM's engine process with us
         if getattr(self, "engine", None) is not None:
-            self.engine.shutdown()
+            self.engine.shutdown(timeout=1.0)  # nothing to save; vLLM's default waits 5 s before it kills
 
     # -- engines ---------------------------------------------------------------------------------------------
     def _init_vllm(self, model_dir: str) -> None:

@@ -4,6 +4,7 @@ seconds on 2 cores), and one headless Chromium for the page tests."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -14,7 +15,15 @@ from tts.serve.config import VoiceSpec
 
 
 @pytest.fixture(scope="package")
-def server(tmp_path_factory):
+def tiny(tmp_path_factory) -> Path:
+    """Directory of the tiny SpeechLM (lm/), codec (codec/) and a LoRA voice adapter (lora/) of the package."""
+    directory = tmp_path_factory.mktemp("tiny")
+    save_lora(tiny_config(directory).model, directory / "lora")
+    return directory
+
+
+@pytest.fixture(scope="package")
+def server(tiny, tmp_path_factory):
     """(url, ServeConfig, metrics port) of the tiny app with bearer key `KEY`, three preset voices (a reference
     file, a corpus speaker and a LoRA adapter: four arena contenders) and its arena votes under a temporary
     directory. Generation backend "auto": the vLLM engine where vllm is installed (one engine start for every
@@ -26,11 +35,11 @@ def server(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("serve")
     sf.write(tmp / "alice.wav", bursts(2.0, seed=4), 16000)
-    cfg = tiny_config(tmp, api_key=KEY, voices_dir=str(tmp / "voices"))
+    cfg = tiny_config(tiny, api_key=KEY, voices_dir=str(tmp / "voices"))
     cfg.voices = [
         VoiceSpec(name="alice", audio=str(tmp / "alice.wav"), text="a reference"),
         VoiceSpec(name="bob", speaker="en_08", text="A small red boat."),
-        VoiceSpec(name="carol", lora=str(save_lora(cfg.model, tmp / "carol"))),
+        VoiceSpec(name="carol", lora=str(tiny / "lora")),
     ]
     cfg.arena.votes = str(tmp / "arena" / "votes.sqlite")
     metrics_port = free_port()

@@ -35,9 +35,9 @@ def tiny_config(directory: Path, **overrides) -> ServeConfig:
     return cfg
 
 
-def save_lora(model_dir: str, out: Path, fill: float = 1.0) -> Path:
-    """A peft adapter for `model_dir` whose lora_B weights are all `fill`: a LoRA voice that differs from the
-    base model (zero-initialised B would leave it unchanged)."""
+def save_lora(model_dir: str, out: Path) -> Path:
+    """A peft adapter for `model_dir` whose lora_B weights are all 1: a LoRA voice that differs from the base
+    model (zero-initialised B would leave it unchanged)."""
     from tts.lora import LoraSettings, add_lora, save_adapter
     from tts.speechlm import load_speechlm
 
@@ -45,5 +45,5 @@ def save_lora(model_dir: str, out: Path, fill: float = 1.0) -> Path:
     lora = add_lora(model, LoraSettings(rank=2, alpha=4, target_modules=["q_proj", "v_proj", "down_proj"]))
     for name, p in lora.named_parameters():
         if "lora_B" in name:
-            p.data.fill_(fill)
+            p.data.fill_(1.0)
     return save_adapter(lora, out)
