@@ -44,6 +44,8 @@ def test_grpo_runs_under_ray_job_submit(tmp_path):
     env = dict(os.environ, RAY_AUTH_MODE="token")
     subprocess.run([RAY, "get-auth-token", "--generate"], check=True, capture_output=True, env=env, timeout=60)
     head = [RAY, "start", "--head", f"--port={port}", f"--dashboard-port={dashboard}", "--num-cpus=4", "--block"]
+    # the agents' default ports (52365, ...) belong to whichever other Ray on this machine took them first
+    head += [f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "runtime-env-agent-port")]
     address = ["--address", f"http://127.0.0.1:{dashboard}"]
     node = subprocess.Popen([*head, "--dashboard-host=127.0.0.1"], env=env, stdout=subprocess.DEVNULL)
     try:
@@ -51,7 +53,12 @@ def test_grpo_runs_under_ray_job_submit(tmp_path):
         entry = [sys.executable, "rayjobs/grpo.py", "--config", str(CONFIG.relative_to(ROOT))]
         entry += overrides(inputs, tmp_path / "runs", "submitted", "steps=1", "eval_after=false")
         submit = [RAY, "job", "submit", *address, "--working-dir", str(ROOT), "--", *entry]
-        res = subprocess.run(submit, capture_output=True, text=True, env=env, timeout=900)
+        deadline = time.monotonic() + 180
+        while True:  # the head's job API answers before its node's job agent is up
+            res = subprocess.run(submit, capture_output=True, text=True, env=env, timeout=900)
+            if "No available agent" not in res.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(3)
     finally:
         node.terminate()  # `ray start --block` kills its node's processes on SIGTERM
         node.wait(timeout=120)
