@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML with ServeConfig fields ({DEFAULT_CONFIG})")
     parser.add_argument("--port", type=int, help="HTTP port (default: the config's, 8000)")
-    parser.add_argument("overrides", nargs="*", help="key=value, e.g. generation.backend=vllm api_key=secret")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. generation.backend=hf api_key=secret")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
