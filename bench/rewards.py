@@ -17,12 +17,11 @@ import argparse
 import json
 import time
 
-import ray
-
 from rewards.pool import PoolConfig, ScorerPool
 from rewards.router import RewardsConfig, pool_specs
 from rewards.scorers import Sample
 from tts.audio import load_audio
+from tts.cluster import init_ray
 from tts.corpus.manifest import read_manifest
 
 SETTINGS = {"unbatched": (1, 1), "batched": (1, 8), "2 actors": (2, 8)}  # name: (actors, batch_size)
@@ -63,7 +62,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/bench/rewards.json")
     args = p.parse_args()
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     samples = load_samples(Path(args.manifest), args.n)
     audio_s = sum(len(s.wave) / s.sr for s in samples) * args.repeats
     specs = pool_specs(RewardsConfig())

@@ -11,6 +11,7 @@ from rewards.composite import RewardSpec
 from rewards.pool import PoolConfig, PoolError, ScorerPool
 from rewards.router import RewardRouter, RewardsConfig, public_record
 from rewards.scorers import Sample
+from tts.cluster import init_ray
 from tts.corpus.generate import speak
 from tts.corpus.voices import Speaker
 
@@ -93,7 +94,7 @@ def test_cer_language_reports_cer():
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

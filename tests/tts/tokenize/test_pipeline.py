@@ -11,6 +11,7 @@ import ray
 
 from tests.tts.tokenize.tiny_corpus import BAD_MANIFEST_ROWS, EXPECTED, MAX_DURATION, make_corpus, small_codec
 from tts.audio import load_audio
+from tts.cluster import init_ray
 from tts.codec import load_codec
 from tts.codec.world_vq import WorldVQCodec, WorldVQConfig
 from tts.tokenize import ShardDataset, TokenizeConfig
@@ -43,7 +44,7 @@ def tiny(tmp_path_factory):
     cfg = TokenizeConfig(
         codec_dir=str(small_codec(root / "codec")), max_duration=MAX_DURATION, cps_min_rows=10, shard_size=8
     )
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield manifest, root / "out", cfg, run(manifest, root / "out", cfg)
     finally:
