@@ -33,6 +33,11 @@ def test_serve_deploy_file_matches_rays_schema():
     app = schema.applications[0]
     assert app.import_path == "tts.serve.app:app_builder"
     assert load_config(ServeConfig, CONFIGS.parent.parent / app.args["config"]).model
+    # what `serve run` does with the file before deploying: import the builder and build the application
+    from ray import serve
+    from ray.serve._private.utils import import_attr
+
+    assert isinstance(import_attr(app.import_path)(app.args), serve.Application)
 
 
 def test_embedded_app_has_preset_voices_for_the_arena():
