@@ -143,7 +143,7 @@ class GRPOJob:
         pending = {}
         for k, p in enumerate(prompts):
             worker = k % len(self.rollouts)
-            args = ([p.input_ids], [self._seed(step, k)], n, temperature)
+            args = ([p.input_ids], [self._seed(step, k)], n, temperature, [p.text])
             actor = self.rollouts[worker]
             pending[actor.generate.remote(*args)] = (k, worker, args, actor)
         return pending
