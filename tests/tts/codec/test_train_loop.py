@@ -18,15 +18,17 @@ from tts.codec.xcodec2.train_loop import Trainer, initialise, match_loudness, sc
 from tts.config import load_config
 
 
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("corpus"), {"train": [16000, 16000], "val": [16000]})
-
-
 def trainer(manifest, *overrides: str) -> Trainer:
     cfg = load_config(CodecTrainConfig, None, [*TINY, f"manifest={manifest}", "warmup_fraction=0", *overrides])
     torch.manual_seed(0)
     return Trainer(cfg, torch.device("cpu"), world=1)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    path = write_tiny_corpus(tmp_path_factory.mktemp("corpus"), {"train": [16000, 16000], "val": [16000]})
+    trainer(path).step(*batch(), adversarial=True)  # one-off costs (imports, oneDNN kernels: seconds) here
+    return path
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -37,7 +39,7 @@ def changed(before: dict, module: torch.nn.Module) -> set[str]:
     return {k for k, v in module.state_dict().items() if not torch.equal(before[k], v)}
 
 
-def batch(t: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     return torch.randn(2, 3200, generator=g) * 0.1, torch.randn(2, 3200, generator=g) * 0.1
 
@@ -48,7 +50,7 @@ def test_frozen_encoder_and_fsq_keep_their_weights(manifest, tmp_path):
     assert t.cfg.freeze_encoder
     initialise(t.model, str(codec), frozen=True)
     before = snapshot(t.model)
-    out = t.step(*batch(t), adversarial=False)
+    out = t.step(*batch(), adversarial=False)
     moved = changed(before, t.model)
     assert not any(k.startswith(("encoder.", "quantizer.")) for k in moved)
     assert any(k.startswith("decoder.head.") for k in moved) and any(k.startswith("decoder.upsampler.") for k in moved)
@@ -58,7 +60,7 @@ def test_frozen_encoder_and_fsq_keep_their_weights(manifest, tmp_path):
 def test_from_scratch_the_encoder_trains_too(manifest):
     t = trainer(manifest)
     before = snapshot(t.model)
-    t.step(*batch(t), adversarial=False)
+    t.step(*batch(), adversarial=False)
     moved = changed(before, t.model)
     assert any(k.startswith("encoder.acoustic.") for k in moved) and "quantizer.project_in.weight" in moved
 
@@ -66,9 +68,9 @@ def test_from_scratch_the_encoder_trains_too(manifest):
 def test_discriminators_learn_only_in_gan_steps(manifest):
     t = trainer(manifest)
     before = snapshot(t.disc)
-    t.step(*batch(t), adversarial=False)
+    t.step(*batch(), adversarial=False)
     assert not changed(before, t.disc) and all(p.grad is None for p in t.disc.parameters())
-    out = t.step(*batch(t), adversarial=True)
+    out = t.step(*batch(), adversarial=True)
     assert changed(before, t.disc)
     assert {"loss_d", "adv", "fm", "grad_norm_d"} <= set(out)
     assert all(p.requires_grad for p in t.disc.parameters())  # frozen only during the generator's update
