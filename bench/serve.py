@@ -24,7 +24,6 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +31,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import numpy as np
 
+from tts.cluster import free_port
 from tts.config import load_config
 from tts.serve.config import ServeConfig
 
@@ -45,12 +45,6 @@ TEXTS = [
 ]
 GOAL_MS = 100.0
 MODES = ("stream", "whole", "speechlm")  # HTTP streamed, HTTP sent whole (stream=false), generation handle
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def bounded(request: Callable[[int], Awaitable[dict]], n: int, concurrency: int) -> list[dict]:

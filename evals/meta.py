@@ -8,7 +8,6 @@ manifest (`tts/corpus/manifest.py` rows), whose utterances become voice-cloning 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rewards.asr import CER_LANGUAGES
+from tts.corpus.manifest import json_object, read_manifest
 from tts.corpus.text import LANGUAGES
 
 
@@ -100,18 +100,8 @@ def write_meta_lst(path: str | Path, items: list[EvalItem]) -> Path:
 
 def json_objects(path: Path, error: type[ValueError] = ValueError) -> list[tuple[int, dict]]:
     """(line number, object) of every non-empty line of a JSONL file; a bad line raises `error` naming it."""
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise error(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise error(f"{path}:{lineno}: expected a JSON object")
-        rows.append((lineno, row))
-    return rows
+    lines = enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+    return [(lineno, json_object(line, f"{path}:{lineno}", error)) for lineno, line in lines if line.strip()]
 
 
 def read_jsonl(path: str | Path, check_files: bool = True) -> list[EvalItem]:
@@ -120,8 +110,7 @@ def read_jsonl(path: str | Path, check_files: bool = True) -> list[EvalItem]:
         raise FileNotFoundError(f"{path}: no such JSONL file")
     rows = json_objects(path, MetaError)
     if rows and "target_text" not in rows[0][1] and "wav" in rows[0][1]:
-        from evals.sets import cloning_items
-        from tts.corpus.manifest import read_manifest
+        from evals.sets import cloning_items  # evals.sets builds on this module
 
         return cloning_items(read_manifest(path, split="test", check_files=check_files), path.parent)
     root = path.resolve().parent

@@ -9,6 +9,7 @@ hang on a dead or foreign GCS. Set RAY_ADDRESS=auto to join a cluster started wi
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 
@@ -18,3 +19,10 @@ def init_ray(**kwargs: Any) -> None:
 
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS") or "local", **kwargs)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on `host` now (rendezvous of process groups, test servers)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

@@ -40,14 +40,20 @@ def write_manifest(path: str | Path, rows: list[Utterance]) -> Path:
     return path
 
 
-def _parse(path: Path, lineno: int, line: str) -> Utterance:
-    where = f"{path}:{lineno}"
+def json_object(line: str, where: str, error: type[ValueError] = ManifestError) -> dict:
+    """One JSONL line as a dict; anything else raises `error` naming `where` (file:line)."""
     try:
         raw = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ManifestError(f"{where}: not valid JSON ({exc.msg})") from exc
+        raise error(f"{where}: not valid JSON ({exc.msg})") from exc
     if not isinstance(raw, dict):
-        raise ManifestError(f"{where}: expected a JSON object")
+        raise error(f"{where}: expected a JSON object")
+    return raw
+
+
+def _parse(path: Path, lineno: int, line: str) -> Utterance:
+    where = f"{path}:{lineno}"
+    raw = json_object(line, where)
     missing = [k for k in ("id", "text", "language", "speaker", "wav") if k not in raw]
     if missing:
         raise ManifestError(f"{where}: missing field(s) {missing}")

@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import shutil
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -36,7 +35,7 @@ from rewards.pool import wait_started
 from rewards.router import RewardRouter
 from rewards.scorers import Sample
 from tts.audio import load_audio
-from tts.cluster import init_ray
+from tts.cluster import free_port, init_ray
 from tts.grpo.config import GRPOConfig
 from tts.grpo.dataset import Prompt, PromptSet
 from tts.grpo.decoder import DecodeItem, decoder_pool
@@ -51,12 +50,6 @@ from tts.train.model import model_dir
 
 log = logging.getLogger(__name__)
 JOB = "grpo"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 class GRPOJob:
@@ -118,7 +111,7 @@ class GRPOJob:
             return
         batch = cfg.prompts_per_step * cfg.rollout.group_size
         self.grad_accum = micro_batches(batch // cfg.learner.ranks, cfg.learner.micro_batch_size)
-        master = (ray.util.get_node_ip_address(), free_port())
+        master = (ray.util.get_node_ip_address(), free_port(""))
         learner_cls = ray.remote(LearnerRank).options(num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus)
         restore = str(self.restore) if self.restore else None
         self.learners = [

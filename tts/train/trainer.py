@@ -17,13 +17,12 @@ import dataclasses
 import json
 import math
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tts.cluster import init_ray
+from tts.cluster import free_port, init_ray
 from tts.config import load_config
 from tts.layout import TokenLayout
 from tts.train import checkpoint
@@ -192,10 +191,8 @@ def _run_local(cfg: TrainConfig, resume: str | None) -> dict:
         raise ValueError(f"run_local runs one worker, not num_workers={cfg.num_workers}")
     os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed reads it
     if not dist.is_initialized():  # kept for later runs in this process: DeepSpeed holds on to the group
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+        init = f"tcp://127.0.0.1:{free_port()}"
+        dist.init_process_group("gloo", init_method=init, rank=0, world_size=1)
     run_dir = Path(cfg.run_dir)
     return _result(run_dir, run(cfg, LocalSession(run_dir, cfg.keep_checkpoints), resume))
 

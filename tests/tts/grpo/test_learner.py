@@ -10,8 +10,8 @@ import pytest
 import ray
 import torch
 
+from tts.cluster import free_port
 from tts.grpo.config import LearnerConfig
-from tts.grpo.driver import free_port
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate, distributed_step
 from tts.grpo.math import GRPOLossConfig
 from tts.speechlm import load_speechlm

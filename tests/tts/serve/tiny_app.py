@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from tests.tiny import TINY_LM, random_codec
+from tts.cluster import free_port
 from tts.serve.config import DeploymentSettings, Limits, ServeConfig
 from tts.speechlm import create_tiny_speechlm
 
 KEY = "sekret"  # the bearer key of the end-to-end tests' server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tiny_config(directory: Path, **overrides) -> ServeConfig:
