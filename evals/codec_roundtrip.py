@@ -1,6 +1,8 @@
-"""Codec round trip on a corpus split: ASR error rate and DNSMOS of original vs decoded audio, plus speed.
+"""Codec round trip on a corpus split: ASR error rate and DNSMOS of original vs decoded audio, plus speed, and
+optionally the loudness steadiness of streamed (chunked) decoding.
 
-Shared by `bench/codec.py` (full table) and the embedded main job (a quick check).
+Shared by `bench/codec.py` (full table, several codecs on the same rows) and the embedded main job (a quick
+check).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from tts.audio import AudioError, load_audio, resample
 from tts.codec import Codec
 from tts.corpus.manifest import Utterance
 
+# streaming decode as the server does it: 0.5 s of new codes per call after 1 s of already-sent codes
+STREAM_CHUNK_CODES = 25
+STREAM_CONTEXT_CODES = 50
+
 
 @dataclass
 class RoundTripResult:
@@ -28,6 +34,8 @@ class RoundTripResult:
     audio_seconds: float = 0.0
     encode_seconds: float = 0.0
     decode_seconds: float = 0.0
+    chunk_db_error: float | None = None  # set when measured (`roundtrip(streaming=True)`)
+    chunk_db_error_std: float | None = None
     utterances: list[dict] = field(default_factory=list)
 
     @property
@@ -41,30 +49,84 @@ class RoundTripResult:
     def summary(self) -> dict:
         keys = ("n", "wer_original", "wer_roundtrip", "ovrl_original", "ovrl_roundtrip", "audio_seconds")
         out = {k: getattr(self, k) for k in keys}
-        return out | {
-            "failures": len(self.failures),
-            "encode_rtf": self.encode_rtf,
-            "decode_rtf": self.decode_rtf,
-            "wer_ratio": self.wer_roundtrip / max(self.wer_original, 1e-9),
-            "ovrl_drop": self.ovrl_original - self.ovrl_roundtrip,
-        }
+        streamed = {k: getattr(self, k) for k in ("chunk_db_error", "chunk_db_error_std")}
+        return (
+            out
+            | {
+                "failures": len(self.failures),
+                "encode_rtf": self.encode_rtf,
+                "decode_rtf": self.decode_rtf,
+                "wer_ratio": self.wer_roundtrip / max(self.wer_original, 1e-9),
+                "ovrl_drop": self.ovrl_original - self.ovrl_roundtrip,
+            }
+            | {k: v for k, v in streamed.items() if v is not None}
+        )
 
 
-def roundtrip(codec: Codec, rows: list[Utterance], root: Path, asr=None, dnsmos: bool = True) -> RoundTripResult:
-    """Encode+decode every row; score with `asr` (FasterWhisperASR; English rows only) and DNSMOS."""
+def streaming_loudness(
+    codec: Codec,
+    codes: np.ndarray,
+    reference: np.ndarray,
+    chunk: int = STREAM_CHUNK_CODES,
+    context: int = STREAM_CONTEXT_CODES,
+) -> tuple[float, float]:
+    """Decode `codes` `chunk` codes at a time, each after up to `context` earlier codes, and compare the
+    loudness of 200 ms chunks with `reference` (at `codec.sample_rate`): (mean |dB error|, std over chunks of
+    the dB error). The std catches a voice that swells and fades between streamed pieces."""
+    import torch
+
+    from tts.codec.xcodec2.losses import chunk_db_differences
+
+    parts = [
+        codec.decode_with_context(codes[a : a + chunk], codes[max(0, a - context) : a])
+        for a in range(0, len(codes), chunk)
+    ]
+    diff = chunk_db_differences(torch.from_numpy(np.concatenate(parts)), torch.from_numpy(reference), codec.sample_rate)
+    if not len(diff):
+        return 0.0, 0.0
+    return float(diff.abs().mean()), float(diff.std(correction=0))
+
+
+def _scores(wave: np.ndarray, sr: int, row: Utterance, asr, scorer) -> dict:
+    """Whisper WER (English rows, with the hypothesis) and DNSMOS OVRL of one wave."""
+    from rewards.asr import error_rate
+
+    out: dict = {}
+    if asr is not None and row.language == "en":
+        hyp = asr.transcribe(resample(wave, sr, 16000))
+        out |= {"wer": error_rate(row.text, hyp), "hyp": hyp}
+    if scorer is not None:
+        out["ovrl"] = scorer.score(wave, sr).ovrl
+    return out
+
+
+def roundtrip(
+    codec: Codec,
+    rows: list[Utterance],
+    root: Path,
+    asr=None,
+    dnsmos: bool = True,
+    streaming: bool = False,
+    originals: dict[str, dict] | None = None,
+) -> RoundTripResult:
+    """Encode+decode every row; score with `asr` (FasterWhisperASR; English rows only) and DNSMOS, and with
+    `streaming` the chunk loudness of `streaming_loudness`. `originals` caches the original audio's scores by
+    row id: pass one dict to several calls (same `asr` and `dnsmos`) to score each original once."""
     from rewards.dnsmos import DnsmosScorer
 
     scorer = DnsmosScorer() if dnsmos else None
-    from rewards.asr import error_rate
-
+    originals = {} if originals is None else originals
     res = RoundTripResult()
-    wer_o, wer_r, mos_o, mos_r = [], [], [], []
     for row in tqdm(rows, desc="codec round trip"):
         try:
-            wave, sr = load_audio(row.wav_path(root), codec.encoder_sample_rate)
+            original, original_sr = load_audio(row.wav_path(root))
         except AudioError as exc:
             res.failures.append(str(exc))
             continue
+        if row.id not in originals:
+            originals[row.id] = _scores(original, original_sr, row, asr, scorer)
+        sr = codec.encoder_sample_rate
+        wave = resample(original, original_sr, sr)
         t0 = time.perf_counter()
         codes = codec.encode(wave, sr, name=row.id)
         t1 = time.perf_counter()
@@ -74,26 +136,20 @@ def roundtrip(codec: Codec, rows: list[Utterance], root: Path, asr=None, dnsmos:
         res.decode_seconds += t2 - t1
         res.audio_seconds += len(wave) / sr
         entry: dict = {"id": row.id, "language": row.language, "speaker": row.speaker, "codes": int(len(codes))}
-        if asr is not None and row.language == "en":
-            hyp_o = asr.transcribe(resample(wave, sr, 16000))
-            hyp_r = asr.transcribe(resample(decoded, codec.sample_rate, 16000))
-            entry |= {
-                "wer_original": error_rate(row.text, hyp_o),
-                "wer_roundtrip": error_rate(row.text, hyp_r),
-                "hyp_roundtrip": hyp_r,
-            }
-            wer_o.append(entry["wer_original"])
-            wer_r.append(entry["wer_roundtrip"])
-        if scorer is not None:
-            entry |= {
-                "ovrl_original": scorer.score(wave, sr).ovrl,
-                "ovrl_roundtrip": scorer.score(decoded, codec.sample_rate).ovrl,
-            }
-            mos_o.append(entry["ovrl_original"])
-            mos_r.append(entry["ovrl_roundtrip"])
+        entry |= {f"{k}_original": v for k, v in originals[row.id].items()}
+        entry |= {f"{k}_roundtrip": v for k, v in _scores(decoded, codec.sample_rate, row, asr, scorer).items()}
+        if streaming:
+            reference = resample(original, original_sr, codec.sample_rate)
+            entry["chunk_db_error"], entry["chunk_db_error_std"] = streaming_loudness(codec, codes, reference)
         res.utterances.append(entry)
         res.n += 1
-    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
-    res.wer_original, res.wer_roundtrip = mean(wer_o), mean(wer_r)
-    res.ovrl_original, res.ovrl_roundtrip = mean(mos_o), mean(mos_r)
+
+    def mean(key: str) -> float:
+        values = [u[key] for u in res.utterances if key in u]
+        return float(np.mean(values)) if values else float("nan")
+
+    res.wer_original, res.wer_roundtrip = mean("wer_original"), mean("wer_roundtrip")
+    res.ovrl_original, res.ovrl_roundtrip = mean("ovrl_original"), mean("ovrl_roundtrip")
+    if streaming:
+        res.chunk_db_error, res.chunk_db_error_std = mean("chunk_db_error"), mean("chunk_db_error_std")
     return res

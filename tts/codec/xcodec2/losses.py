@@ -87,16 +87,23 @@ def feature_matching(real: list[Features], fake: list[Features]) -> torch.Tensor
     return torch.stack(terms).sum()
 
 
-def chunk_loudness_error(
+def chunk_db_differences(
     fake: torch.Tensor, real: torch.Tensor, sample_rate: int, chunk_seconds: float = 0.2, floor_db: float = -50.0
-) -> float:
-    """Mean |dB difference| of the loudness (eq. 4) of aligned `chunk_seconds` chunks of two 1-D waves,
-    over the chunks where the original is above `floor_db` (speech, not pauses): the volume steadiness
-    streaming needs, where a whole-utterance RMS can hide a quiet chunk behind a loud one."""
+) -> torch.Tensor:
+    """Signed loudness (eq. 4) difference in dB, fake minus real, of aligned `chunk_seconds` chunks of two 1-D
+    waves, for the chunks where the original is above `floor_db` (speech, not pauses)."""
     n = int(chunk_seconds * sample_rate)
     length = min(len(fake), len(real)) // n * n
     if length == 0:
-        raise ValueError(f"chunk_loudness_error: waves shorter than one {chunk_seconds} s chunk")
+        raise ValueError(f"waves of {min(len(fake), len(real))} samples are shorter than one {chunk_seconds} s chunk")
     a, b = rms_db(fake[:length].reshape(-1, n)), rms_db(real[:length].reshape(-1, n))
-    keep = b > floor_db
-    return float((a - b)[keep].abs().mean()) if keep.any() else 0.0
+    return (a - b)[b > floor_db]
+
+
+def chunk_loudness_error(
+    fake: torch.Tensor, real: torch.Tensor, sample_rate: int, chunk_seconds: float = 0.2, floor_db: float = -50.0
+) -> float:
+    """Mean |dB difference| of `chunk_db_differences`: the volume steadiness streaming needs, where a
+    whole-utterance RMS can hide a quiet chunk behind a loud one (0.0 when every chunk is a pause)."""
+    diff = chunk_db_differences(fake, real, sample_rate, chunk_seconds, floor_db)
+    return float(diff.abs().mean()) if len(diff) else 0.0
