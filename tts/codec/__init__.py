@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from tts.codec.base import Codec, codec_type
+from tts.codec.base import MANIFEST, Codec, codec_type
 
 # codec.json "type" -> implementing class, imported on first use (xcodec2 pulls in torch)
 CODECS: dict[str, str] = {
@@ -16,8 +16,11 @@ EMBEDDED_CODEC = Path(__file__).resolve().parents[1] / "checkpoints" / "codec-em
 
 
 def load_codec(directory: str | Path | None = None) -> Codec:
-    """Load a codec checkpoint directory (None: the embedded default), verifying its checksum."""
+    """Load a codec checkpoint directory (None: the embedded default), verifying its checksum. A codec training
+    checkpoint (`checkpoint_*/` holding `codec/`) opens its codec."""
     directory = Path(directory) if directory is not None else EMBEDDED_CODEC
+    if not (directory / MANIFEST).is_file() and (directory / "codec" / MANIFEST).is_file():
+        directory = directory / "codec"
     kind = codec_type(directory)
     target = CODECS.get(kind)
     if target is None:

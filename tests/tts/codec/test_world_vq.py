@@ -114,6 +114,12 @@ def test_save_load_roundtrip_and_checksum(codec, tmp_path):
         load_codec(tmp_path / "nowhere")
 
 
+def test_load_codec_opens_a_training_checkpoint(codec, tmp_path):
+    codec.save(tmp_path / "checkpoint_000100" / "codec")  # the layout of a codec training checkpoint
+    wave = _vowelish(0.5)
+    np.testing.assert_array_equal(load_codec(tmp_path / "checkpoint_000100").encode(wave, SR), codec.encode(wave, SR))
+
+
 def test_analysis_sub_frames_shape():
     cfg = WorldVQConfig()
     f0, feats = analyse(_vowelish(1.0), cfg)
