@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -140,16 +141,17 @@ def test_step_metrics_reach_rays_prometheus_export(baseline, ray_session):
 
 
 def test_resume_matches_an_uninterrupted_run(baseline, inputs, tmp_path):
+    """A run stopped after step 2's checkpoint (the baseline's run directory without its step-3 checkpoint, so its
+    metrics still have a row 3 that the resume must drop) continues to exactly the uninterrupted step 3."""
     _, whole = baseline
-    common = ("eval_before=false", "eval_after=false", "checkpoint_interval=1")  # keep_checkpoints 2
-    run(inputs, tmp_path, "halves", "steps=2", *common)
-    assert metrics(tmp_path / "halves")[-1]["step"] == 2
-    run(inputs, tmp_path, "halves", "steps=3", *common, resume=True)
-    halves = metrics(tmp_path / "halves")
+    shutil.copytree(whole, tmp_path / "base")
+    shutil.rmtree(tmp_path / "base" / "checkpoints" / "checkpoint_000003")
+    run(inputs, tmp_path, "base", "steps=3", "eval_before=false", "eval_after=false", resume=True)  # keep 2
+    halves = metrics(tmp_path / "base")
     assert [r["step"] for r in halves] == [1, 2, 3]
     for key in ("reward_mean", "loss", "kl", "policy_loss", "completion_tokens_mean"):
         assert halves[-1][key] == pytest.approx(metrics(whole)[-1][key], abs=1e-6), key
-    ckpts = tmp_path / "halves" / "checkpoints"
+    ckpts = tmp_path / "base" / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["checkpoint_000002", "checkpoint_000003"]  # 1 pruned
     a = weights(whole / "checkpoints" / "checkpoint_000003")
     assert max_diff(a, weights(ckpts / "checkpoint_000003")) <= 1e-6

@@ -67,49 +67,69 @@ def test_missing_checkpoint_fails_before_ray_starts(tmp_path):
     assert res.returncode == 2 and "unknown key(s) ['not_a_field']" in res.stderr, res.stderr
 
 
-@pytest.mark.slow
-def test_pretrain_then_sft_under_ray(tmp_path, inputs):
-    tiny = [f"tiny.{k}={v}" for k, v in vars(SMALL).items()]
-    res = job(
-        "pretrain",
-        "--config",
-        str(CONFIGS / "pretrain_embedded.yaml"),
-        *data_overrides(inputs),
-        *tiny,  # init_from: null -> the tiny SpeechLM is created into run_dir/init
-        f"run_dir={tmp_path}/pre",
-        "max_len=512",
-        "grad_accum=1",
-        "cpus_per_worker=1",
-        "lr=3e-3",
-        "min_lr_ratio=0.1",
-        "max_steps=8",
-        "log_interval=1",
-        "eval_interval=4",
-        "checkpoint_interval=4",
-        "sample_max_seconds=0.5",
-        cwd=tmp_path,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "TrainController" in res.stderr + res.stdout  # it ran under Ray Train
-    pre = tmp_path / "pre"
-    losses = [m["loss"] for m in metrics(pre)]
-    assert len(losses) == 8 and losses[-1] < losses[0] - 0.3, losses
-    final = pre / "checkpoint_000008"
-    assert (final / "model.safetensors").is_file() and (final / "layout.json").is_file()
-    assert (pre / "init" / "config.json").is_file()
-    state = json.loads((final / "train_state.json").read_text())
-    assert state["lr"] == pytest.approx(3e-4) and state["position"]["epoch"] == 7
-    samples = (pre / "samples" / "samples.jsonl").read_text().splitlines()
-    assert [json.loads(s)["step"] for s in samples] == [4, 8]  # one held-out row to continue
+PRETRAIN = [
+    *[f"tiny.{k}={v}" for k, v in vars(SMALL).items()],  # init_from null: the tiny SpeechLM goes to run_dir/init
+    "max_len=512",
+    "grad_accum=2",
+    "cpus_per_worker=1",
+    "lr=3e-3",
+    "min_lr_ratio=0.1",
+    "max_steps=8",
+    "log_interval=1",
+    "eval_interval=4",
+    "checkpoint_interval=4",
+    "sample_max_seconds=0.5",
+]
 
+
+@pytest.fixture(scope="module")
+def pretrained(inputs, tmp_path_factory) -> Path:
+    """One pre-training run under Ray Train, stopped after step 4 and resumed from its checkpoint by a second job
+    (every job start costs Ray's and DeepSpeed's start-up, so the resume, pre-training and SFT tests share it)."""
+    root = tmp_path_factory.mktemp("pretrain")
+    args = ["--config", str(CONFIGS / "pretrain_embedded.yaml"), *data_overrides(inputs), *PRETRAIN]
+    for extra in (["halt_at_step=4"], []):  # the second job restores the run directory's latest checkpoint
+        res = job("pretrain", *args, f"run_dir={root}/pre", *extra, cwd=root)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert "TrainController" in res.stderr + res.stdout  # it ran under Ray Train
+    return root / "pre"
+
+
+@pytest.mark.slow
+def test_pretrain_under_ray_learns_and_writes_checkpoints_and_samples(pretrained):
+    losses = [m["loss"] for m in metrics(pretrained)]
+    assert [m["step"] for m in metrics(pretrained)] == list(range(1, 9))
+    assert losses[-1] < losses[0] - 0.3, losses
+    final = pretrained / "checkpoint_000008"
+    assert (final / "model.safetensors").is_file() and (final / "layout.json").is_file()
+    assert (pretrained / "init" / "config.json").is_file()
+    state = json.loads((final / "train_state.json").read_text())
+    # three rows fill one sequence, so each epoch is one micro-batch: 8 steps x 2 accumulated = epochs 0..15
+    assert state["lr"] == pytest.approx(3e-4) and state["position"]["epoch"] == 15
+    samples = (pretrained / "samples" / "samples.jsonl").read_text().splitlines()
+    assert [json.loads(s)["step"] for s in samples] == [4, 8]  # one held-out row to continue, once per job
+
+
+@pytest.mark.slow
+def test_resume_under_ray_matches_an_uninterrupted_run(inputs, pretrained, tmp_path):
+    overrides = [*data_overrides(inputs), *PRETRAIN, f"init_from={pretrained}/init", f"run_dir={tmp_path}"]
+    whole = run_local(load_config(PretrainConfig, CONFIGS / "pretrain_embedded.yaml", overrides))
+    assert metrics(pretrained)[-1]["loss"] == pytest.approx(whole["metrics"]["loss"], abs=1e-6)
+    a = load_file(Path(whole["checkpoint"]) / "model.safetensors")
+    b = load_file(pretrained / "checkpoint_000008" / "model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+
+
+@pytest.mark.slow
+def test_sft_starts_from_the_pretrained_run_at_its_final_lr(inputs, pretrained, tmp_path):
     res = job(
         "sft",
         "--config",
         str(CONFIGS / "sft_embedded.yaml"),
         *data_overrides(inputs),
         f"run_dir={tmp_path}/sft",
-        f"init_from={pre}",
-        f"start_lr_from={pre}",
+        f"init_from={pretrained}",
+        f"start_lr_from={pretrained}",
         "max_len=512",
         "grad_accum=1",
         "cpus_per_worker=1",
@@ -122,25 +142,7 @@ def test_pretrain_then_sft_under_ray(tmp_path, inputs):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     sft = tmp_path / "sft"
-    assert yaml.safe_load((sft / "config.yaml").read_text())["lr"] == pytest.approx(3e-4)
-    assert yaml.safe_load((sft / "config.yaml").read_text())["init_from"] == str(final)
+    config = yaml.safe_load((sft / "config.yaml").read_text())
+    assert config["lr"] == pytest.approx(3e-4) and config["init_from"] == str(pretrained / "checkpoint_000008")
     assert metrics(sft)[0]["lr"] == pytest.approx(3e-4)  # 5% warm-up of 3 steps rounds to none
     assert json.loads((sft / "checkpoint_000003" / "train_state.json").read_text())["job"] == "sft"
-
-
-@pytest.mark.slow
-def test_resume_under_ray_matches_an_uninterrupted_run(tmp_path, inputs):
-    common = [f"init_from={inputs['lm']}", *data_overrides(inputs), "max_len=128", "grad_accum=2", "lr=3e-3"]
-    common += ["max_steps=6", "log_interval=1", "eval_interval=3", "checkpoint_interval=3", "cpus_per_worker=1"]
-    common += ["eval_samples=1", "sample_max_seconds=0.2"]
-    whole = run_local(load_config(PretrainConfig, None, [*common, f"run_dir={tmp_path}/whole"]))
-    res = job("pretrain", *common, f"run_dir={tmp_path}/halves", "halt_at_step=3", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    res = job("pretrain", *common, f"run_dir={tmp_path}/halves", cwd=tmp_path)  # Ray restores the run
-    assert res.returncode == 0, res.stderr[-3000:]
-    halves = metrics(tmp_path / "halves")
-    assert [m["step"] for m in halves] == [1, 2, 3, 4, 5, 6]
-    assert halves[-1]["loss"] == pytest.approx(whole["metrics"]["loss"], abs=1e-6)
-    a = load_file(Path(whole["checkpoint"]) / "model.safetensors")
-    b = load_file(tmp_path / "halves" / "checkpoint_000006" / "model.safetensors")
-    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
