@@ -32,6 +32,9 @@ MAX_TOKENS_PER_SECOND = 8.0
 TOKEN_MARGIN = 10
 
 
+WINDOW = 30 * SAMPLE_RATE  # Whisper's input window, in samples
+
+
 def token_cap(samples: int) -> int:
     """Most transcript tokens a clip of `samples` (16 kHz) can plausibly hold."""
     return TOKEN_MARGIN + int(MAX_TOKENS_PER_SECOND * samples / SAMPLE_RATE)
@@ -114,12 +117,20 @@ class FasterWhisperASR:
         self.english_only = not self._model.model.is_multilingual
 
     def transcribe(self, wave: np.ndarray, language: str = "en") -> str:
-        """Transcript of float32 mono audio at 16 kHz ('' for silence)."""
+        """Transcript of float32 mono audio at 16 kHz ('' for silence).
+
+        Greedy at temperature 0 only, each 30 s window capped like `transcribe_batch`: faster-whisper's default
+        falls back to sampling at higher temperatures on unclear audio, so the same clip got a different WER on
+        every call (a reward and an evaluation must be repeatable).
+        """
         _check_language(self.english_only, language)
+        wave = np.asarray(wave, dtype=np.float32)
         segments, _ = self._model.transcribe(
-            np.asarray(wave, dtype=np.float32),
+            wave,
             language=language,
             beam_size=self.beam_size,
+            temperature=0.0,
+            max_new_tokens=token_cap(min(len(wave), WINDOW)),
             condition_on_previous_text=False,
             vad_filter=False,
             without_timestamps=True,
@@ -133,8 +144,7 @@ class FasterWhisperASR:
         from faster_whisper.tokenizer import Tokenizer
 
         _check_language(self.english_only, language)
-        limit = 30 * SAMPLE_RATE
-        short = [i for i, w in enumerate(waves) if len(w) <= limit]
+        short = [i for i, w in enumerate(waves) if len(w) <= WINDOW]
         out = [""] * len(waves)
         for i in set(range(len(waves))) - set(short):
             out[i] = self.transcribe(waves[i], language)

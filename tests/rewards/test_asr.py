@@ -147,3 +147,15 @@ def test_english_only_model_rejects_other_languages(whisper):
     assert whisper.english_only
     with pytest.raises(ValueError, match="English-only; cannot transcribe language 'de'"):
         whisper.transcribe(np.zeros(16000, dtype=np.float32), "de")
+
+
+@needs_espeak
+def test_unclear_audio_gets_the_same_transcript_every_time(whisper):
+    """100 ms blocks of speech in random order: at temperature 0 Whisper's decode fails its quality checks, and
+    faster-whisper's default then samples at higher temperatures (6 different transcripts in 6 calls, none the
+    greedy one). Rewards and evaluations must be repeatable: one greedy decode."""
+    wave = speak(Speaker("a", "en", "en-us+m1", 45, 160), "The children walked to the park after lunch.", 16000)
+    blocks = wave[: len(wave) // 1600 * 1600].reshape(-1, 1600)
+    babble = blocks[np.random.default_rng(2).permutation(len(blocks))].ravel()
+    transcripts = {whisper.transcribe(babble, "en") for _ in range(3)}
+    assert len(transcripts) == 1, transcripts
