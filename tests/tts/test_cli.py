@@ -152,3 +152,25 @@ def test_corpus_generate_with_yaml_config(tmp_path, capsys, monkeypatch):
     report = json.loads(capsys.readouterr().out)
     assert report["utterances"] == 5
     assert report["per_language"] == {"de": {"train": 1, "val": 2, "test": 2, "hours": round(5 * 0.5 / 3600, 3)}}
+
+
+@needs_espeak
+def test_codec_fit_and_a_frames_only_refit_that_keeps_the_codes(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    main(["corpus", "generate", f"out_dir={corpus}", "sentences={en: 16}", "workers=1"])
+    capsys.readouterr()
+    manifest = str(corpus / "manifest.jsonl")
+    main(["codec", "fit", "--manifest", manifest, "--out", str(tmp_path / "a"), "env_clusters=8", "f0_bins=4"])
+    fitted = json.loads(capsys.readouterr().out)
+    assert fitted["files"] > 0 and fitted["bad_files"] == 0 and fitted["out"] == str(tmp_path / "a")
+    a = WorldVQCodec.load(tmp_path / "a")
+    assert a.cfg.codebook_size == 32 and not np.allclose(a.frames, a.centroids)  # real frames, not the centres
+
+    main(["codec", "fit", "--manifest", manifest, "--out", str(tmp_path / "b"), "--frames-for", str(tmp_path / "a")])
+    b = WorldVQCodec.load(tmp_path / "b")
+    assert b.cfg == a.cfg  # the settings come from the existing codec
+    np.testing.assert_array_equal(b.centroids, a.centroids)  # so do its codes
+    np.testing.assert_array_equal(b.frames, a.frames)  # the same rows and seed pick the same frames
+    record = json.loads((tmp_path / "b" / "fit.json").read_text())
+    assert record["inertia_per_frame"] == json.loads((tmp_path / "a" / "fit.json").read_text())["inertia_per_frame"]
+    assert record["decode_frames"]["centroids_from"] == str(tmp_path / "a")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from tts.audio import AudioError
 from tts.codec import load_codec
-from tts.codec.world_vq import WorldVQCodec, WorldVQConfig, analyse, fit
+from tts.codec.world_vq import WorldVQCodec, WorldVQConfig, analyse, fit, nearest_frames
 
 SR = 16000
 
@@ -136,3 +137,32 @@ def test_load_checks_codec_type(codec, tmp_path):
     codec.save(tmp_path / "c")
     with pytest.raises(ValueError, match="codec type 'world_vq', expected 'xcodec2'"):
         XCodec2Codec.load(tmp_path / "c")
+
+
+def test_nearest_frames_known_answer():
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [0.9, 0.1], [5.0, 5.0], [4.0, 4.0]])
+    centres = np.array([[0.95, 0.1], [4.4, 4.4], [0.1, 0.0]])
+    np.testing.assert_array_equal(nearest_frames(centres, x, chunk=2), x[[2, 4, 0]])
+
+
+def test_decoding_synthesises_the_frames_encoding_the_centres(codec, tmp_path):
+    assert codec.frames.shape == codec.centroids.shape and not np.allclose(codec.frames, codec.centroids)
+    wave = _vowelish(0.5)
+    codes = codec.encode(wave, SR)
+    centres = WorldVQCodec(codec.cfg, codec.centroids)  # a checkpoint saved before decode frames existed
+    np.testing.assert_array_equal(centres.encode(wave, SR), codes)
+    assert np.abs(centres.decode(codes) - codec.decode(codes)).max() > 1e-3
+    codec.save(tmp_path / "c")
+    np.testing.assert_array_equal(load_codec(tmp_path / "c").frames, codec.frames.astype(np.float32))
+    with pytest.raises(ValueError, match=r"decode frames \(3, 82\) do not match the centroids"):
+        WorldVQCodec(codec.cfg, codec.centroids, codec.frames[:3])
+
+
+def test_checkpoint_without_decode_frames_decodes_the_centres(codec, tmp_path):
+    from tts.codec.base import write_manifest
+
+    (tmp_path / "old").mkdir()
+    np.savez(tmp_path / "old" / "world_vq.npz", centroids=codec.centroids.astype(np.float32))
+    write_manifest(tmp_path / "old", "world_vq", "world_vq.npz", dataclasses.asdict(codec.cfg))
+    old = load_codec(tmp_path / "old")
+    np.testing.assert_array_equal(old.frames, old.centroids)
