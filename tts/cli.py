@@ -61,10 +61,7 @@ def _codec_fit(args: argparse.Namespace) -> None:
     from tts.config import load_config
 
     cfg = load_config(WorldVQConfig, args.config, args.overrides)
-    stats = fit_from_manifest(
-        args.manifest, args.out, cfg, max_files=args.max_files, seed=args.seed, frames_for=args.frames_for
-    )
-    stats = stats.get("decode_frames", stats)
+    stats = fit_from_manifest(args.manifest, args.out, cfg, max_files=args.max_files, seed=args.seed)
     print(
         json.dumps(
             {k: stats[k] for k in ("files", "frames", "seconds")}
@@ -218,10 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="run directory for the codec checkpoint")
     f.add_argument("--max-files", type=int, default=1200)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument(
-        "--frames-for",
-        help="an existing WORLD-VQ codec: keep its centroids (its codes) and only pick each code's decode frame",
-    )
     f.add_argument("--config", help="YAML with WorldVQConfig fields")
     f.add_argument("overrides", nargs="*", help="key=value overrides, e.g. env_clusters=1024")
     f.set_defaults(func=_codec_fit)

@@ -5,8 +5,8 @@ it far better than Griffin-Lim of a quantised mel spectrogram (ENVIRONMENT.md me
 that probe). A 20 ms code is `f0_bin * env_clusters + env_cluster`: f0 on a log grid (bin 0 = unvoiced)
 times a k-means cluster of the mel-cepstral envelope and band aperiodicity of its two 10 ms WORLD sub-frames.
 Fitting is a k-means on the corpus (minutes on 2 cores), so the codec is reproducible from the corpus alone.
-Encoding picks the nearest k-means centre; decoding synthesises each cluster's real training frame nearest its
-centre: a centre averages many frames and blurs their formants (Whisper WER x3.95 -> x3.07 of the original).
+The codebook's rows are real training frames, each the one nearest a k-means centre: a centre averages many
+frames and blurs their formants (README: codec figures).
 """
 
 from __future__ import annotations
@@ -83,17 +83,12 @@ def analyse(wave: np.ndarray, cfg: WorldVQConfig) -> tuple[np.ndarray, np.ndarra
 
 
 class WorldVQCodec(Codec):
-    """`centroids` encode (nearest centre); `frames` (one per cluster; None: the centres) decode."""
-
-    def __init__(self, cfg: WorldVQConfig, centroids: np.ndarray, frames: np.ndarray | None = None):
+    def __init__(self, cfg: WorldVQConfig, centroids: np.ndarray):
         if centroids.shape[0] != cfg.env_clusters:
             raise ValueError(f"{centroids.shape[0]} centroids for {cfg.env_clusters} clusters")
-        if frames is not None and frames.shape != centroids.shape:
-            raise ValueError(f"decode frames {frames.shape} do not match the centroids {centroids.shape}")
         self.cfg = cfg
         self.frame_rate = cfg.frame_rate
         self.centroids = centroids.astype(np.float64)
-        self.frames = self.centroids if frames is None else frames.astype(np.float64)
         self._c2 = (self.centroids**2).sum(1)
         edges = np.linspace(np.log(cfg.f0_min), np.log(cfg.f0_max), cfg.f0_bins)  # bins 1..f0_bins-1
         self._f0_edges = edges
@@ -113,7 +108,8 @@ class WorldVQCodec(Codec):
         return self.cfg.codebook_size
 
     def quantise(self, f0: np.ndarray, feats: np.ndarray) -> np.ndarray:
-        env = nearest(feats, self.centroids, self._c2)
+        d = self._c2[None, :] - 2.0 * feats @ self.centroids.T
+        env = d.argmin(1)
         f0_bin = np.zeros(len(f0), dtype=np.int64)
         voiced = f0 > 0
         f0_bin[voiced] = np.clip(np.searchsorted(self._f0_edges, np.log(f0[voiced])), 1, self.cfg.f0_bins - 1)
@@ -125,7 +121,7 @@ class WorldVQCodec(Codec):
     def _decode(self, codes: np.ndarray) -> np.ndarray:
         cfg, up, k = self.cfg, self.cfg.synthesis_upsample, self.cfg.subframes
         f0 = np.repeat(self._f0_centres[codes // cfg.env_clusters], k)
-        feats = self.frames[codes % cfg.env_clusters].reshape(len(codes) * k, -1)
+        feats = self.centroids[codes % cfg.env_clusters].reshape(len(codes) * k, -1)
         # Interpolate on a finer grid: log-f0 inside voiced runs, envelope everywhere.
         n = len(f0)
         grid = np.arange((n - 1) * up + 1) / up
@@ -148,9 +144,7 @@ class WorldVQCodec(Codec):
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            directory / WEIGHTS, centroids=self.centroids.astype(np.float32), frames=self.frames.astype(np.float32)
-        )
+        np.savez(directory / WEIGHTS, centroids=self.centroids.astype(np.float32))
         write_manifest(directory, KIND, WEIGHTS, asdict(self.cfg))
         return directory
 
@@ -158,13 +152,7 @@ class WorldVQCodec(Codec):
     def load(cls, directory: str | Path) -> WorldVQCodec:
         manifest, weights = read_manifest(directory, KIND)
         with np.load(weights) as z:
-            return cls(WorldVQConfig(**manifest["config"]), z["centroids"], z["frames"] if "frames" in z else None)
-
-
-def nearest(x: np.ndarray, centres: np.ndarray, c2: np.ndarray | None = None) -> np.ndarray:
-    """Index of the nearest centre (squared Euclidean) for each row of `x`."""
-    c2 = (centres**2).sum(1) if c2 is None else c2
-    return (c2[None, :] - 2.0 * x @ centres.T).argmin(1)
+            return cls(WorldVQConfig(**manifest["config"]), z["centroids"])
 
 
 def nearest_frames(centres: np.ndarray, x: np.ndarray, chunk: int = 20_000) -> np.ndarray:
@@ -192,11 +180,19 @@ def _analyse_file(args: tuple[str, WorldVQConfig]) -> tuple[np.ndarray, np.ndarr
         return str(exc)
 
 
-def training_frames(
-    paths: Sequence[str | Path], cfg: WorldVQConfig, workers: int = 2, seed: int = 0, max_frames: int = 150_000
-) -> tuple[np.ndarray, dict]:
-    """WORLD features of `paths` (at most `max_frames` random frames, which keeps a fit within ~10 min on 2
-    cores) and statistics. Unreadable files are skipped and listed."""
+def fit(
+    paths: Sequence[str | Path],
+    cfg: WorldVQConfig = WorldVQConfig(),
+    workers: int = 2,
+    seed: int = 0,
+    max_frames: int = 150_000,
+    max_iter: int = 25,
+) -> tuple[WorldVQCodec, dict]:
+    """Fit the envelope k-means on `paths` (at most `max_frames` random frames, which keeps the fit within
+    ~10 min on 2 cores), each centre then replaced by its nearest training frame; returns the codec and fit
+    statistics. Unreadable files are skipped and listed."""
+    from sklearn.cluster import KMeans
+
     feats, bad = [], []
     jobs = [(str(p), cfg) for p in paths]
     with get_context("spawn").Pool(workers) as pool:
@@ -210,31 +206,17 @@ def training_frames(
     x = np.concatenate(feats)
     if len(x) > max_frames:
         x = x[np.random.default_rng(seed).choice(len(x), max_frames, replace=False)]
-    return x, {"files": len(feats), "bad_files": bad, "frames": int(len(x))}
-
-
-def fit(
-    paths: Sequence[str | Path],
-    cfg: WorldVQConfig = WorldVQConfig(),
-    workers: int = 2,
-    seed: int = 0,
-    max_frames: int = 150_000,
-    max_iter: int = 25,
-    centroids: np.ndarray | None = None,
-) -> tuple[WorldVQCodec, dict]:
-    """Fit the envelope k-means on `paths` and pick each cluster's decode frame; returns the codec and fit
-    statistics. With `centroids` (an existing codec's), only the decode frames are picked: the codes stay the
-    same, so a SpeechLM trained on them stays valid."""
-    x, stats = training_frames(paths, cfg, workers, seed, max_frames)
-    if centroids is None:
-        from sklearn.cluster import KMeans
-
-        if len(x) < cfg.env_clusters:
-            raise ValueError(f"{len(x)} frames cannot fit {cfg.env_clusters} clusters; give the fit more audio")
-        km = KMeans(cfg.env_clusters, n_init=1, max_iter=max_iter, random_state=seed).fit(x)
-        centroids = km.cluster_centers_
-        stats["inertia_per_frame"] = float(km.inertia_ / len(x))
-    return WorldVQCodec(cfg, centroids, nearest_frames(centroids, x)), stats
+    if len(x) < cfg.env_clusters:
+        raise ValueError(f"{len(x)} frames cannot fit {cfg.env_clusters} clusters; give the fit more audio")
+    km = KMeans(cfg.env_clusters, n_init=1, max_iter=max_iter, random_state=seed).fit(x)
+    stats = {
+        "files": len(feats),
+        "bad_files": bad,
+        "frames": int(len(x)),
+        "inertia_per_frame": float(km.inertia_ / len(x)),
+        "codebook": "the training frames nearest the k-means centres",
+    }
+    return WorldVQCodec(cfg, nearest_frames(km.cluster_centers_, x)), stats
 
 
 def fit_from_manifest(
@@ -245,11 +227,9 @@ def fit_from_manifest(
     split: str = "train",
     seed: int = 0,
     workers: int = 2,
-    frames_for: str | Path | None = None,
 ) -> dict:
     """Fit on up to `max_files` rows of one split (a seeded sample across languages and speakers), save the
-    codec to `out` with its checksum, and write `out/fit.json` (statistics, timing, settings). `frames_for`: an
-    existing WORLD-VQ codec directory whose centroids are kept (only the decode frames are picked)."""
+    codec to `out` with its checksum, and write `out/fit.json` (statistics, timing, settings)."""
     import json
     import random
     import time
@@ -262,13 +242,8 @@ def fit_from_manifest(
     if not rows:
         raise ValueError(f"{manifest}: no usable rows in split {split!r} ({len(errors)} bad rows)")
     rows = random.Random(seed).sample(rows, min(max_files, len(rows)))
-    base = WorldVQCodec.load(frames_for) if frames_for is not None else None
-    cfg = base.cfg if base is not None else cfg
     start = time.time()
-    paths = [r.wav_path(manifest.parent) for r in rows]
-    codec, stats = fit(paths, cfg, workers=workers, seed=seed, centroids=None if base is None else base.centroids)
-    record = Path(frames_for) / "fit.json" if frames_for is not None else None
-    previous = json.loads(record.read_text()) if record is not None and record.is_file() else {}
+    codec, stats = fit([r.wav_path(manifest.parent) for r in rows], cfg, workers=workers, seed=seed)
     codec.save(out)
     stats |= {
         "manifest": str(manifest),
@@ -278,7 +253,5 @@ def fit_from_manifest(
         "config": asdict(cfg),
         "seed": seed,
     }
-    if base is not None:  # the k-means statistics stay those of the original fit
-        stats = previous | {"decode_frames": stats | {"centroids_from": str(frames_for)}}
     (Path(out) / "fit.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats
