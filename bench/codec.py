@@ -28,6 +28,7 @@ import time
 
 from evals.codec_roundtrip import roundtrip
 from rewards.asr import FasterWhisperASR
+from rewards.dnsmos import DnsmosScorer
 from tts.codec import EMBEDDED_CODEC, load_codec
 from tts.corpus.manifest import read_manifest
 
@@ -83,10 +84,10 @@ def main() -> None:
     rows = read_manifest(manifest, split=args.split)
     if args.limit:
         rows = first_per_language(rows, args.limit)
-    start, asr, originals = time.time(), FasterWhisperASR(), {}
+    start, asr, dnsmos, originals = time.time(), FasterWhisperASR(), DnsmosScorer(), {}
     results = {}
     for path, codec in zip(codecs, loaded):
-        res = roundtrip(codec, rows, manifest.parent, asr=asr, streaming=True, originals=originals)
+        res = roundtrip(codec, rows, manifest.parent, asr, dnsmos, streaming=True, originals=originals)
         s = res.summary()
         goal = {"wer_ratio<=2": s["wer_ratio"] <= 2.0, "ovrl_drop<=0.4": s["ovrl_drop"] <= 0.4}
         results[path] = {"summary": s, "goals": goal, "failures": res.failures, "utterances": res.utterances}

@@ -87,7 +87,7 @@ def streaming_loudness(
     return float(diff.abs().mean()), float(diff.std(correction=0))
 
 
-def _scores(wave: np.ndarray, sr: int, row: Utterance, asr, scorer) -> dict:
+def _scores(wave: np.ndarray, sr: int, row: Utterance, asr, dnsmos) -> dict:
     """Whisper WER (English rows, with the hypothesis) and DNSMOS OVRL of one wave."""
     from rewards.asr import error_rate
 
@@ -95,8 +95,8 @@ def _scores(wave: np.ndarray, sr: int, row: Utterance, asr, scorer) -> dict:
     if asr is not None and row.language == "en":
         hyp = asr.transcribe(resample(wave, sr, 16000))
         out |= {"wer": error_rate(row.text, hyp), "hyp": hyp}
-    if scorer is not None:
-        out["ovrl"] = scorer.score(wave, sr).ovrl
+    if dnsmos is not None:
+        out["ovrl"] = dnsmos.score(wave, sr).ovrl
     return out
 
 
@@ -105,16 +105,14 @@ def roundtrip(
     rows: list[Utterance],
     root: Path,
     asr=None,
-    dnsmos: bool = True,
+    dnsmos=None,
     streaming: bool = False,
     originals: dict[str, dict] | None = None,
 ) -> RoundTripResult:
-    """Encode+decode every row; score with `asr` (FasterWhisperASR; English rows only) and DNSMOS, and with
-    `streaming` the chunk loudness of `streaming_loudness`. `originals` caches the original audio's scores by
-    row id: pass one dict to several calls (same `asr` and `dnsmos`) to score each original once."""
-    from rewards.dnsmos import DnsmosScorer
-
-    scorer = DnsmosScorer() if dnsmos else None
+    """Encode+decode every row; score with `asr` (FasterWhisperASR; English rows only) and `dnsmos`
+    (DnsmosScorer), either None to skip, and with `streaming` the chunk loudness of `streaming_loudness`.
+    `originals` caches the original audio's scores by row id: pass one dict to several calls (same scorers) to
+    score each original once."""
     originals = {} if originals is None else originals
     res = RoundTripResult()
     for row in tqdm(rows, desc="codec round trip"):
@@ -124,7 +122,7 @@ def roundtrip(
             res.failures.append(str(exc))
             continue
         if row.id not in originals:
-            originals[row.id] = _scores(original, original_sr, row, asr, scorer)
+            originals[row.id] = _scores(original, original_sr, row, asr, dnsmos)
         sr = codec.encoder_sample_rate
         wave = resample(original, original_sr, sr)
         t0 = time.perf_counter()
@@ -137,7 +135,7 @@ def roundtrip(
         res.audio_seconds += len(wave) / sr
         entry: dict = {"id": row.id, "language": row.language, "speaker": row.speaker, "codes": int(len(codes))}
         entry |= {f"{k}_original": v for k, v in originals[row.id].items()}
-        entry |= {f"{k}_roundtrip": v for k, v in _scores(decoded, codec.sample_rate, row, asr, scorer).items()}
+        entry |= {f"{k}_roundtrip": v for k, v in _scores(decoded, codec.sample_rate, row, asr, dnsmos).items()}
         if streaming:
             reference = resample(original, original_sr, codec.sample_rate)
             entry["chunk_db_error"], entry["chunk_db_error_std"] = streaming_loudness(codec, codes, reference)

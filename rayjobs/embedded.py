@@ -48,6 +48,7 @@ def step(name: str):
 def run(cfg: EmbeddedJobConfig) -> dict:
     from evals.codec_roundtrip import roundtrip
     from rewards.asr import FasterWhisperASR
+    from rewards.dnsmos import DnsmosScorer
     from tts.codec import EMBEDDED_CODEC, load_codec
     from tts.codec.world_vq import fit_from_manifest
     from tts.corpus.generate import generate
@@ -83,7 +84,7 @@ def run(cfg: EmbeddedJobConfig) -> dict:
 
     t = step(f"3/4 round trip check ({cfg.check_utterances} English test utterances, Whisper tiny.en + DNSMOS)")
     rows = [r for r in read_manifest(manifest, split="test") if r.language == "en"][: cfg.check_utterances]
-    check = roundtrip(codec, rows, manifest.parent, asr=FasterWhisperASR()).summary()
+    check = roundtrip(codec, rows, manifest.parent, FasterWhisperASR(), DnsmosScorer()).summary()
     report["roundtrip"] = check
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in check.items()}))
     report["seconds"]["roundtrip"] = round(time.time() - t, 1)

@@ -30,8 +30,6 @@ SAMPLE_RATE = 16000
 # until its 448-token limit, and one such clip dominates a mean WER. Fast speech is ~5 words/s, ~7 tokens/s.
 MAX_TOKENS_PER_SECOND = 8.0
 TOKEN_MARGIN = 10
-
-
 WINDOW = 30 * SAMPLE_RATE  # Whisper's input window, in samples
 
 

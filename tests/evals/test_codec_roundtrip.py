@@ -84,8 +84,8 @@ def test_roundtrip_scores_each_original_once_across_codecs(tmp_path):
     save_audio(tmp_path / "a.wav", wave, SR)
     row = Utterance("a", "the cat sat", "en", "s1", "a.wav", 2.0, SR, split="test")
     asr, originals = CountingASR(), {}
-    quiet = roundtrip(FrameCodec(wave, 0.5), [row], tmp_path, asr, dnsmos=False, streaming=True, originals=originals)
-    same = roundtrip(FrameCodec(wave), [row], tmp_path, asr, dnsmos=False, originals=originals)
+    quiet = roundtrip(FrameCodec(wave, 0.5), [row], tmp_path, asr, streaming=True, originals=originals)
+    same = roundtrip(FrameCodec(wave), [row], tmp_path, asr, originals=originals)
     assert asr.calls == 3  # the original once, each round trip once
     assert list(originals) == ["a"]
     s = quiet.summary()
@@ -96,5 +96,5 @@ def test_roundtrip_scores_each_original_once_across_codecs(tmp_path):
 
 def test_roundtrip_unreadable_row_is_a_failure(tmp_path):
     row = Utterance("gone", "x", "en", "s1", "gone.wav", 1.0, SR, split="test")
-    res = roundtrip(FrameCodec(speechlike(1.0)), [row], tmp_path, dnsmos=False, streaming=True)
+    res = roundtrip(FrameCodec(speechlike(1.0)), [row], tmp_path, streaming=True)
     assert res.n == 0 and "no such audio file" in res.failures[0]

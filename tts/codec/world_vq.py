@@ -155,20 +155,12 @@ class WorldVQCodec(Codec):
             return cls(WorldVQConfig(**manifest["config"]), z["centroids"])
 
 
-def nearest_frames(centres: np.ndarray, x: np.ndarray, chunk: int = 20_000) -> np.ndarray:
-    """For each centre, the row of `x` nearest to it (in chunks of `x`: 150k x 4,096 distances at once would
-    take 5 GB)."""
-    best = np.full(len(centres), np.inf)
-    index = np.zeros(len(centres), dtype=np.int64)
-    c2 = (centres**2).sum(1)
-    for a in range(0, len(x), chunk):
-        xb = x[a : a + chunk]
-        d = (xb**2).sum(1)[:, None] - 2.0 * xb @ centres.T + c2[None, :]
-        j = d.argmin(0)
-        dj = d[j, np.arange(len(centres))]
-        better = dj < best
-        best[better], index[better] = dj[better], a + j[better]
-    return x[index]
+def nearest_frames(centres: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """For each centre, the row of `x` nearest to it (sklearn works in memory-bounded chunks: 150k x 4,096
+    distances at once would take 5 GB)."""
+    from sklearn.metrics import pairwise_distances_argmin
+
+    return x[pairwise_distances_argmin(centres, x)]
 
 
 def _analyse_file(args: tuple[str, WorldVQConfig]) -> tuple[np.ndarray, np.ndarray] | str:

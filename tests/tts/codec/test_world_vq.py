@@ -147,7 +147,7 @@ def test_load_checks_codec_type(codec, tmp_path):
 def test_nearest_frames_known_answer():
     x = np.array([[0.0, 0.0], [1.0, 0.0], [0.9, 0.1], [5.0, 5.0], [4.0, 4.0]])
     centres = np.array([[0.95, 0.1], [4.4, 4.4], [0.1, 0.0]])
-    np.testing.assert_array_equal(nearest_frames(centres, x, chunk=2), x[[2, 4, 0]])
+    np.testing.assert_array_equal(nearest_frames(centres, x), x[[2, 4, 0]])
 
 
 def test_codebook_rows_are_real_training_frames(codec, fit_paths):
