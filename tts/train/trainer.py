@@ -164,7 +164,9 @@ def fit_with(worker: Any, cfg: Any, resume: str | None) -> dict:
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    init_ray(include_dashboard=False)
+    # With its dashboard: Ray Train's placement-group cleaner polls the State API, which the dashboard serves
+    # (without it, a warning a second filled the job log).
+    init_ray()
     run_dir = Path(cfg.run_dir)
     trainer = TorchTrainer(
         worker,
