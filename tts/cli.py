@@ -61,7 +61,14 @@ def _codec_fit(args: argparse.Namespace) -> None:
     from tts.config import load_config
 
     cfg = load_config(WorldVQConfig, args.config, args.overrides)
-    stats = fit_from_manifest(args.manifest, args.out, cfg, max_files=args.max_files, seed=args.seed)
+    stats = fit_from_manifest(
+        args.manifest,
+        args.out,
+        cfg,
+        max_files=args.max_files,
+        seed=args.seed,
+        **{k: v for k, v in (("max_frames", args.max_frames), ("warps", args.warps)) if v is not None},
+    )
     print(
         json.dumps(
             {k: stats[k] for k in ("files", "frames", "seconds")}
@@ -215,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="run directory for the codec checkpoint")
     f.add_argument("--max-files", type=int, default=1200)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--max-frames", type=int, help="frames sampled for k-means (default: fit()'s, 300,000)")
+    f.add_argument("--warps", type=int, help="vocal-tract-length-warped copies of each file (0: none; default 1)")
     f.add_argument("--config", help="YAML with WorldVQConfig fields")
     f.add_argument("overrides", nargs="*", help="key=value overrides, e.g. env_clusters=1024")
     f.set_defaults(func=_codec_fit)

@@ -166,3 +166,9 @@ def test_codec_fit_writes_a_loadable_codec_and_its_record(tmp_path, capsys):
     assert WorldVQCodec.load(tmp_path / "a").cfg.codebook_size == 32
     record = json.loads((tmp_path / "a" / "fit.json").read_text())
     assert record["files"] == fitted["files"] and record["config"]["env_clusters"] == 8 and record["seed"] == 0
+    assert record["warps"] == 1  # the default: one warped copy of each file
+    for name, flags in (("plain", ["--warps", "0"]), ("sampled", ["--max-frames", "50"])):
+        main(["codec", "fit", "--manifest", manifest, "--out", str(tmp_path / name), *flags, "env_clusters=8"])
+    capsys.readouterr()
+    plain, sampled = (json.loads((tmp_path / n / "fit.json").read_text()) for n in ("plain", "sampled"))
+    assert plain["warps"] == 0 and record["frames"] == 2 * plain["frames"] and sampled["frames"] == 50

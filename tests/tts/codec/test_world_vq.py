@@ -9,7 +9,15 @@ import pytest
 
 from tts.audio import AudioError
 from tts.codec import load_codec
-from tts.codec.world_vq import WorldVQCodec, WorldVQConfig, analyse, fit, nearest_frames
+from tts.codec.world_vq import (
+    WorldVQCodec,
+    WorldVQConfig,
+    analyse,
+    fit,
+    nearest_frames,
+    warp_envelope,
+    warped_copies,
+)
 
 SR = 16000
 
@@ -151,9 +159,45 @@ def test_nearest_frames_known_answer():
 
 
 def test_codebook_rows_are_real_training_frames(codec, fit_paths):
-    """Not the k-means centres (averages that blur formants) but the training frames nearest them."""
+    """Not the k-means centres (averages that blur formants) but the frames nearest them: the training
+    frames or their warped copies (the same seeded copies as the fit's)."""
     from tts.audio import load_audio
 
-    frames = np.concatenate([analyse(load_audio(p, SR)[0], codec.cfg)[1] for p in fit_paths[:-1]])
+    per_file = [analyse(load_audio(p, SR)[0], codec.cfg)[1] for p in fit_paths[:-1]]
+    frames = np.concatenate(per_file + warped_copies(per_file, codec.cfg, 1, (0.88, 1.15), seed=0))
     gaps = ((codec.centroids[:, None, :] - frames[None, :, :]) ** 2).sum(-1).min(1)
     assert gaps.max() < 1e-8 and len(np.unique(codec.centroids, axis=0)) == codec.cfg.env_clusters
+
+
+def _formant_peak_hz(coded: np.ndarray, cfg: WorldVQConfig) -> float:
+    import pyworld as pw
+
+    sp = pw.decode_spectral_envelope(np.ascontiguousarray(coded, dtype=np.float64), cfg.sample_rate, cfg.fft_size)
+    return float(sp[0].argmax() * cfg.sample_rate / cfg.fft_size)
+
+
+@pytest.mark.parametrize("alpha", [0.88, 1.0, 1.15])
+def test_warp_moves_a_formant_by_alpha(alpha):
+    import pyworld as pw
+
+    cfg = WorldVQConfig()
+    hz = np.arange(cfg.fft_size // 2 + 1) * cfg.sample_rate / cfg.fft_size
+    sp = np.exp(3.0 * np.exp(-(((hz - 1000.0) / 150.0) ** 2)))[None] * 1e-4  # one formant at 1 kHz
+    coded = pw.code_spectral_envelope(sp, cfg.sample_rate, cfg.envelope_dims)
+    assert _formant_peak_hz(coded, cfg) == pytest.approx(1000.0, abs=20)
+    assert _formant_peak_hz(warp_envelope(coded, alpha, cfg), cfg) == pytest.approx(1000.0 * alpha, abs=20)
+
+
+def test_fit_adds_one_warped_copy_per_file_and_keeps_aperiodicity(fit_paths):
+    from tts.audio import load_audio
+
+    cfg = WorldVQConfig(f0_bins=8, env_clusters=16)
+    plain = fit(fit_paths[:-1], cfg, workers=1, warps=0)[1]
+    warped = fit(fit_paths[:-1], cfg, workers=1, warps=2)[1]
+    assert warped["frames"] == 3 * plain["frames"] and warped["warps"] == 2
+    per_file = [analyse(load_audio(p, SR)[0], cfg)[1] for p in fit_paths[:2]]
+    copies = warped_copies(per_file, cfg, 1, (0.88, 1.15), seed=0)
+    d = cfg.envelope_dims
+    for orig, copy in zip(per_file, copies):
+        np.testing.assert_array_equal(copy[:, d :: d + 1], orig[:, d :: d + 1])  # aperiodicity columns
+        assert not np.allclose(copy[:, :d], orig[:, :d])
