@@ -161,13 +161,12 @@ def warp_envelope(coded: np.ndarray, alpha: float, cfg: WorldVQConfig) -> np.nda
 
     The fit adds warped copies of its frames so that the codebook also covers voices whose formants sit
     between or beyond the training speakers' (held-out speakers' round-trip WER 0.345 -> 0.280, README)."""
+    from scipy.interpolate import interp1d
+
     sp = pw.decode_spectral_envelope(np.ascontiguousarray(coded, dtype=np.float64), cfg.sample_rate, cfg.fft_size)
-    src = np.clip(np.arange(sp.shape[1]) / alpha, 0.0, sp.shape[1] - 1)  # the bin each output bin reads
-    lo = np.floor(src).astype(int)
-    hi, frac = np.minimum(lo + 1, sp.shape[1] - 1), src - lo
-    log_sp = np.log(sp)
-    warped = np.exp(log_sp[:, lo] * (1.0 - frac) + log_sp[:, hi] * frac)  # interpolate the log envelope
-    return pw.code_spectral_envelope(np.ascontiguousarray(warped), cfg.sample_rate, coded.shape[1])
+    bins = np.arange(sp.shape[1])
+    log_sp = interp1d(bins, np.log(sp), axis=1)(np.clip(bins / alpha, 0, bins[-1]))  # output bin b reads b / alpha
+    return pw.code_spectral_envelope(np.ascontiguousarray(np.exp(log_sp)), cfg.sample_rate, coded.shape[1])
 
 
 def warped_copies(
@@ -177,16 +176,12 @@ def warped_copies(
     `warp_range`); aperiodicity is left as it is."""
     rng = np.random.default_rng(seed)
     lo, hi = np.log(warp_range[0]), np.log(warp_range[1])
-    d = per_file[0].shape[1] // cfg.subframes  # one sub-frame's envelope + aperiodicity
     out = []
     for _ in range(copies):
         for feats in per_file:
-            alpha = float(np.exp(rng.uniform(lo, hi)))
-            warped = feats.copy()
-            for k in range(cfg.subframes):
-                cols = slice(k * d, k * d + cfg.envelope_dims)
-                warped[:, cols] = warp_envelope(feats[:, cols], alpha, cfg)
-            out.append(warped)
+            sub = feats.reshape(len(feats) * cfg.subframes, -1).copy()  # one row per sub-frame
+            sub[:, : cfg.envelope_dims] = warp_envelope(sub[:, : cfg.envelope_dims], np.exp(rng.uniform(lo, hi)), cfg)
+            out.append(sub.reshape(feats.shape))
     return out
 
 
