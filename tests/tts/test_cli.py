@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.tiny import random_codec
 from tts.cli import main
-from tts.codec.world_vq import WorldVQCodec, WorldVQConfig
+from tts.codec.world_vq import WorldVQCodec
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not on PATH")
 CODEBOOK = 8 * 4  # env_clusters x f0_bins
@@ -18,9 +19,8 @@ CODEBOOK = 8 * 4  # env_clusters x f0_bins
 
 @pytest.fixture(scope="module")
 def codec_dir(tmp_path_factory):
-    """A tiny WORLD-VQ checkpoint with random centroids (40 cepstra + 1 aperiodicity band, x 2 sub-frames)."""
-    centroids = np.random.default_rng(0).normal(size=(8, 82)).astype(np.float32)
-    return WorldVQCodec(WorldVQConfig(env_clusters=8, f0_bins=4), centroids).save(tmp_path_factory.mktemp("codec"))
+    """A tiny WORLD-VQ checkpoint with random centroids."""
+    return random_codec(tmp_path_factory.mktemp("codec"), env_clusters=8, f0_bins=4)
 
 
 @pytest.fixture

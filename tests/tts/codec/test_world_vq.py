@@ -134,10 +134,24 @@ def test_load_codec_opens_a_training_checkpoint(codec, tmp_path):
     np.testing.assert_array_equal(load_codec(tmp_path / "checkpoint_000100").encode(wave, SR), codec.encode(wave, SR))
 
 
-def test_analysis_sub_frames_shape():
-    cfg = WorldVQConfig()
+@pytest.mark.parametrize("subframes", [2, 4])
+def test_analysis_sub_frames_shape(subframes):
+    cfg = WorldVQConfig(subframes=subframes)
     f0, feats = analyse(_vowelish(1.0), cfg)
-    assert f0.shape == (50,) and feats.shape == (50, cfg.subframes * (cfg.envelope_dims + 1))
+    assert cfg.analysis_period_ms == 20 / subframes
+    assert f0.shape == (50,) and feats.shape == (50, subframes * (cfg.envelope_dims + 1)) == (50, cfg.code_dims)
+
+
+def test_default_analyses_5ms_sub_frames():
+    assert WorldVQConfig().analysis_period_ms == 5.0
+
+
+def test_codebook_of_another_shape_is_refused():
+    cfg = WorldVQConfig(env_clusters=8, f0_bins=4)
+    with pytest.raises(ValueError, match=r"shape \(8, 82\) does not fit.*8 clusters x 164 features \(4 sub-frames"):
+        WorldVQCodec(cfg, np.zeros((8, 82)))
+    with pytest.raises(ValueError, match=r"shape \(7, 164\)"):
+        WorldVQCodec(cfg, np.zeros((7, 164)))
 
 
 def test_default_codebook_is_papers():

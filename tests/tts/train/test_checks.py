@@ -6,11 +6,10 @@ import json
 import shutil
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
+from tests.tiny import random_codec
 from tests.tts.train.tiny_setup import CODEBOOK, plain_lm, write_corpus
-from tts.codec.world_vq import WorldVQCodec, WorldVQConfig
 from tts.train import checkpoint
 from tts.train.config import PretrainConfig
 from tts.train.model import load as load_model
@@ -47,7 +46,7 @@ def test_missing_init_checkpoint(cfg, tmp_path):
 
 def test_checkpoint_built_for_another_codebook(cfg, tmp_path):
     other = tmp_path / "codec32"
-    WorldVQCodec(WorldVQConfig(env_clusters=8, f0_bins=4), np.random.default_rng(0).normal(size=(8, 82))).save(other)
+    random_codec(other, env_clusters=8, f0_bins=4)
     tokens = write_corpus(tmp_path / "tokens32", other)
     changes = {"codec_dir": str(other), "shards": [str(tokens)]}
     with pytest.raises(ValueError, match=f"codebook of {CODEBOOK} codes but the codec has 32"):
