@@ -155,7 +155,7 @@ def test_rerun_skips_finished_shards_and_redoes_an_unfinished_one(tiny):
 
 def test_codebook_too_big_for_uint16_fails_before_any_work(tmp_path):
     cfg = WorldVQConfig(env_clusters=(1 << 15) + 1, f0_bins=2)
-    WorldVQCodec(cfg, np.zeros((cfg.env_clusters, 82))).save(tmp_path / "codec")
+    WorldVQCodec(cfg, np.zeros((cfg.env_clusters, cfg.code_dims))).save(tmp_path / "codec")
     (tmp_path / "m.jsonl").write_text("")
     with pytest.raises(ValueError, match="codebook_size 65538 does not fit the uint16"):
         run(tmp_path / "m.jsonl", tmp_path / "out", TokenizeConfig(codec_dir=str(tmp_path / "codec")))
