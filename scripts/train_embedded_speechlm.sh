@@ -18,7 +18,7 @@ tts-align corpus select --manifest data/corpus/manifest.jsonl --out data/corpus/
 step "codec (fit on the corpus train split; the committed copy is tts/checkpoints/codec-speechlm)"
 [ -f tts/checkpoints/codec-speechlm/codec.json ] || {
     tts-align codec fit --manifest data/corpus/manifest.jsonl --out runs/codec/speechlm \
-        --warps 0 --max-frames 150000 env_clusters=512 subframes=2
+        --warps 0 --max-frames 150000 f0_bins=16 env_clusters=512 f0_error_diffusion=false f0_smoothing=1
     mkdir -p tts/checkpoints/codec-speechlm && cp runs/codec/speechlm/* tts/checkpoints/codec-speechlm/
 }
 

@@ -3,7 +3,9 @@
 Why this design: espeak-ng speech is source-filter speech, so a source-filter vocoder (WORLD) resynthesises
 it far better than Griffin-Lim of a quantised mel spectrogram (ENVIRONMENT.md measured WER 4x, OVRL -0.6 for
 that probe). A 20 ms code is `f0_bin * env_clusters + env_cluster`: f0 on a log grid (bin 0 = unvoiced)
-times a k-means cluster of the mel-cepstral envelope and band aperiodicity of its four 5 ms WORLD sub-frames.
+times a k-means cluster of the mel-cepstral envelope and band aperiodicity of its two 10 ms WORLD sub-frames.
+The envelope gets most of the 16 bits (8 f0 bins x 8,192 clusters): 8 plain f0 bins would flatten intonation,
+so the encoder dithers them (error diffusion) and the decoder smooths log f0 over neighbouring codes.
 Fitting is a k-means on the corpus (minutes on 2 cores), so the codec is reproducible from the corpus alone.
 The codebook's rows are real training frames, each the one nearest a k-means centre: a centre averages many
 frames and blurs their formants (README: codec figures). The fit also sees vocal-tract-length-warped copies
@@ -26,6 +28,7 @@ from tts.codec.base import Codec, read_manifest, write_manifest
 
 KIND = "world_vq"
 WEIGHTS = "world_vq.npz"
+PLAIN_F0 = {"f0_error_diffusion": False, "f0_smoothing": 1}  # f0 coding of the codecs fitted before both fields
 
 
 @dataclass(frozen=True)
@@ -34,13 +37,15 @@ class WorldVQConfig:
     frame_rate: int = 50
     fft_size: int = 1024
     envelope_dims: int = 40  # mel-cepstral coefficients of the WORLD envelope
-    f0_bins: int = 16  # including bin 0 = unvoiced
+    f0_bins: int = 8  # including bin 0 = unvoiced
     f0_min: float = 60.0
     f0_max: float = 420.0
-    env_clusters: int = 4096  # 16 x 4096 = 65,536 codes, the paper's codebook size
+    env_clusters: int = 8192  # 8 x 8192 = 65,536 codes, the paper's codebook size
     aperiodicity_weight: float = 4.0  # scales band aperiodicity (dB/20) against the cepstrum in k-means
-    subframes: int = 4  # WORLD analysis runs at subframes x frame_rate; one code quantises the trajectory
+    subframes: int = 2  # WORLD analysis runs at subframes x frame_rate; one code quantises the trajectory
     synthesis_upsample: int = 2  # decode on a finer grid than the sub-frames (interpolated): no stair-steps
+    f0_error_diffusion: bool = True  # encoder carries each voiced code's log-f0 rounding error to the next one
+    f0_smoothing: int = 5  # decoder log-averages f0 over this many neighbouring codes (triangular window; 1: off)
 
     @property
     def codebook_size(self) -> int:
@@ -63,8 +68,7 @@ class WorldVQConfig:
 def analyse(wave: np.ndarray, cfg: WorldVQConfig) -> tuple[np.ndarray, np.ndarray]:
     """WORLD analysis: per code, (f0 [T], the sub-frames' features side by side [T, subframes * dims]).
 
-    20 ms WORLD frames blur espeak's fast transitions (WER doubled in our probe); WORLD at 5 ms keeps more of
-    them than at 10 ms (unquantised round trip WER 0.110 vs 0.130 on the English test split, README).
+    20 ms WORLD frames blur espeak's fast transitions (WER doubled in our probe); 10 ms sub-frames do not.
     """
     x = wave.astype(np.float64)
     fs, k = cfg.sample_rate, cfg.subframes
@@ -120,17 +124,48 @@ class WorldVQCodec(Codec):
     def quantise(self, f0: np.ndarray, feats: np.ndarray) -> np.ndarray:
         d = self._c2[None, :] - 2.0 * feats @ self.centroids.T
         env = d.argmin(1)
-        f0_bin = np.zeros(len(f0), dtype=np.int64)
+        return self.f0_bins(f0) * self.cfg.env_clusters + env
+
+    def f0_bins(self, f0: np.ndarray) -> np.ndarray:
+        """f0 bin per code (0: unvoiced). With error diffusion (sigma-delta) the bins dither between
+        neighbours so that the decoder's smoothed contour follows the true one, not the bin centres: 8 coarse
+        bins then beat 16 plain ones (README: codec figures)."""
+        bins = np.zeros(len(f0), dtype=np.int64)
         voiced = f0 > 0
-        f0_bin[voiced] = np.clip(np.searchsorted(self._f0_edges, np.log(f0[voiced])), 1, self.cfg.f0_bins - 1)
-        return f0_bin * self.cfg.env_clusters + env
+        if not self.cfg.f0_error_diffusion:
+            bins[voiced] = self._nearest_bin(np.log(f0[voiced]))
+            return bins
+        log_centres, err = np.log(np.maximum(self._f0_centres, 1e-9)), 0.0
+        for t in np.flatnonzero(voiced):
+            if t > 0 and not voiced[t - 1]:
+                err = 0.0  # a new voiced run starts from its own f0
+            target = np.log(f0[t]) + err
+            bins[t] = self._nearest_bin(target)
+            err = target - log_centres[bins[t]]
+        return bins
+
+    def _nearest_bin(self, logf0: np.ndarray | float) -> np.ndarray:
+        return np.clip(np.searchsorted(self._f0_edges, logf0), 1, self.cfg.f0_bins - 1)
+
+    def decoded_f0(self, codes: np.ndarray) -> np.ndarray:
+        """f0 per voiced code: the log-average of the bin centres of the voiced codes among its `f0_smoothing`
+        neighbours (triangular weights); unvoiced codes stay 0."""
+        f0 = self._f0_centres[codes // self.cfg.env_clusters]
+        w = self.cfg.f0_smoothing
+        if w <= 1:
+            return f0
+        voiced = f0 > 0
+        kernel = np.bartlett(w + 2)[1:-1]
+        num = np.convolve(np.where(voiced, np.log(np.maximum(f0, 1e-9)), 0.0), kernel, "same")
+        den = np.convolve(voiced.astype(float), kernel, "same")
+        return np.where(voiced, np.exp(num / np.maximum(den, 1e-9)), 0.0)
 
     def _encode(self, wave: np.ndarray) -> np.ndarray:
         return self.quantise(*analyse(wave, self.cfg))
 
     def _decode(self, codes: np.ndarray) -> np.ndarray:
         cfg, up, k = self.cfg, self.cfg.synthesis_upsample, self.cfg.subframes
-        f0 = np.repeat(self._f0_centres[codes // cfg.env_clusters], k)
+        f0 = np.repeat(self.decoded_f0(codes), k)
         feats = self.centroids[codes % cfg.env_clusters].reshape(len(codes) * k, -1)
         # Interpolate on a finer grid: log-f0 inside voiced runs, envelope everywhere.
         n = len(f0)
@@ -161,8 +196,9 @@ class WorldVQCodec(Codec):
     @classmethod
     def load(cls, directory: str | Path) -> WorldVQCodec:
         manifest, weights = read_manifest(directory, KIND)
+        config = {**PLAIN_F0, **manifest["config"]}  # checkpoints from before f0 dithering keep their plain bins
         with np.load(weights) as z:
-            return cls(WorldVQConfig(**manifest["config"]), z["centroids"])
+            return cls(WorldVQConfig(**config), z["centroids"])
 
 
 def warp_envelope(coded: np.ndarray, alpha: float, cfg: WorldVQConfig) -> np.ndarray:

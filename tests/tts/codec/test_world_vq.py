@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -142,12 +143,8 @@ def test_analysis_sub_frames_shape(subframes):
     assert f0.shape == (50,) and feats.shape == (50, subframes * (cfg.envelope_dims + 1)) == (50, cfg.code_dims)
 
 
-def test_default_analyses_5ms_sub_frames():
-    assert WorldVQConfig().analysis_period_ms == 5.0
-
-
 def test_codebook_of_another_shape_is_refused():
-    cfg = WorldVQConfig(env_clusters=8, f0_bins=4)
+    cfg = WorldVQConfig(env_clusters=8, f0_bins=4, subframes=4)
     with pytest.raises(ValueError, match=r"shape \(8, 82\) does not fit.*8 clusters x 164 features \(4 sub-frames"):
         WorldVQCodec(cfg, np.zeros((8, 82)))
     with pytest.raises(ValueError, match=r"shape \(7, 164\)"):
@@ -215,3 +212,44 @@ def test_fit_adds_one_warped_copy_per_file_and_keeps_aperiodicity(fit_paths):
     for orig, copy in zip(per_file, copies):
         np.testing.assert_array_equal(copy[:, d :: d + 1], orig[:, d :: d + 1])  # aperiodicity columns
         assert not np.allclose(copy[:, :d], orig[:, :d])
+
+
+def _bare(cfg: WorldVQConfig) -> WorldVQCodec:
+    return WorldVQCodec(cfg, np.zeros((cfg.env_clusters, cfg.code_dims)))
+
+
+def test_dithered_f0_bins_follow_a_glide_that_plain_bins_flatten():
+    """A 100 -> 160 Hz glide across two wide bins: plain bins step once; error diffusion plus the
+    decoder's smoothing track the glide."""
+    f0 = np.geomspace(100, 160, 60)
+    cfg = WorldVQConfig(f0_bins=4, env_clusters=2)
+    plain = _bare(replace(cfg, f0_error_diffusion=False, f0_smoothing=1))
+    dithered = _bare(cfg)
+    err = {}
+    for name, c in (("plain", plain), ("dithered", dithered)):
+        decoded = c.decoded_f0(c.f0_bins(f0) * cfg.env_clusters)
+        err[name] = np.abs(np.log(decoded[5:-5] / f0[5:-5])).mean()
+    assert len(np.unique(plain.f0_bins(f0))) <= 2 and len(np.unique(dithered.f0_bins(f0))) >= 2
+    assert err["dithered"] < 0.05 < err["plain"]
+
+
+def test_error_diffusion_restarts_at_each_voiced_run_and_keeps_unvoiced_codes():
+    c = _bare(WorldVQConfig(f0_bins=4, env_clusters=2))
+    f0 = np.array([0.0, 130, 130, 130, 0, 0, 130, 300, 0])
+    bins = c.f0_bins(f0)
+    assert (bins[f0 == 0] == 0).all() and (bins[f0 > 0] > 0).all()
+    assert bins[1] == bins[6]  # the first code of each voiced run rounds its own f0, with no carried error
+    decoded = c.decoded_f0(bins * 2)
+    assert (decoded[f0 == 0] == 0).all() and (decoded[f0 > 0] > 0).all()
+
+
+def test_checkpoints_without_the_f0_fields_load_with_plain_bins(codec, tmp_path):
+    codec.save(tmp_path / "c")
+    manifest = tmp_path / "c" / "codec.json"
+    meta = json.loads(manifest.read_text())
+    assert meta["config"]["f0_error_diffusion"] is True and meta["config"]["f0_smoothing"] == 5
+    for key in ("f0_error_diffusion", "f0_smoothing"):
+        del meta["config"][key]
+    manifest.write_text(json.dumps(meta))
+    cfg = load_codec(tmp_path / "c").cfg
+    assert (cfg.f0_error_diffusion, cfg.f0_smoothing) == (False, 1)
