@@ -155,9 +155,11 @@ class WorldVQCodec(Codec):
         if w <= 1:
             return f0
         voiced = f0 > 0
+        from scipy.ndimage import convolve1d  # zero beyond the ends, output as long as the input
+
         kernel = np.bartlett(w + 2)[1:-1]
-        num = np.convolve(np.where(voiced, np.log(np.maximum(f0, 1e-9)), 0.0), kernel, "same")
-        den = np.convolve(voiced.astype(float), kernel, "same")
+        num = convolve1d(np.where(voiced, np.log(np.maximum(f0, 1e-9)), 0.0), kernel, mode="constant")
+        den = convolve1d(voiced.astype(float), kernel, mode="constant")
         return np.where(voiced, np.exp(num / np.maximum(den, 1e-9)), 0.0)
 
     def _encode(self, wave: np.ndarray) -> np.ndarray:

@@ -253,3 +253,11 @@ def test_checkpoints_without_the_f0_fields_load_with_plain_bins(codec, tmp_path)
     manifest.write_text(json.dumps(meta))
     cfg = load_codec(tmp_path / "c").cfg
     assert (cfg.f0_error_diffusion, cfg.f0_smoothing) == (False, 1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 5, 6])
+def test_smoothing_decodes_sequences_shorter_than_its_window(n):
+    c = _bare(WorldVQConfig(f0_bins=4, env_clusters=2, f0_smoothing=5))
+    codes = np.full(n, 2 * 2 + 1)  # bin 2, voiced
+    np.testing.assert_allclose(c.decoded_f0(codes), c._f0_centres[2])
+    assert len(c.decode(codes)) == n * c.hop_length
