@@ -128,8 +128,8 @@ class WorldVQCodec(Codec):
 
     def f0_bins(self, f0: np.ndarray) -> np.ndarray:
         """f0 bin per code (0: unvoiced). With error diffusion (sigma-delta) the bins dither between
-        neighbours so that the decoder's smoothed contour follows the true one, not the bin centres: 8 coarse
-        bins then beat 16 plain ones (README: codec figures)."""
+        neighbours so that the decoder's smoothed contour follows the true one, not the bin centres: with 8 bins,
+        DNSMOS OVRL drops 0.26 instead of 0.57 (README: codec figures)."""
         bins = np.zeros(len(f0), dtype=np.int64)
         voiced = f0 > 0
         if not self.cfg.f0_error_diffusion:
