@@ -106,7 +106,8 @@ class WorldVQCodec(Codec):
         self._c2 = (self.centroids**2).sum(1)
         edges = np.linspace(np.log(cfg.f0_min), np.log(cfg.f0_max), cfg.f0_bins)  # bins 1..f0_bins-1
         self._f0_edges = edges
-        self._f0_centres = np.exp(np.concatenate([[0.0], (edges[:-1] + edges[1:]) / 2]))
+        self._log_f0_centres = np.concatenate([[0.0], (edges[:-1] + edges[1:]) / 2])  # bin 0 (unvoiced): 0
+        self._f0_centres = np.exp(self._log_f0_centres)
         self._f0_centres[0] = 0.0
 
     @property
@@ -135,13 +136,13 @@ class WorldVQCodec(Codec):
         if not self.cfg.f0_error_diffusion:
             bins[voiced] = self._nearest_bin(np.log(f0[voiced]))
             return bins
-        log_centres, err = np.log(np.maximum(self._f0_centres, 1e-9)), 0.0
+        err = 0.0
         for t in np.flatnonzero(voiced):
             if t > 0 and not voiced[t - 1]:
                 err = 0.0  # a new voiced run starts from its own f0
             target = np.log(f0[t]) + err
             bins[t] = self._nearest_bin(target)
-            err = target - log_centres[bins[t]]
+            err = target - self._log_f0_centres[bins[t]]
         return bins
 
     def _nearest_bin(self, logf0: np.ndarray | float) -> np.ndarray:
@@ -150,15 +151,14 @@ class WorldVQCodec(Codec):
     def decoded_f0(self, codes: np.ndarray) -> np.ndarray:
         """f0 per voiced code: the log-average of the bin centres of the voiced codes among its `f0_smoothing`
         neighbours (triangular weights); unvoiced codes stay 0."""
-        f0 = self._f0_centres[codes // self.cfg.env_clusters]
-        w = self.cfg.f0_smoothing
-        if w <= 1:
-            return f0
-        voiced = f0 > 0
         from scipy.ndimage import convolve1d  # zero beyond the ends, output as long as the input
 
+        bins, w = codes // self.cfg.env_clusters, self.cfg.f0_smoothing
+        if w <= 1:
+            return self._f0_centres[bins]
+        voiced = bins > 0
         kernel = np.bartlett(w + 2)[1:-1]
-        num = convolve1d(np.where(voiced, np.log(np.maximum(f0, 1e-9)), 0.0), kernel, mode="constant")
+        num = convolve1d(self._log_f0_centres[bins], kernel, mode="constant")  # unvoiced codes add 0
         den = convolve1d(voiced.astype(float), kernel, mode="constant")
         return np.where(voiced, np.exp(num / np.maximum(den, 1e-9)), 0.0)
 
