@@ -13,6 +13,7 @@ be told which step its weights belong to (`version`, checked by the driver befor
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -29,10 +30,23 @@ class Completion:
     finish: str  # "stop" (speech end) | "length"
 
 
+class RotaryReloadFilter(logging.Filter):
+    """Drops vLLM's "RotaryEmbedding: Failed to load weights", logged at every sync: the rotary cos/sin cache is
+    a buffer that no HF state dict holds, and vLLM puts its own back (the slow sync test checks the log-probs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("RotaryEmbedding: Failed to load weights")
+
+
+RELOAD_LOGGER = "vllm.model_executor.model_loader.reload.layerwise"
+_ROTARY_FILTER = RotaryReloadFilter()
+
+
 class WeightSync:
     """vLLM worker extension (`worker_extension_cls`): load a full HF-named state dict into the running model."""
 
     def load_policy_weights(self, state: dict[str, torch.Tensor]) -> int:
+        logging.getLogger(RELOAD_LOGGER).addFilter(_ROTARY_FILTER)  # in the engine's process; added once
         # vLLM's in-place reload: loading into the post-processed parameters directly (model.load_weights)
         # fails, because processing after the first load replaced them (no weight_loader any more)
         self.reload_weights(weights_iterator=iter(state.items()))  # type: ignore[attr-defined]  # the vLLM worker

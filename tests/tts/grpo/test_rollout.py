@@ -4,6 +4,7 @@ subprocess, because vLLM needs the `if __name__ == "__main__"` guard."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from transformers import AutoTokenizer
 
 from tts import prompts
 from tts.grpo.config import RolloutConfig
-from tts.grpo.rollout import RolloutWorker
+from tts.grpo.rollout import RELOAD_LOGGER, RolloutWorker, RotaryReloadFilter
 from tts.layout import TokenLayout
 from tts.speechlm import load_speechlm
 
@@ -162,6 +163,19 @@ if __name__ == "__main__":
 """
 
 
+def test_reload_filter_drops_only_the_rotary_cache_warning():
+    """A layer with real weights that fails to load must still be heard."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger(RELOAD_LOGGER + ".test")
+    log.addFilter(RotaryReloadFilter())
+    log.addHandler(handler)
+    log.warning("%s: Failed to load weights", "RotaryEmbedding")
+    log.warning("%s: Failed to load weights", "QKVParallelLinear")
+    assert [r.getMessage() for r in records] == ["QKVParallelLinear: Failed to load weights"]
+
+
 @pytest.mark.slow
 def test_vllm_weight_sync_reaches_the_engine(policy_dir, prompt_ids, tmp_path):
     """The engine scores a fixed sequence with the start policy before the sync and with the learner's weights
@@ -182,6 +196,7 @@ def test_vllm_weight_sync_reaches_the_engine(policy_dir, prompt_ids, tmp_path):
     )
     lines = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
     assert res.returncode == 0 and lines, res.stderr[-4000:]
+    assert "Failed to load weights" not in res.stdout + res.stderr  # the rotary cache's warning is filtered
     out = json.loads(lines[0][len("RESULT ") :])
     expected = np.asarray(model_logprobs(learner, ids))
     np.testing.assert_allclose(out["before"], model_logprobs(start, ids), atol=1e-3)
