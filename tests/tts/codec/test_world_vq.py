@@ -227,16 +227,16 @@ def test_dithered_f0_bins_follow_a_glide_that_plain_bins_flatten():
     dithered = _bare(cfg)
     err = {}
     for name, c in (("plain", plain), ("dithered", dithered)):
-        decoded = c.decoded_f0(c.f0_bins(f0) * cfg.env_clusters)
+        decoded = c.decoded_f0(c.f0_codes(f0) * cfg.env_clusters)
         err[name] = np.abs(np.log(decoded[5:-5] / f0[5:-5])).mean()
-    assert len(np.unique(plain.f0_bins(f0))) <= 2 and len(np.unique(dithered.f0_bins(f0))) >= 2
+    assert len(np.unique(plain.f0_codes(f0))) <= 2 and len(np.unique(dithered.f0_codes(f0))) >= 2
     assert err["dithered"] < 0.05 < err["plain"]
 
 
 def test_error_diffusion_restarts_at_each_voiced_run_and_keeps_unvoiced_codes():
     c = _bare(WorldVQConfig(f0_bins=4, env_clusters=2))
     f0 = np.array([0.0, 130, 130, 130, 0, 0, 130, 300, 0])
-    bins = c.f0_bins(f0)
+    bins = c.f0_codes(f0)
     assert (bins[f0 == 0] == 0).all() and (bins[f0 > 0] > 0).all()
     assert bins[1] == bins[6]  # the first code of each voiced run rounds its own f0, with no carried error
     decoded = c.decoded_f0(bins * 2)
