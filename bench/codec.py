@@ -15,22 +15,17 @@ Goal (issue 2): round-trip WER <= 2x the original's, OVRL drop <= 0.4.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/<name>.py shares names with packages (bench/rewards.py vs rewards/): import from the repo root.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 import argparse
 import json
 import platform
 import time
+from pathlib import Path
 
 from evals.codec_roundtrip import roundtrip
 from rewards.asr import FasterWhisperASR
-from rewards.dnsmos import DnsmosScorer
+from rewards.dnsmos import DnsmosModel
+from tts.base.manifest import read_manifest
 from tts.codec import EMBEDDED_CODEC, load_codec
-from tts.corpus.manifest import read_manifest
 
 
 def first_per_language(rows: list, limit: int) -> list:
@@ -84,7 +79,7 @@ def main() -> None:
     rows = read_manifest(manifest, split=args.split)
     if args.limit:
         rows = first_per_language(rows, args.limit)
-    start, asr, dnsmos, originals = time.time(), FasterWhisperASR(), DnsmosScorer(), {}
+    start, asr, dnsmos, originals = time.time(), FasterWhisperASR(), DnsmosModel(), {}
     results = {}
     for path, codec in zip(codecs, loaded):
         res = roundtrip(codec, rows, manifest.parent, asr, dnsmos, streaming=True, originals=originals)

@@ -13,12 +13,6 @@ LLaMA-3.2-1B-shaped SpeechLM (16 layers, d=2048, 193,856-token vocabulary, bf16)
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/<name>.py shares names with packages (bench/rewards.py vs rewards/): import from the repo root.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 import argparse
 import json
 import os
@@ -26,15 +20,16 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
+from tts.base.config import load_config
 from tts.codec.xcodec2 import get_config
 from tts.codec.xcodec2.decoder import XCodec2Decoder
 from tts.codec.xcodec2.fsq import FSQ
 from tts.codec.xcodec2.model import count_params
-from tts.codec.xcodec2.train_config import CodecTrainConfig
-from tts.config import load_config
+from tts.train.codec.config import CodecTrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECHLM = ROOT / "tts" / "checkpoints" / "speechlm-embedded"

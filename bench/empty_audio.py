@@ -11,34 +11,23 @@ codes than the floor. Same prompts and seeds in both columns.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/<name>.py shares names with packages: import from the repo root.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 import argparse
 import asyncio
 import json
 import statistics
+from pathlib import Path
 
-from tts.config import load_config
+from tts.base.config import load_config
 from tts.serve.config import ServeConfig
 
 
-def held_out_prompts(cfg: ServeConfig, model_dir: str, manifest: str, count: int):
+def held_out_prompts(model, manifest: str, count: int):
     """The GRPO held-out clone prompts (tts.grpo.dataset), references encoded by the served codec."""
-    from transformers import AutoTokenizer
-
-    from tts.codec import load_codec
     from tts.grpo.config import DataConfig
     from tts.grpo.dataset import PromptSet
-    from tts.speechlm import load_layout
 
-    prompts = PromptSet(
-        DataConfig(manifest=manifest), "test", AutoTokenizer.from_pretrained(model_dir), load_layout(model_dir)
-    )
-    codec = load_codec(cfg.codec)
+    prompts = PromptSet(DataConfig(manifest=manifest), "test", model.tokenizer, model.layout)
+    codec = model.codec.load()
     prompts.attach({i: codec.encode_file(wav) for i, wav in prompts.references()})
     return prompts.held_out(count, seed=0)
 
@@ -78,13 +67,14 @@ def main() -> None:
     p.add_argument("overrides", nargs="*")
     args = p.parse_args()
 
-    from tts.serve.generation import SpeechLMGeneration, resolve_model
+    from tts.serve.generation import SpeechLMGeneration
+    from tts.speechlm import open_speechlm
 
     cfg = load_config(ServeConfig, args.config, args.overrides)
     floor = cfg.generation.min_codes_per_char if args.floor is None else args.floor
-    model_dir = resolve_model(cfg.model)
-    prompts = held_out_prompts(cfg, model_dir, args.manifest, args.prompts)
-    gen = SpeechLMGeneration(cfg, model_dir)
+    model = open_speechlm(cfg.model, cfg.codec)
+    prompts = held_out_prompts(model, args.manifest, args.prompts)
+    gen = SpeechLMGeneration(cfg, str(model.directory))
 
     async def both():  # one event loop: vLLM's AsyncLLM binds its output handler to the first loop it runs in
         return await lengths(gen, prompts, args.seeds, 0.0, cfg), await lengths(gen, prompts, args.seeds, floor, cfg)

@@ -15,24 +15,19 @@ most c in flight. Request i uses text i and seed i in every mode, so the modes s
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/<name>.py shares names with packages: import from the repo root.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 import argparse
 import asyncio
 import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import numpy as np
 
-from tts.cluster import free_port
-from tts.config import load_config
+from tts.base.cluster import free_port
+from tts.base.config import load_config
 from tts.serve.config import ServeConfig
 
 TEXTS = [
@@ -180,15 +175,11 @@ def auth(cfg: ServeConfig) -> dict:
     return {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
 
 
-def prompts_of(model_dir: str) -> list[list[int]]:
+def prompts_of(model) -> list[list[int]]:
     """The prompt ids the API builds for TEXTS with the default voice."""
-    from transformers import AutoTokenizer
-
     from tts.prompts import encode_text, inference
-    from tts.speechlm import load_layout
 
-    tokenizer, layout = AutoTokenizer.from_pretrained(model_dir), load_layout(model_dir)
-    return [inference(layout, encode_text(tokenizer, t)).input_ids for t in TEXTS]
+    return [inference(model.layout, encode_text(model.tokenizer, t)).input_ids for t in TEXTS]
 
 
 def bench_backend(cfg: ServeConfig, args, prompts: list[list[int]]) -> tuple[dict, dict, float]:
@@ -223,14 +214,15 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from tts.serve.generation import resolve_model
+    from tts.speechlm import open_speechlm
 
     cfg = load_config(ServeConfig, args.config, args.overrides)
     cfg.port = free_port()
     busiest = max(args.concurrency)
     if busiest > cfg.limits.max_concurrent + cfg.limits.max_queue:
         raise SystemExit(f"concurrency {busiest} exceeds the app's admission limit: raise limits.max_queue")
-    prompts = prompts_of(resolve_model(cfg.model))
+    model = open_speechlm(cfg.model, cfg.codec)
+    prompts = prompts_of(model)
     results, samples, goals, start_s = {}, {}, {}, {}
     c1 = min(args.concurrency)
     try:
@@ -256,7 +248,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"results": results, "goal": goals, "start_s": start_s, "samples": samples, "args": vars(args)}
-    report["config"], report["model"], report["codec"] = args.config, cfg.model, cfg.codec
+    report["config"], report["model"], report["codec"] = args.config, cfg.model, str(model.codec.directory)
     report["streaming"], report["limits"] = vars(cfg.streaming), vars(cfg.limits)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")

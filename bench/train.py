@@ -7,17 +7,12 @@ embedded codec, real transcripts). The paper's reference: 18,000 tokens/s/GPU (1
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/<name>.py shares names with packages: import from the repo root.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 import argparse
 import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 from tts.codec import EMBEDDED_CODEC
 from tts.speechlm import TinySpeechLMConfig

@@ -2,7 +2,7 @@
 Bradley-Terry ratings with bootstrap 95% intervals, ranked by the interval's lower bound.
 
 Votes come from JSONL rows `{model_a, model_b, winner: a|b|tie, annotator, text}` or from the arena's SQLite store
-(table `votes`, written by `evals/votes.py`). A tie counts as half a win for each side, in the win rate and in the
+(table `votes`, written by `tts/serve/votes.py`). A tie counts as half a win for each side, in the win rate and in the
 Bradley-Terry fit (as Chatbot Arena does); the matrix also reports ties separately.
 
 Bradley-Terry: P(i beats j) = sigmoid(s_i - s_j), the maximum of the likelihood times a weak Gaussian prior on

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tts.audio import AudioError, load_audio, resample
+from tts.base.audio import AudioError, load_audio, resample
+from tts.base.manifest import Utterance
 from tts.codec import Codec
-from tts.corpus.manifest import Utterance
 
 # streaming decode as the server does it: 0.5 s of new codes per call after 1 s of already-sent codes
 STREAM_CHUNK_CODES = 25
@@ -75,7 +75,7 @@ def streaming_loudness(
     the dB error). The std catches a voice that swells and fades between streamed pieces."""
     import torch
 
-    from tts.codec.xcodec2.losses import chunk_db_differences
+    from tts.train.codec.losses import chunk_db_differences
 
     parts = [
         codec.decode_with_context(codes[a : a + chunk], codes[max(0, a - context) : a])
@@ -110,7 +110,7 @@ def roundtrip(
     originals: dict[str, dict] | None = None,
 ) -> RoundTripResult:
     """Encode+decode every row; score with `asr` (FasterWhisperASR; English rows only) and `dnsmos`
-    (DnsmosScorer), either None to skip, and with `streaming` the chunk loudness of `streaming_loudness`.
+    (DnsmosModel), either None to skip, and with `streaming` the chunk loudness of `streaming_loudness`.
     `originals` caches the original audio's scores by row id: pass one dict to several calls (same scorers) to
     score each original once."""
     originals = {} if originals is None else originals

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evals.report import SUMMARY_HEADER, error_cell, main_metric, num, pct, summary_row, table
+from evals.metrics import main_metric
+from evals.report import SUMMARY_HEADER, error_cell, num, pct, summary_row, table
 
 KEYS = ("wer", "wer_corpus", "cer", "sim", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808", "rtf")
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from evals.buckets import DEFAULT_BOUNDS, check_bounds
 from rewards.router import RewardsConfig
-from tts.grpo.config import DecoderConfig, RolloutConfig
+from tts.codec.decoders import DecoderConfig
+from tts.rollout import RolloutConfig
 
 
 @dataclass

@@ -3,20 +3,20 @@
 `meta.lst` rows are `utt|prompt_text|prompt_wav|target_text[|gt_wav]` with paths relative to the file, exactly as
 seed-tts-eval ships them; the language is the file's directory name (`en/meta.lst`, `zh/meta.lst`) unless given.
 A JSONL file holds either eval rows `{id, language, prompt_text, prompt_wav, target_text[, gt_wav]}` or a corpus
-manifest (`tts/corpus/manifest.py` rows), whose utterances become voice-cloning items (`evals.sets`).
+manifest (`tts/base/manifest.py` rows), whose utterances become voice-cloning items (`evals.sets`).
 """
 
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rewards.asr import CER_LANGUAGES
-from tts.corpus.manifest import json_object, read_manifest
-from tts.corpus.text import LANGUAGES
+from tts.base.languages import CER_LANGUAGES, LANGUAGES
+from tts.base.manifest import Utterance, json_object, read_manifest
 
 
 class MetaError(ValueError):
@@ -104,14 +104,43 @@ def json_objects(path: Path, error: type[ValueError] = ValueError) -> list[tuple
     return [(lineno, json_object(line, f"{path}:{lineno}", error)) for lineno, line in lines if line.strip()]
 
 
+def by_speaker(rows: list[Utterance]) -> dict[str, list[Utterance]]:
+    out: dict[str, list[Utterance]] = defaultdict(list)
+    for r in sorted(rows, key=lambda r: r.id):
+        out[r.speaker].append(r)
+    return out
+
+
+def pick_prompt(rows: list[Utterance], after: str, exclude: set[str], max_seconds: float) -> Utterance | None:
+    """The first utterance after id `after` (cyclically, by id) of a speaker's sorted `rows` that is not excluded
+    and at most `max_seconds` long; None when there is none."""
+    ids = [r.id for r in rows]
+    start = next((k for k, i in enumerate(ids) if i > after), 0)
+    for k in range(len(rows)):
+        r = rows[(start + k) % len(rows)]
+        if r.id not in exclude and r.id != after and r.duration <= max_seconds:
+            return r
+    return None
+
+
+def cloning_items(rows: list[Utterance], root: Path, max_prompt_seconds: float = 6.0) -> list[EvalItem]:
+    """Every row as a target, prompted by another utterance of its speaker (rows of speakers with a single
+    utterance are left out: they have no prompt)."""
+    items = []
+    for speaker_rows in by_speaker(rows).values():
+        for r in speaker_rows:
+            p = pick_prompt(speaker_rows, r.id, {r.id}, max_prompt_seconds)
+            if p is not None:
+                items.append(EvalItem(r.id, p.text, str(p.wav_path(root)), r.text, r.language, str(r.wav_path(root))))
+    return sorted(items, key=lambda it: it.id)
+
+
 def read_jsonl(path: str | Path, check_files: bool = True) -> list[EvalItem]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such JSONL file")
     rows = json_objects(path, MetaError)
     if rows and "target_text" not in rows[0][1] and "wav" in rows[0][1]:
-        from evals.sets import cloning_items  # evals.sets builds on this module
-
         return cloning_items(read_manifest(path, split="test", check_files=check_files), path.parent)
     root = path.resolve().parent
     items = []

@@ -68,3 +68,8 @@ def group(rows: list[dict], key) -> dict[str, dict]:
     for r in rows:
         by.setdefault(key(r), []).append(r)
     return {k: aggregate(by[k]) for k in sorted(by)}
+
+
+def main_metric(stats: dict) -> str:
+    """The error rate a set is judged by: WER, or CER when it has only CER-language utterances."""
+    return "cer" if stats["n_cer"] and not stats["n_wer"] else "wer"

@@ -10,8 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from evals.metrics import DNSMOS_KEYS  # noqa: E402
-from evals.report import main_metric  # noqa: E402
+from evals.metrics import DNSMOS_KEYS, main_metric  # noqa: E402
 
 
 def _bars(ax, labels: list[str], values: list[float | None], title: str, scale: float = 1.0) -> None:

@@ -8,14 +8,9 @@ from pathlib import Path
 
 from evals.buckets import bucket_of, names, table7
 from evals.config import EvalConfig
-from evals.metrics import aggregate, group
+from evals.metrics import aggregate, group, main_metric
 
 VARIANTS = {"prompt": "decode with prompt", "no_prompt": "decode without prompt"}
-
-
-def main_metric(stats: dict) -> str:
-    """The error rate a set is judged by: WER, or CER when it has only CER-language utterances."""
-    return "cer" if stats["n_cer"] and not stats["n_wer"] else "wer"
 
 
 def table8_row(per_bucket: dict, metric: str) -> dict:

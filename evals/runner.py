@@ -21,7 +21,7 @@ from evals.meta import EvalItem, load_items
 from evals.metrics import edit_counts
 from evals.results import RESULTS, SYNTHESIS, append_rows, read_rows
 from rewards.scorers import Sample, audio_problem
-from tts.audio import AudioError, load_audio
+from tts.base.audio import AudioError, load_audio
 
 log = logging.getLogger(__name__)
 UNMEASURED = ("error_rate:", "wer:")  # router flags of the ASR for a language it does not transcribe

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -30,46 +29,15 @@ from evals.buckets import DEFAULT_BOUNDS, bucket_of, table7
 from evals.config import SetsConfig
 from evals.continuation import bisect
 from evals.espeak_words import word_starts
-from evals.meta import EvalItem, spread, write_meta_lst
-from tts.audio import AudioError, load_audio, save_audio
+from evals.meta import EvalItem, by_speaker, cloning_items, pick_prompt, spread, write_meta_lst
+from tts.base.audio import AudioError, load_audio, save_audio
+from tts.base.languages import LANGUAGES
+from tts.base.manifest import Utterance, read_manifest
 from tts.corpus.generate import speak
-from tts.corpus.manifest import Utterance, read_manifest
-from tts.corpus.text import LANGUAGES
 from tts.corpus.voices import Speaker, speakers_for
 
 log = logging.getLogger(__name__)
 TIMING_TOLERANCE_S = 0.01  # the espeak-ng word timing must be of this very audio
-
-
-def _by_speaker(rows: list[Utterance]) -> dict[str, list[Utterance]]:
-    out: dict[str, list[Utterance]] = defaultdict(list)
-    for r in sorted(rows, key=lambda r: r.id):
-        out[r.speaker].append(r)
-    return out
-
-
-def pick_prompt(rows: list[Utterance], after: str, exclude: set[str], max_seconds: float) -> Utterance | None:
-    """The first utterance after id `after` (cyclically, by id) of a speaker's sorted `rows` that is not excluded
-    and at most `max_seconds` long; None when there is none."""
-    ids = [r.id for r in rows]
-    start = next((k for k, i in enumerate(ids) if i > after), 0)
-    for k in range(len(rows)):
-        r = rows[(start + k) % len(rows)]
-        if r.id not in exclude and r.id != after and r.duration <= max_seconds:
-            return r
-    return None
-
-
-def cloning_items(rows: list[Utterance], root: Path, max_prompt_seconds: float = 6.0) -> list[EvalItem]:
-    """Every row as a target, prompted by another utterance of its speaker (rows of speakers with a single
-    utterance are left out: they have no prompt)."""
-    items = []
-    for speaker_rows in _by_speaker(rows).values():
-        for r in speaker_rows:
-            p = pick_prompt(speaker_rows, r.id, {r.id}, max_prompt_seconds)
-            if p is not None:
-                items.append(EvalItem(r.id, p.text, str(p.wav_path(root)), r.text, r.language, str(r.wav_path(root))))
-    return sorted(items, key=lambda it: it.id)
 
 
 def corpus_speaker(row: Utterance) -> Speaker | None:
@@ -167,7 +135,7 @@ def length_items(rows: list[Utterance], root: Path, directory: Path, cfg: SetsCo
     """Up to `length_per_bucket` Short phrases, Medium single sentences and Long multi-sentence texts, spread
     over the speakers' sentences; each prompted by an utterance of its speaker that the target does not use."""
     groups: dict[str, list[tuple]] = {"short": [], "medium": [], "long": []}
-    for speaker_rows in _by_speaker(rows).values():
+    for speaker_rows in by_speaker(rows).values():
         speaker = corpus_speaker(speaker_rows[0])
         if speaker is None:
             raise ValueError(

@@ -21,12 +21,12 @@ from evals.config import SynthesisConfig
 from evals.meta import EvalItem
 from evals.results import SYNTHESIS, append_rows, read_rows
 from tts import prompts
-from tts.audio import save_audio
-from tts.cluster import init_ray
-from tts.grpo.decoder import DecodeItem, decoder_pool
-from tts.grpo.rollout import RolloutWorker
-from tts.speechlm import EXPORT, load_layout, verify_export
-from tts.train.model import model_dir
+from tts.base.actors import ActorGroup, PoolConfig
+from tts.base.audio import save_audio
+from tts.base.cluster import init_ray
+from tts.codec.decoders import DecodeItem, decoder_pool
+from tts.rollout import RolloutWorker
+from tts.speechlm import open_speechlm
 
 log = logging.getLogger(__name__)
 WAVS = {"prompt": "wavs", "no_prompt": "wavs_no_prompt"}  # decode variant -> directory under OUT
@@ -39,39 +39,30 @@ def utterance_seed(seed: int, uid: str) -> int:
 
 class Synthesizer:
     def __init__(self, checkpoint: str, cfg: SynthesisConfig):
-        from transformers import AutoTokenizer
-
         self.cfg = cfg
-        self.policy_dir = str(model_dir(checkpoint))  # a run directory means its latest checkpoint
-        if (Path(self.policy_dir) / EXPORT).is_file():
-            verify_export(self.policy_dir)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.policy_dir)
-        self.layout = load_layout(self.policy_dir, self.tokenizer)
+        model = open_speechlm(checkpoint, cfg.codec_dir)  # a run directory means its latest checkpoint
+        self.policy_dir, self.tokenizer, self.layout = str(model.directory), model.tokenizer, model.layout
         init_ray()
-        self.decoders = decoder_pool(cfg.codec_dir, cfg.decoder)
-        self.workers: list = []
+        self.decoders = decoder_pool(str(model.codec.directory), cfg.decoder)
+        self.workers: ActorGroup | None = None
         try:
             self.decoders.wait_ready()
-            codebook = ray.get(self.decoders.actors[0].info.remote())["codebook_size"]
-            if codebook != self.layout.codebook_size:
-                raise ValueError(
-                    f"checkpoint {self.policy_dir} expects a codebook of {self.layout.codebook_size} codes but the "
-                    f"codec has {codebook}: set synthesis.codec_dir to the codec it was trained with"
-                )
-            worker = ray.remote(RolloutWorker).options(num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus)
-            self.workers = [
-                worker.remote(self.policy_dir, cfg.rollout, cfg.seed + 1000 * k) for k in range(cfg.rollout.workers)
-            ]
-            ray.get([w.ping.remote() for w in self.workers])
+            rollout = cfg.rollout
+            self.workers = ActorGroup(
+                RolloutWorker,
+                lambda k: (self.policy_dir, rollout, cfg.seed + 1000 * k),
+                PoolConfig(actors=rollout.workers, num_cpus=rollout.num_cpus, num_gpus=rollout.num_gpus),
+                "rollout workers",
+            )
+            self.workers.wait_ready(what="rollout workers")
         except BaseException:
             self.shutdown()
             raise
 
     def shutdown(self) -> None:
         self.decoders.shutdown()
-        for w in self.workers:
-            ray.kill(w)
-        self.workers = []
+        if self.workers is not None:
+            self.workers.shutdown()
 
     def _encode_prompts(self, paths: list[str]) -> dict[str, np.ndarray]:
         actors = self.decoders.actors

@@ -14,16 +14,9 @@ utterance, appended as scored: a re-run with the same OUT resumes), and with --c
 wavs_no_prompt/ and synthesis.jsonl.
 """
 
-import os
-import sys
-
-# `python rayjobs/<job>.py` puts rayjobs/ first on sys.path, where rayjobs/tokenize.py would shadow the stdlib
-# `tokenize` (imported by dataclasses -> inspect); put the repository root there instead.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
+import argparse
+import json
+import logging
 
 DEFAULT_CONFIG = "rayjobs/configs/eval_embedded.yaml"
 
@@ -53,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from evals.config import EvalConfig
-    from tts.config import load_config
+    from tts.base.config import load_config
 
     cfg = load_config(EvalConfig, args.config, args.overrides)
     for key in ("meta", "wav_dir", "checkpoint", "ground_truth", "out", "language", "limit"):

@@ -9,16 +9,9 @@ runs/<name>/ (metrics.jsonl, checkpoints/, report.json, reward_curve.png, wandb/
 the run's latest checkpoint exactly as an uninterrupted run would have.
 """
 
-import os
-import sys
-
-# `python rayjobs/<job>.py` puts rayjobs/ first on sys.path, where rayjobs/tokenize.py would shadow the stdlib
-# `tokenize` (imported by dataclasses -> inspect); put the repository root there instead.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
+import argparse
+import json
+import logging
 
 DEFAULT_CONFIG = "rayjobs/configs/grpo_embedded.yaml"
 
@@ -36,7 +29,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from tts.config import load_config
+    from tts.base.config import load_config
     from tts.grpo.config import GRPOConfig
     from tts.grpo.driver import GRPOJob
 

@@ -9,15 +9,8 @@ Speech segments up to 40 s in <|speech_start|> ... <|speech_end|> with ~10% text
 from another run's checkpoint.
 """
 
-import os
-import sys
-
-# `python rayjobs/<job>.py` puts rayjobs/ first on sys.path, where rayjobs/tokenize.py would shadow the stdlib
-# `tokenize` (imported by dataclasses -> inspect); put the repository root there instead.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-from tts.train.config import PretrainConfig  # noqa: E402
-from tts.train.trainer import main  # noqa: E402
+from tts.train.config import PretrainConfig
+from tts.train.trainer import main
 
 if __name__ == "__main__":
     main(PretrainConfig, __doc__.splitlines()[0])

@@ -7,13 +7,6 @@ Standalone it starts a local Ray, serves on 127.0.0.1:<port> and blocks until in
 `ray job submit` it joins the job's cluster. Docs at http://127.0.0.1:<port>/docs.
 """
 
-import os
-import sys
-
-# `python rayjobs/<job>.py` puts rayjobs/ first on sys.path, where rayjobs/tokenize.py would shadow the stdlib
-# `tokenize` (imported by dataclasses -> inspect); put the repository root there instead.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 import argparse
 import logging
 import time
@@ -31,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from ray import serve
 
-    from tts.config import load_config
+    from tts.base.config import load_config
     from tts.serve.app import start
     from tts.serve.config import ServeConfig
 

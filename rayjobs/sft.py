@@ -9,15 +9,8 @@ TTS prompts with the loss on target audio and <|speech_end|> only, a share of th
 learning rate. Re-running with the same run_dir resumes; --resume DIR continues from another checkpoint.
 """
 
-import os
-import sys
-
-# `python rayjobs/<job>.py` puts rayjobs/ first on sys.path, where rayjobs/tokenize.py would shadow the stdlib
-# `tokenize` (imported by dataclasses -> inspect); put the repository root there instead.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-from tts.train.config import SFTConfig  # noqa: E402
-from tts.train.trainer import main  # noqa: E402
+from tts.train.config import SFTConfig
+from tts.train.trainer import main
 
 if __name__ == "__main__":
     main(SFTConfig, __doc__.splitlines()[0])

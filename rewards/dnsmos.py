@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rewards.weights import WeightsError, package_file, verify
-from tts.audio import check_wave, resample
+from tts.base.audio import check_wave, resample
 
 SAMPLE_RATE = 16000
 INPUT_LENGTH = 9.01  # seconds per model window, hop 1 s
@@ -90,7 +90,7 @@ def p808_features(batch: np.ndarray) -> np.ndarray:
     return ((db + 40) / 40).transpose(0, 2, 1).astype(np.float32)
 
 
-class DnsmosScorer:
+class DnsmosModel:
     """DNSMOS of mono clips at any rate; `personalized` uses pDNSMOS, which penalises interfering talkers."""
 
     def __init__(

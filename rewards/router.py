@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rewards.composite import CompositeReward, RewardSpec, default_specs
-from rewards.pool import LocalPool, PoolConfig, ScorerPool
+from rewards.pool import LocalPool, ScorerPool
 from rewards.scorers import Sample, audio_problem
-from tts.cluster import init_ray
+from tts.base.actors import PoolConfig
+from tts.base.cluster import init_ray
+from tts.base.languages import CER_LANGUAGES
 
 
 @dataclass
@@ -15,7 +17,7 @@ class AsrConfig:
     backend: str = "faster-whisper"  # production: whisper (large-v3, GPU)
     model: str | None = None  # None: embedded Whisper tiny.en / large-v3 for the whisper backend
     device: str = "cpu"
-    cer_languages: list[str] = field(default_factory=lambda: ["zh", "ja", "ko", "th", "yue"])
+    cer_languages: list[str] = field(default_factory=lambda: sorted(CER_LANGUAGES))
     pool: PoolConfig = field(default_factory=PoolConfig)
 
 
@@ -117,9 +119,6 @@ class RewardRouter:
                 rec.setdefault(measurement, None)
             rec.update(self.composite(rec))
         return records
-
-    def health(self) -> dict[str, list[bool]]:
-        return {pool.name: pool.health() for pool in self.pools.values()}
 
     def shutdown(self) -> None:
         for pool in self.pools.values():

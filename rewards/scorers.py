@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from tts.audio import AudioError, check_wave, resample
+from tts.base.audio import AudioError, check_wave, resample
+from tts.base.languages import CER_LANGUAGES
 
 SR = 16000
 
@@ -70,7 +71,7 @@ class AsrScorer(Scorer):
         cer_languages: list[str] | None = None,
         threads: int = 1,
     ):
-        from rewards.asr import CER_LANGUAGES, load_asr
+        from rewards.asr import load_asr
 
         self.asr = load_asr(backend, model, device=device, threads=threads)
         self.cer_languages = frozenset(cer_languages) if cer_languages is not None else CER_LANGUAGES
@@ -148,7 +149,7 @@ class DnsmosScorer(Scorer):
     measurement = "dnsmos"
 
     def __init__(self, model_dir: str | None = None, personalized: bool = False, threads: int = 1):
-        from rewards.dnsmos import DnsmosScorer as Model
+        from rewards.dnsmos import DnsmosModel as Model
 
         self.model = Model(model_dir=model_dir, personalized=personalized, threads=threads)
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewards.weights import WeightsError, package_file
-from tts.audio import AudioError, check_wave, resample
+from tts.base.audio import AudioError, check_wave, resample
 
 SAMPLE_RATE = 16000
 # resemblyzer 0.1.4 ships its encoder weights inside the wheel.

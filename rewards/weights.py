@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from tts.codec.base import sha256
+from tts.base.checksum import sha256
 
 
 class WeightsError(RuntimeError):

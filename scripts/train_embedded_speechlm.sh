@@ -23,7 +23,7 @@ step "codec (fit on the corpus train split; the committed copy is tts/checkpoint
 }
 
 step "tokenize"
-python rayjobs/tokenize.py --manifest data/corpus/manifest_en_trainval.jsonl --out runs/tokens_speechlm \
+python rayjobs/tokenize_corpus.py --manifest data/corpus/manifest_en_trainval.jsonl --out runs/tokens_speechlm \
     codec_dir=tts/checkpoints/codec-speechlm
 
 step "pretrain"

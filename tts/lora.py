@@ -14,7 +14,7 @@ from pathlib import Path
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import PreTrainedModel
 
-from tts.layout import MARKUP_TAGS, TokenLayout
+from tts.base.layout import MARKUP_TAGS, TokenLayout
 
 LLAMA_QKVO_MLP = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tts.layout import TokenLayout
+from tts.base.layout import TokenLayout
 
 IGNORE = -100
 Codes = Sequence[int] | np.ndarray | torch.Tensor

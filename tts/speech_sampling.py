@@ -12,11 +12,42 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from tts.layout import MARKUP_TAGS, TokenLayout
+from tts.base.layout import MARKUP_TAGS, TokenLayout
+
+
+@dataclass
+class EngineSettings:
+    """How a generation engine is built: GRPO rollout workers, eval synthesis and Serve generation replicas."""
+
+    dtype: str = "float32"  # engine dtype; bfloat16 on GPUs
+    max_model_len: int = 1024  # vLLM
+    kv_cache_gib: float = 1.0  # vLLM CPU (VLLM_CPU_KVCACHE_SPACE)
+    gpu_memory_utilization: float = 0.4  # vLLM CUDA
+    enforce_eager: bool = True  # CUDA graphs cost start-up time a short run never wins back
+    threads: int = 1  # torch threads per engine on CPU
+
+
+@dataclass
+class SamplingSettings:
+    """What an engine samples (`vllm_sampling` / `hf_sampling`); a Serve request may override some per call."""
+
+    temperature: float = 0.9
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 400  # 8 s of codes at 50/s
+    # floor on the codes of a prompt: this many per character of its text, markup tags not counted (0: off)
+    min_codes_per_char: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.min_codes_per_char < 0:
+            raise ValueError(f"min_codes_per_char must be >= 0, got {self.min_codes_per_char}")
+
 
 _TAGS = re.compile("|".join(re.escape(t) for t in MARKUP_TAGS))
 
@@ -33,24 +64,21 @@ def min_new_tokens(text: str, codes_per_char: float, max_tokens: int) -> int:
     return min(max_tokens, math.ceil(codes_per_char * spoken_chars(text)))
 
 
-def vllm_engine_kwargs(
-    model: str,
-    dtype: str,
-    max_model_len: int,
-    kv_cache_gib: float,
-    gpu_memory_utilization: float,
-    enforce_eager: bool = True,
-    **extra: Any,
-) -> dict[str, Any]:
+def vllm_engine_kwargs(model: str, engine: EngineSettings, **extra: Any) -> dict[str, Any]:
     """Keyword arguments of `vllm.LLM` / `vllm.AsyncEngineArgs`; sets the CPU build's environment first."""
     # LLM: the engine runs in this process (rpc without copies); AsyncLLM: its engine core and the model worker
     # share one child process instead of two (a spawned vLLM process costs ~10 s of CPU to import)
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(kv_cache_gib))))
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(engine.kv_cache_gib))))
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")  # Ray places the actor; do not re-pin
-    kwargs = {"model": model, "dtype": dtype, "max_model_len": max_model_len, "enforce_eager": enforce_eager}
+    kwargs = {
+        "model": model,
+        "dtype": engine.dtype,
+        "max_model_len": engine.max_model_len,
+        "enforce_eager": engine.enforce_eager,
+    }
     if torch.cuda.is_available():
-        kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        kwargs["gpu_memory_utilization"] = engine.gpu_memory_utilization
     return kwargs | extra
 
 

@@ -1,7 +1,7 @@
 """The embedded SpeechLM: a tiny LLaMA built through the same token layout as Llasa/LLaMA-3 checkpoints.
 
 A byte-level BPE text tokenizer is trained on the corpus texts (so any input text tokenizes, every
-language included), a randomly initialised `LlamaForCausalLM` is created for it, and `tts.layout.expand`
+language included), a randomly initialised `LlamaForCausalLM` is created for it, and `tts.base.layout.expand`
 adds the special and audio tokens. The result is saved with `save_pretrained` so transformers, vLLM and
 the training jobs load it like any hub checkpoint.
 """
@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from tts.layout import TokenLayout, expand, from_tokenizer
+from tts.base import checkpoint
+from tts.base.checksum import sha256
+from tts.base.layout import TokenLayout, audio_token, expand, from_tokenizer
+from tts.codec import CodecRef, codec_ref
 
 BASE_SPECIALS = ["<|pad|>", "<|bos|>", "<|eos|>"]
+EMBEDDED_SPEECHLM = "tts/checkpoints/speechlm-embedded"  # the committed default policy (relative to the repo root)
 
 
 @dataclass
@@ -54,13 +59,14 @@ def train_text_tokenizer(texts: Iterable[str], vocab_size: int):
 
 def _corpus_texts(manifest: str | Path | None) -> list[str]:
     if manifest is not None:
-        from tts.corpus.manifest import read_manifest
+        from tts.base.manifest import read_manifest
 
         texts = [r.text for r in read_manifest(manifest, split="train", check_files=False)]
         if not texts:
             raise ValueError(f"{manifest}: no train-split texts to build the tokenizer from")
         return texts
-    from tts.corpus.text import LANGUAGES, generate_sentences
+    from tts.base.languages import LANGUAGES
+    from tts.corpus.text import generate_sentences
 
     return [s for lang in LANGUAGES for s in generate_sentences(lang, 200 if lang != "en" else 2000)]
 
@@ -81,10 +87,10 @@ def create_tiny_speechlm(
     """Create, expand and save the untrained embedded SpeechLM; returns a summary dict."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    # the codec the audio tokens are recorded for: the given (or embedded) one, unless only a size was asked for
+    codec = codec_ref(codec_dir) if codebook_size is None or codec_dir is not None else None
     if codebook_size is None:
-        from tts.codec import load_codec
-
-        codebook_size = load_codec(codec_dir).codebook_size
+        codebook_size = codec.codebook_size
     torch.manual_seed(cfg.seed)
     tokenizer = train_text_tokenizer(_corpus_texts(manifest), cfg.text_vocab_size)
     if len(tokenizer) < cfg.text_vocab_size:  # BPE ran out of merges (e.g. LLaMA-3's 128,256 for a 1B-shaped model)
@@ -106,6 +112,8 @@ def create_tiny_speechlm(
     )
     model = LlamaForCausalLM(config)
     layout = expand(model, tokenizer, codebook_size=codebook_size, seed=cfg.seed)
+    if codec is not None:
+        layout = with_codec(layout, codec)
     stop_at_speech_end(model, layout)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,9 +167,6 @@ def export_speechlm(source: str | Path, out: str | Path, dtype: str = "bfloat16"
     """Copy a trained SpeechLM (a checkpoint or run directory) to `out` as a plain HF directory in `dtype`, with
     `export.json` = {source, dtype, params, sha256 of the weights, notes}: what the committed embedded
     checkpoint is, how it was made and that it is unaltered (`verify_export`)."""
-    from tts.codec.base import sha256
-    from tts.train.model import model_dir
-
     model, tokenizer, layout = load_speechlm(model_dir(source))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,7 +186,6 @@ def export_speechlm(source: str | Path, out: str | Path, dtype: str = "bfloat16"
 
 def verify_export(directory: str | Path) -> dict:
     """export.json of `directory`, after checking its weights' checksum (a clear error when altered)."""
-    from tts.codec.base import sha256
 
     directory = Path(directory)
     path = directory / EXPORT
@@ -192,3 +196,98 @@ def verify_export(directory: str | Path) -> dict:
     if got != info["sha256"]:
         raise ValueError(f"{directory}/model.safetensors: checksum {got} does not match {EXPORT} ({info['sha256']})")
     return info
+
+
+def model_dir(init_from: str | Path) -> Path:
+    """The model directory `init_from` names: itself, or a run directory's latest checkpoint."""
+    path = Path(init_from)
+    if not path.exists():
+        raise FileNotFoundError(f"init_from {path} does not exist")
+    if (path / "config.json").is_file():
+        return path
+    found = checkpoint.latest(path)
+    if found is None:
+        raise FileNotFoundError(f"init_from {path} is neither a model checkpoint (no config.json) nor a run directory")
+    return found
+
+
+def speech_layout(directory: Path, codebook_size: int) -> TokenLayout | None:
+    """The token layout of a SpeechLM checkpoint, None for a plain LM (to be expanded); raises when the
+    checkpoint's audio vocabulary does not match the codec."""
+    from transformers import AutoTokenizer
+
+    if (directory / "layout.json").is_file():
+        layout = TokenLayout.load(directory)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        if audio_token(0) not in tokenizer.get_vocab():
+            return None
+        layout = from_tokenizer(tokenizer)
+    if layout.codebook_size != codebook_size:
+        raise ValueError(
+            f"{directory} was built for a codebook of {layout.codebook_size} codes but the codec has "
+            f"{codebook_size}: train with the codec_dir it was built for, or start from a matching checkpoint"
+        )
+    return layout
+
+
+# Paths inside the installed package (the committed checkpoints) are recorded relative to its root, so a policy
+# still finds its codec in another checkout or on another host.
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def with_codec(layout: TokenLayout, codec: CodecRef) -> TokenLayout:
+    """`layout` recording `codec` (path and weights' checksum): what the SpeechLM's audio tokens mean."""
+    path = codec.directory.resolve()
+    recorded = str(path.relative_to(_ROOT)) if path.is_relative_to(_ROOT) else str(path)
+    return replace(layout, codec={"path": recorded, "sha256": codec.sha256})
+
+
+def recorded_codec(directory: Path, layout: TokenLayout) -> CodecRef:
+    """The codec a SpeechLM records in its layout.json, found and checked against the recorded checksum."""
+    if not layout.codec:
+        raise ValueError(
+            f"{directory} records no codec (layout.json has no 'codec'; e.g. a public Llasa checkpoint): "
+            "give the codec directory it was trained with in the config (codec_dir / codec)"
+        )
+    path = Path(layout.codec["path"])
+    found = next((p for p in (path, _ROOT / path) if p.is_dir()), None)
+    if found is None:
+        raise FileNotFoundError(f"{directory} was trained with codec {path}, which does not exist here")
+    ref = codec_ref(found)
+    if ref.sha256 != layout.codec["sha256"]:
+        raise ValueError(
+            f"{directory} was trained with codec {path} of weights sha256 {layout.codec['sha256'][:12]}..., but "
+            f"{found} now holds weights {ref.sha256[:12]}...: restore that codec or give codec_dir explicitly"
+        )
+    return ref
+
+
+@dataclass
+class SpeechLM:
+    """An opened SpeechLM: where its weights are, how its text and audio tokens are laid out, and its codec."""
+
+    directory: Path
+    tokenizer: Any
+    layout: TokenLayout
+    codec: CodecRef  # described, not loaded: decoder actors load it where it runs
+
+
+def open_speechlm(path: str | Path, codec_dir: str | Path | None = None) -> SpeechLM:
+    """The one door to a SpeechLM for GRPO, evaluation, Serve and the CLI. `path`: a model directory, or a run
+    directory (its latest checkpoint); `codec_dir` None: the codec the model records. Checks, on the driver and
+    in seconds: an exported model's checksum, and that the codec's codebook is the model's audio vocabulary."""
+    from transformers import AutoTokenizer
+
+    directory = model_dir(path)
+    if (directory / EXPORT).is_file():
+        verify_export(directory)  # a committed/exported policy must be the one its checksum names
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    layout = load_layout(directory, tokenizer)
+    codec = codec_ref(codec_dir) if codec_dir is not None else recorded_codec(directory, layout)
+    if codec.codebook_size != layout.codebook_size:
+        raise ValueError(
+            f"SpeechLM {directory} expects a codebook of {layout.codebook_size} codes but codec {codec.directory} "
+            f"has {codec.codebook_size}: use the codec the SpeechLM was trained with"
+        )
+    return SpeechLM(directory, tokenizer, layout, codec)

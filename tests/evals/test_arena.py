@@ -13,7 +13,7 @@ import pytest
 
 from evals.arena import Vote, arena_report, bradley_terry, cell_text, read_votes, to_markdown, win_matrix, write_arena
 from evals.config import ArenaConfig
-from evals.votes import VoteStore
+from tts.serve.votes import VoteStore
 
 
 def test_win_matrix_counts_and_ties_as_half():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from evals.codec_roundtrip import roundtrip, streaming_loudness
-from tts.audio import save_audio
+from tts.base.audio import save_audio
+from tts.base.manifest import Utterance
 from tts.codec import Codec
-from tts.corpus.manifest import Utterance
 
 SR, HOP = 16000, 320
 HALF_DB = 20 * math.log10(2)  # 0.5x amplitude is 6.02 dB quieter

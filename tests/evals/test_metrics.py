@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from evals.metrics import aggregate, edit_counts, group
-from rewards.asr import CER_LANGUAGES, error_rate
+from rewards.asr import error_rate
+from tts.base.languages import CER_LANGUAGES
 
 
 @pytest.mark.parametrize(

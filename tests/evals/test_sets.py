@@ -10,12 +10,12 @@ from dataclasses import replace
 import pytest
 
 from evals.buckets import bucket_of
-from evals.meta import read_meta_lst
-from evals.sets import cloning_items, long_texts, pick_prompt, short_phrase
-from tts.audio import load_audio, save_audio
-from tts.cli import main
+from evals.meta import cloning_items, pick_prompt, read_meta_lst
+from evals.sets import long_texts, short_phrase
+from rayjobs.cli import main
+from tts.base.audio import load_audio, save_audio
+from tts.base.manifest import Utterance, write_manifest
 from tts.corpus.generate import speak
-from tts.corpus.manifest import Utterance, write_manifest
 from tts.corpus.voices import speakers_for
 
 

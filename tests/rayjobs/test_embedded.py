@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rayjobs.embedded import EmbeddedJobConfig
-from tts.config import load_config
+from evals.embedded import EmbeddedJobConfig
+from tts.base.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

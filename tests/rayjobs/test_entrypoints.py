@@ -1,5 +1,6 @@
-"""Every job runs as `python rayjobs/<job>.py` from the repository root (as `ray job submit` does): a job file
-named like a standard-library module (rayjobs/tokenize.py) must not break its neighbours' imports."""
+"""Every job runs as `python rayjobs/<job>.py` from the repository root (as `ray job submit` does), with no
+sys.path edits: no job file may be named like a standard-library module or one of our packages, which it would
+shadow for its neighbours (rayjobs/ comes first on sys.path)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ JOBS = sorted(p.name for p in (ROOT / "rayjobs").glob("*.py") if p.name != "__in
 
 
 def test_jobs_found():
-    assert {"embedded.py", "tokenize.py"} <= set(JOBS)
+    assert {"embedded.py", "tokenize_corpus.py", "grpo.py"} <= set(JOBS)
+    shadowed = set(sys.stdlib_module_names) | {"tts", "rewards", "evals", "rayjobs", "bench"}
+    for folder in ("rayjobs", "bench"):
+        assert not {p.stem for p in (ROOT / folder).glob("*.py")} & shadowed, folder
 
 
 @pytest.mark.parametrize("job", JOBS)

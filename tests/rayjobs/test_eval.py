@@ -12,9 +12,9 @@ import ray
 from evals.meta import EvalItem, write_meta_lst
 from rayjobs.eval import main
 from tests.tts.grpo.tiny_setup import tiny_codec, tiny_policy
-from tts.audio import save_audio
+from tts.base.audio import save_audio
+from tts.base.manifest import Utterance, write_manifest
 from tts.corpus.generate import speak
-from tts.corpus.manifest import Utterance, write_manifest
 from tts.corpus.voices import speakers_for
 
 pytestmark = pytest.mark.slow

@@ -17,16 +17,16 @@ import ray
 from safetensors.torch import load_file
 
 from rayjobs.grpo import main
-from rewards.pool import PoolError
 from tests.tts.grpo.tiny_setup import tiny_codec, tiny_corpus, tiny_policy
-from tts.cluster import free_port
-from tts.config import load_config
+from tts.base import checkpoint
+from tts.base.actors import PoolError
+from tts.base.cluster import free_port
+from tts.base.config import load_config
 from tts.grpo.config import GRPOConfig
 from tts.grpo.driver import GRPOJob
 from tts.grpo.learner import NonFiniteError
 from tts.grpo.telemetry import GAUGES
 from tts.speechlm import load_speechlm
-from tts.train import checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "rayjobs" / "configs" / "grpo_embedded.yaml"

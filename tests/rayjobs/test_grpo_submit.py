@@ -16,7 +16,7 @@ import pytest
 
 from tests.rayjobs.test_grpo import CONFIG, ROOT, overrides
 from tests.tts.grpo.tiny_setup import tiny_codec, tiny_corpus, tiny_policy
-from tts.cluster import free_port
+from tts.base.cluster import free_port
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).with_name("ray"))

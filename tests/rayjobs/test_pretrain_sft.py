@@ -14,7 +14,7 @@ import yaml
 from safetensors.torch import load_file
 
 from tests.tts.train.tiny_setup import SMALL, small_codec, tiny_speechlm, write_corpus
-from tts.config import load_config
+from tts.base.config import load_config
 from tts.train.config import PretrainConfig, SFTConfig
 from tts.train.trainer import run_local
 

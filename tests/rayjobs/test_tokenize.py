@@ -13,13 +13,13 @@ import pytest
 import soundfile as sf
 
 from tests.tts.tokenize.tiny_corpus import small_codec
-from tts.audio import load_audio
+from tts.base.audio import load_audio
+from tts.base.config import load_config
 from tts.codec import load_codec
-from tts.config import load_config
 from tts.tokenize import ShardDataset, TokenizeConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-JOB = ROOT / "rayjobs/tokenize.py"
+JOB = ROOT / "rayjobs/tokenize_corpus.py"
 
 
 def test_overrides_reach_the_config():
@@ -29,7 +29,7 @@ def test_overrides_reach_the_config():
 
 
 def test_entry_point_reports_bad_overrides_without_shadowing_stdlib_tokenize(tmp_path):
-    # `python rayjobs/tokenize.py` puts rayjobs/ on sys.path; dataclasses -> inspect -> `import tokenize` would
+    # `python rayjobs/tokenize_corpus.py` puts rayjobs/ on sys.path; dataclasses -> inspect -> `import tokenize` would
     # then load this job instead of the stdlib module unless the script removes its directory first.
     res = subprocess.run(
         [sys.executable, str(JOB), "--manifest", "m.jsonl", "--out", "out", "not_a_field=1"],

@@ -9,9 +9,9 @@ import pytest
 from speechmos import dnsmos as reference
 
 import rewards.dnsmos as dnsmos
-from rewards.dnsmos import P808, P835, P835_PERSONALIZED, DnsmosScorer, model_path, p808_features, windows
+from rewards.dnsmos import P808, P835, P835_PERSONALIZED, DnsmosModel, model_path, p808_features, windows
 from rewards.weights import WeightsError
-from tts.audio import AudioError
+from tts.base.audio import AudioError
 from tts.corpus.generate import speak
 from tts.corpus.voices import Speaker
 
@@ -40,8 +40,8 @@ def clips() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def scorers() -> dict[bool, DnsmosScorer]:
-    return {False: DnsmosScorer(), True: DnsmosScorer(personalized=True)}
+def scorers() -> dict[bool, DnsmosModel]:
+    return {False: DnsmosModel(), True: DnsmosModel(personalized=True)}
 
 
 @pytest.fixture(scope="module")
@@ -145,17 +145,17 @@ def test_batch_argument_checks(scorers):
 def test_wrong_digest_raises(monkeypatch):
     monkeypatch.setitem(dnsmos.DIGESTS, P808, "0" * 64)
     with pytest.raises(WeightsError, match="SHA-256"):
-        DnsmosScorer()
+        DnsmosModel()
 
 
 def test_model_dir_with_wheel_layout(tmp_path):
     for relpath in (P835, P808):
         (tmp_path / relpath).parent.mkdir(exist_ok=True)
         shutil.copy(model_path(relpath), tmp_path / relpath)
-    DnsmosScorer(model_dir=str(tmp_path))
+    DnsmosModel(model_dir=str(tmp_path))
     with pytest.raises(WeightsError, match="missing"):
-        DnsmosScorer(model_dir=str(tmp_path), personalized=True)
+        DnsmosModel(model_dir=str(tmp_path), personalized=True)
     with open(tmp_path / P808, "ab") as f:
         f.write(b"\0")
     with pytest.raises(WeightsError, match="SHA-256"):
-        DnsmosScorer(model_dir=str(tmp_path))
+        DnsmosModel(model_dir=str(tmp_path))

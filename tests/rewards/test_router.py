@@ -8,10 +8,11 @@ import pytest
 import ray
 
 from rewards.composite import RewardSpec
-from rewards.pool import PoolConfig, PoolError, ScorerPool
+from rewards.pool import ScorerPool
 from rewards.router import RewardRouter, RewardsConfig, public_record
 from rewards.scorers import Sample
-from tts.cluster import init_ray
+from tts.base.actors import PoolConfig, PoolError
+from tts.base.cluster import init_ray
 from tts.corpus.generate import speak
 from tts.corpus.voices import Speaker
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import soundfile as sf
 
-from tts.cli import main
+from rayjobs.cli import main
 from tts.corpus.generate import speak
 from tts.corpus.voices import Speaker
 

@@ -21,7 +21,7 @@ from rewards.speaker import (
     unispeech_to_model_state,
 )
 from rewards.weights import WeightsError
-from tts.audio import AudioError, resample
+from tts.base.audio import AudioError, resample
 from tts.corpus.generate import speak
 from tts.corpus.voices import Speaker
 

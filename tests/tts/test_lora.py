@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.tiny import TINY_LM
-from tts.layout import MARKUP_TAGS
+from tts.base.layout import MARKUP_TAGS
 from tts.lora import LLAMA_QKVO_MLP, LoraSettings, add_lora, load_adapter, merge, save_adapter, unmerge
 from tts.speechlm import create_tiny_speechlm, load_speechlm
 

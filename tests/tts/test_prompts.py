@@ -9,7 +9,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from tts import prompts
-from tts.layout import TokenLayout
+from tts.base.layout import TokenLayout
 from tts.prompts import IGNORE as X
 
 # text 0..99, specials 100..128 (speech_start 100, speech_end 101, text_start 102, text_end 103),

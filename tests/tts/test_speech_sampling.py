@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tts.layout import TokenLayout
+from tts.base.layout import TokenLayout
 from tts.speech_sampling import AudioOnly, hf_sampling, min_new_tokens, spoken_chars
 
 

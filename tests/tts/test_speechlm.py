@@ -11,7 +11,7 @@ import torch
 
 from tests.tiny import TINY_LM
 from tts import prompts
-from tts.layout import TokenLayout
+from tts.base.layout import TokenLayout
 from tts.speechlm import create_tiny_speechlm, load_speechlm
 
 SMALL = TINY_LM
@@ -125,3 +125,71 @@ def test_export_round_trip_and_checksum(tiny, tmp_path):
         verify_export(tmp_path / "exp")
     with pytest.raises(FileNotFoundError, match="export.json"):
         verify_export(out)
+
+
+# -- the one door: open_speechlm ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def policy_with_codec(tmp_path_factory):
+    """A tiny SpeechLM created for a 64-code codec, which its layout.json records."""
+    from tests.tiny import random_codec
+
+    root = tmp_path_factory.mktemp("door")
+    codec = random_codec(root / "codec")  # 4 x 16 = 64 codes
+    create_tiny_speechlm(root / "lm", SMALL, codec_dir=codec)
+    return root / "lm", codec
+
+
+def test_open_speechlm_uses_the_codec_the_model_records(policy_with_codec):
+    from tts.codec import codec_ref
+    from tts.speechlm import open_speechlm
+
+    lm, codec = policy_with_codec
+    assert TokenLayout.load(lm).codec == {"path": str(codec.resolve()), "sha256": codec_ref(codec).sha256}
+    opened = open_speechlm(lm)
+    assert opened.directory == lm and opened.codec.directory == codec and opened.codec.codebook_size == 64
+    assert opened.layout.codebook_size == 64 and len(opened.tokenizer) == opened.layout.vocab_size
+    assert opened.codec.load().codebook_size == 64
+
+
+def test_open_speechlm_refuses_a_codec_of_another_size_naming_both(policy_with_codec, tmp_path):
+    from tests.tiny import random_codec
+    from tts.speechlm import open_speechlm
+
+    lm, _ = policy_with_codec
+    other = random_codec(tmp_path / "other", env_clusters=32)  # 128 codes
+    with pytest.raises(ValueError, match=rf"SpeechLM {lm} expects a codebook of 64 codes but codec {other} has 128"):
+        open_speechlm(lm, other)
+
+
+def test_open_speechlm_without_a_recorded_codec_asks_for_one(tiny):
+    from tts.speechlm import open_speechlm
+
+    out, _ = tiny  # created from a codebook size alone: no codec recorded
+    with pytest.raises(ValueError, match="records no codec"):
+        open_speechlm(out)
+
+
+def test_open_speechlm_notices_a_refitted_codec(policy_with_codec, tmp_path):
+    import shutil
+
+    from tts.codec import load_codec
+    from tts.speechlm import open_speechlm
+
+    lm, codec = policy_with_codec
+    copy = shutil.copytree(lm, tmp_path / "lm")
+    old = load_codec(codec)
+    moved = type(old)(old.cfg, old.centroids + 1.0).save(tmp_path / "codec")  # a refit: same size, new weights
+    layout = TokenLayout.load(copy)
+    layout.codec["path"] = str(moved)
+    layout.save(copy)
+    with pytest.raises(ValueError, match="was trained with codec .* now holds weights"):
+        open_speechlm(copy)
+
+
+def test_committed_policy_opens_with_its_codec():
+    from tts.speechlm import _ROOT, EMBEDDED_SPEECHLM, open_speechlm
+
+    opened = open_speechlm(_ROOT / EMBEDDED_SPEECHLM)
+    assert opened.codec.directory.name == "codec-speechlm" and opened.codec.codebook_size == 8192

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -10,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tts.audio import AudioError, check_wave, load_audio, resample
+from tts.base.audio import AudioError, check_wave, load_audio, resample
+from tts.base.checksum import sha256
 
 MANIFEST = "codec.json"
 
@@ -99,13 +99,10 @@ class Codec(ABC):
     @abstractmethod
     def save(self, directory: str | Path) -> Path: ...
 
-
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    @classmethod
+    def codebook_size_of(cls, config: dict) -> int:
+        """The codebook size a codec.json `config` describes, without loading weights (checkpoint classes)."""
+        raise NotImplementedError(f"{cls.__name__} has no codec.json checkpoints")
 
 
 def write_manifest(directory: Path, kind: str, weights: str, config: dict) -> Path:
@@ -125,12 +122,12 @@ def _manifest(directory: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def codec_type(directory: str | Path) -> str:
-    """The codec class name recorded in codec.json (no checksum work: the class's `load` verifies)."""
-    return _manifest(Path(directory))["type"]
+def codec_manifest(directory: str | Path) -> dict:
+    """codec.json as recorded (no checksum work: the class's `load` verifies the weights)."""
+    return _manifest(Path(directory))
 
 
-def read_manifest(directory: str | Path, kind: str | None = None) -> tuple[dict, Path]:
+def read_codec_manifest(directory: str | Path, kind: str | None = None) -> tuple[dict, Path]:
     """Read codec.json (of codec type `kind`, if given) and verify the weights' checksum; returns (manifest,
     weights path)."""
     directory = Path(directory)

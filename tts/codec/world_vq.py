@@ -8,7 +8,7 @@ The envelope gets most of the 16 bits (8 f0 bins x 8,192 clusters): 8 plain f0 b
 so the encoder dithers them (error diffusion) and the decoder smooths log f0 over neighbouring codes.
 Fitting is a k-means on the corpus (minutes on 2 cores), so the codec is reproducible from the corpus alone.
 The codebook's rows are real training frames, each the one nearest a k-means centre: a centre averages many
-frames and blurs their formants (README: codec figures). The fit also sees vocal-tract-length-warped copies
+frames and blurs their formants (docs/codec.md). The fit also sees vocal-tract-length-warped copies
 of its frames, so that voices it has not heard (the held-out test speakers) find near codes.
 """
 
@@ -23,8 +23,8 @@ import numpy as np
 import pyworld as pw
 from tqdm import tqdm
 
-from tts.audio import load_audio
-from tts.codec.base import Codec, read_manifest, write_manifest
+from tts.base.audio import load_audio
+from tts.codec.base import Codec, read_codec_manifest, write_manifest
 
 KIND = "world_vq"
 WEIGHTS = "world_vq.npz"
@@ -130,7 +130,7 @@ class WorldVQCodec(Codec):
     def f0_codes(self, f0: np.ndarray) -> np.ndarray:
         """f0 bin per code (0: unvoiced). With error diffusion (sigma-delta) the bins dither between
         neighbours so that the decoder's smoothed contour follows the true one, not the bin centres: with 8 bins,
-        DNSMOS OVRL drops 0.26 instead of 0.57 (README: codec figures)."""
+        DNSMOS OVRL drops 0.26 instead of 0.57 (docs/codec.md)."""
         bins = np.zeros(len(f0), dtype=np.int64)
         voiced = f0 > 0
         if not self.cfg.f0_error_diffusion:
@@ -196,8 +196,12 @@ class WorldVQCodec(Codec):
         return directory
 
     @classmethod
+    def codebook_size_of(cls, config: dict) -> int:
+        return WorldVQConfig(**{**PLAIN_F0, **config}).codebook_size
+
+    @classmethod
     def load(cls, directory: str | Path) -> WorldVQCodec:
-        manifest, weights = read_manifest(directory, KIND)
+        manifest, weights = read_codec_manifest(directory, KIND)
         config = {**PLAIN_F0, **manifest["config"]}  # checkpoints from before f0 dithering keep their plain bins
         with np.load(weights) as z:
             return cls(WorldVQConfig(**config), z["centroids"])
@@ -207,7 +211,7 @@ def warp_envelope(coded: np.ndarray, alpha: float, cfg: WorldVQConfig) -> np.nda
     """Vocal-tract-length warp of coded envelopes [N, envelope_dims]: a formant at f moves to alpha * f.
 
     The fit adds warped copies of its frames so that the codebook also covers voices whose formants sit
-    between or beyond the training speakers' (held-out speakers' round-trip WER 0.345 -> 0.280, README)."""
+    between or beyond the training speakers' (held-out speakers' round-trip WER: docs/results.md)."""
     from scipy.interpolate import interp1d
 
     sp = pw.decode_spectral_envelope(np.ascontiguousarray(coded, dtype=np.float64), cfg.sample_rate, cfg.fft_size)
@@ -310,7 +314,7 @@ def fit_from_manifest(
     import random
     import time
 
-    from tts.corpus.manifest import iter_manifest
+    from tts.base.manifest import iter_manifest
 
     manifest = Path(manifest)
     errors: list[str] = []

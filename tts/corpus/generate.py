@@ -20,9 +20,10 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from tts.audio import AudioError, check_wave, resample, save_audio
-from tts.corpus.manifest import Utterance, write_manifest
-from tts.corpus.text import LANGUAGES, generate_sentences
+from tts.base.audio import AudioError, check_wave, resample, save_audio
+from tts.base.languages import LANGUAGES
+from tts.base.manifest import Utterance, write_manifest
+from tts.corpus.text import generate_sentences
 from tts.corpus.voices import Speaker, speakers_for
 
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from tts.base.languages import LANGUAGES
+from tts.base.layout import NONVERBAL_TAGS, STYLE_TAGS
+from tts.base.manifest import SPLITS, Utterance, write_manifest
 from tts.corpus.generate import CorpusConfig, plan, render_utterance, speak
-from tts.corpus.manifest import SPLITS, Utterance, write_manifest
 from tts.corpus.styles import STYLES, VOCAL_SOUNDS, nonverbal, render, trim
-from tts.corpus.text import LANGUAGES
 from tts.corpus.voices import Speaker, speakers_for
-from tts.layout import NONVERBAL_TAGS, STYLE_TAGS
 
 NONVERBAL_GAP = (0.1, 0.3)  # s of silence between a non-verbal sound and the speech next to it
 EDGE_SILENCE = 0.1  # s of silence at both ends of every sample (segments are trimmed before joining)

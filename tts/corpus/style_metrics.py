@@ -9,7 +9,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from tts.audio import check_wave
+from tts.base.audio import check_wave
 
 FMIN, FMAX = 50.0, 600.0  # Hz: covers espeak-ng voices from a lowered male to a raised female
 FRAME, HOP = 1024, 256

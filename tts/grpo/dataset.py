@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from tts import prompts
-from tts.corpus.manifest import Utterance, iter_manifest
+from tts.base.layout import TokenLayout
+from tts.base.manifest import Utterance, iter_manifest
 from tts.grpo.config import DataConfig
-from tts.layout import TokenLayout
 
 
 @dataclass

@@ -31,22 +31,21 @@ import torch
 import yaml
 from ray.exceptions import RayActorError
 
-from rewards.pool import wait_started
 from rewards.router import RewardRouter
 from rewards.scorers import Sample
-from tts.audio import load_audio
-from tts.cluster import free_port, init_ray
+from tts.base import checkpoint
+from tts.base.actors import ActorGroup, PoolConfig
+from tts.base.audio import load_audio
+from tts.base.checkpoint import keep_until
+from tts.base.cluster import free_port, init_ray
+from tts.codec.decoders import DecodeItem, decoder_pool
 from tts.grpo.config import GRPOConfig
 from tts.grpo.dataset import Prompt, PromptSet
-from tts.grpo.decoder import DecodeItem, decoder_pool
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, distributed_step, micro_batches
 from tts.grpo.math import group_advantages
-from tts.grpo.rollout import Completion, RolloutWorker
 from tts.grpo.telemetry import Telemetry, summarise
-from tts.speechlm import EXPORT, load_layout, verify_export
-from tts.train import checkpoint
-from tts.train.loop import keep_until
-from tts.train.model import model_dir
+from tts.rollout import Completion, RolloutWorker
+from tts.speechlm import open_speechlm, with_codec
 
 log = logging.getLogger(__name__)
 JOB = "grpo"
@@ -58,9 +57,9 @@ class GRPOJob:
         self.cfg, self.eval_only = cfg, eval_only
         self.run_dir = Path(cfg.runs_dir) / cfg.name
         self.ckpt_dir = self.run_dir / "checkpoints"
-        self.policy_dir = str(model_dir(cfg.policy))  # fails now, with the path, if the policy is missing
-        if (Path(self.policy_dir) / EXPORT).is_file():
-            verify_export(self.policy_dir)  # a committed/exported policy must be the one its checksum names
+        self.model = open_speechlm(cfg.policy, cfg.codec_dir)  # fails now, with the path, if anything is off
+        self.policy_dir = str(self.model.directory)
+        self.tokenizer, self.layout = self.model.tokenizer, self.model.layout
         self.restore = checkpoint.latest(self.ckpt_dir) if resume and self.ckpt_dir.exists() else None
         if resume and self.restore is None:
             log.warning("--resume: no checkpoint under %s; starting from step 0", self.ckpt_dir)
@@ -68,15 +67,10 @@ class GRPOJob:
             raise FileExistsError(f"{self.run_dir} already has checkpoints: pass --resume, or choose another name=")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(self.policy_dir)
-        self.layout = load_layout(self.policy_dir, self.tokenizer)
         self.step = int(checkpoint.read_state(self.restore)["step"]) if self.restore else 0
         self.version = self.step
         self._refs: dict[str, np.ndarray] = {}
-        self.rewards = self.decoders = None
-        self.rollouts, self.learners = [], []
+        self.rewards = self.decoders = self.rollouts = self.learners = None
         try:
             self._start_actors()
         except BaseException:
@@ -87,14 +81,8 @@ class GRPOJob:
     def _start_actors(self) -> None:
         cfg = self.cfg
         init_ray()
-        self.decoders = decoder_pool(cfg.codec_dir, cfg.decoder)
+        self.decoders = decoder_pool(str(self.model.codec.directory), cfg.decoder)
         self.decoders.wait_ready(cfg.start_timeout_s)
-        info = ray.get(self.decoders.actors[0].info.remote())
-        if info["codebook_size"] != self.layout.codebook_size:
-            raise ValueError(
-                f"policy {self.policy_dir} expects a codebook of {self.layout.codebook_size} codes but the codec "
-                f"has {info['codebook_size']}: set codec_dir= to the codec the policy was trained with"
-            )
         self.data = {split: PromptSet(cfg.data, split, self.tokenizer, self.layout) for split in ("train", "test")}
         refs = sorted({r for ps in self.data.values() for r in ps.references()})
         codes = ray.get(self.decoders.actors[0].encode_files.remote([p for _, p in refs]))
@@ -102,29 +90,31 @@ class GRPOJob:
             ps.attach({i: c for (i, _), c in zip(refs, codes)})
         self.rewards = RewardRouter(cfg.rewards)
         start_dir = str(self.restore) if self.restore else self.policy_dir
-        self._rollout_cls = ray.remote(RolloutWorker).options(
-            num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus
+        self.rollouts = ActorGroup(
+            RolloutWorker,
+            lambda k: (start_dir, cfg.rollout, cfg.seed + 1000 * k),
+            PoolConfig(actors=cfg.rollout.workers, num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus),
+            "rollout workers",
         )
-        self.rollouts = [self._spawn_rollout(k, start_dir) for k in range(cfg.rollout.workers)]
-        wait_started(self.rollouts, "rollout workers", cfg.start_timeout_s)
+        self.rollouts.wait_ready(cfg.start_timeout_s, "rollout workers")
         if self.eval_only:
             return
         batch = cfg.prompts_per_step * cfg.rollout.group_size
         self.grad_accum = micro_batches(batch // cfg.learner.ranks, cfg.learner.micro_batch_size)
         master = (ray.util.get_node_ip_address(), free_port(""))
-        learner_cls = ray.remote(LearnerRank).options(num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus)
         restore = str(self.restore) if self.restore else None
-        self.learners = [
-            learner_cls.remote(
-                self.policy_dir, cfg.learner, r, cfg.learner.ranks, master, self.grad_accum, cfg.seed, restore
-            )
-            for r in range(cfg.learner.ranks)
-        ]
-        wait_started(self.learners, "learner ranks", cfg.start_timeout_s)
+        codec = with_codec(self.layout, self.model.codec).codec  # what the checkpoints record
+        self.learners = ActorGroup(
+            LearnerRank,
+            lambda r: (
+                (self.policy_dir, cfg.learner, r, cfg.learner.ranks, master, self.grad_accum, cfg.seed)
+                + (restore, codec)
+            ),
+            PoolConfig(actors=cfg.learner.ranks, num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus),
+            "learner ranks",
+        )
+        self.learners.wait_ready(cfg.start_timeout_s, "learner ranks")
         self.telemetry = Telemetry(cfg, self.run_dir, resumed_at=self.step if self.restore else None)
-
-    def _spawn_rollout(self, k: int, weights_dir: str):
-        return self._rollout_cls.remote(weights_dir, self.cfg.rollout, self.cfg.seed + 1000 * k)
 
     # -- rollouts and rewards --------------------------------------------------------------------------------
     def _seed(self, step: int, k: int) -> int:
@@ -181,12 +171,9 @@ class GRPOJob:
     def _retry_rollout(self, worker: int, args: tuple, dead: Any):
         """A dead rollout worker is replaced (with the current weights) and its call retried once; calls that
         were queued on the same dead worker share one replacement."""
-        if self.rollouts[worker] is dead:
-            log.warning("rollout worker %d died; replacing it", worker)
-            self.rollouts[worker] = self._spawn_rollout(worker, self.policy_dir)
-            if self.learners:
-                weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
-                ray.get(self.rollouts[worker].load_weights.remote(weights, self.version))
+        if self.rollouts.replace(worker, "RayActorError", dead) and self.learners:
+            weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
+            ray.get(self.rollouts[worker].load_weights.remote(weights, self.version))
         return ray.get(self.rollouts[worker].generate.remote(*args))
 
     def collect(self, prompts: list[Prompt], pending: dict, pool: ThreadPoolExecutor) -> tuple[list, dict]:
@@ -217,13 +204,13 @@ class GRPOJob:
         trajs = [Trajectory(p.input_ids, c.token_ids, c.logprobs, 0.0) for p, group, _ in results for c in group]
         for t, a in zip(trajs, adv):
             t.advantage = a
-        return distributed_step(self.learners, trajs, cfg.learner.loss.aggregation)
+        return distributed_step(self.learners.actors, trajs, cfg.learner.loss.aggregation)
 
     def sync(self) -> float:
         """Learner weights -> every rollout engine (queued behind calls already submitted to a worker)."""
         t0 = time.perf_counter()
         weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
-        ray.get([w.load_weights.remote(weights, self.version) for w in self.rollouts])
+        ray.get([w.load_weights.remote(weights, self.version) for w in self.rollouts.actors])
         return time.perf_counter() - t0
 
     def save(self, metrics: dict) -> Path:
@@ -232,7 +219,7 @@ class GRPOJob:
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         state = {"job": JOB, "step": self.step, "max_steps": self.cfg.steps, "seed": self.cfg.seed, "metrics": metrics}
-        ray.get([r.save.remote(str(tmp), state) for r in self.learners])
+        ray.get([r.save.remote(str(tmp), state) for r in self.learners.actors])
         tmp.rename(final)
         kept = sorted(self.ckpt_dir.glob(f"{checkpoint.PREFIX}*[0-9]"))
         for old in kept[: -self.cfg.keep_checkpoints]:
@@ -295,8 +282,6 @@ class GRPOJob:
         return report
 
     def shutdown(self) -> None:
-        for pool in (self.rewards, self.decoders):
-            if pool is not None:
-                pool.shutdown()
-        for actor in self.rollouts + self.learners:
-            ray.kill(actor)
+        for group in (self.rewards, self.decoders, self.rollouts, self.learners):
+            if group is not None:
+                group.shutdown()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,11 @@ import ray
 import torch
 import torch.distributed as dist
 
+from tts.base import checkpoint
+from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, optimizer
 from tts.grpo.config import LearnerConfig
 from tts.grpo.math import grpo_loss, token_logprobs
 from tts.speechlm import load_speechlm
-from tts.train import checkpoint
-from tts.train.loop import all_sum, deepspeed_engine, optimizer
 
 
 class NonFiniteError(FloatingPointError):
@@ -73,6 +73,7 @@ class LearnerRank:
         grad_accum: int,
         seed: int,
         restore: str | None = None,
+        codec: dict | None = None,
     ):
         self.cfg, self.rank, self.world, self.grad_accum = cfg, rank, world, grad_accum
         os.environ.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank), WORLD_SIZE=str(world))
@@ -87,6 +88,8 @@ class LearnerRank:
         torch.manual_seed(seed + rank)
         source = restore or policy_dir
         model, self.tokenizer, self.layout = load_speechlm(source)
+        if codec is not None:
+            self.layout = replace(self.layout, codec=codec)  # checkpoints record the codec the policy speaks
         self.bf16 = cuda if cfg.bf16 is None else cfg.bf16
         self.ref = None
         if cfg.loss.beta > 0:  # the reference is the starting policy, also after a resume
@@ -97,25 +100,14 @@ class LearnerRank:
                 self.ref.to(torch.bfloat16)
             if cuda:
                 self.ref.cuda()
-        config = {
-            "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
-            "gradient_accumulation_steps": grad_accum,
-            "gradient_clipping": cfg.grad_clip,
-            "zero_optimization": {"stage": cfg.zero_stage},
-            "bf16": {"enabled": self.bf16},
-            "steps_per_print": 2**62,
-        }
+        config = deepspeed_config(cfg.micro_batch_size, grad_accum, cfg.grad_clip, cfg.zero_stage, self.bf16)
         self.engine = deepspeed_engine(model, config, optimizer(model, cfg))
         self.pad_id = self.layout.speech_end_id
-        self.state: dict = {}
         if restore is not None:
-            self.state = checkpoint.load(Path(restore), self.engine, rank)
+            checkpoint.load(Path(restore), self.engine, rank)  # the driver reads the step from train_state.json
 
     def ping(self) -> int:
         return self.rank
-
-    def restored_state(self) -> dict:
-        return self.state
 
     def _logprobs(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         ids = batch["input_ids"].to(self.engine.device)

@@ -26,20 +26,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from starlette.exceptions import HTTPException
 
-from evals.votes import VoteStore
-from tts.audio import AudioError, load_audio
-from tts.cluster import init_ray
+from tts.base.audio import AudioError, load_audio
+from tts.base.cluster import init_ray
 from tts.prompts import encode_text, inference
 from tts.serve.arena import ArenaError, Pairing, contenders, voice_of
 from tts.serve.config import ServeConfig
 from tts.serve.decoding import CodecDecoding
-from tts.serve.formats import AudioEncoder, supported_formats
-from tts.serve.generation import Sampling, SpeechLMGeneration, lora_voices, resolve_model
+from tts.serve.formats import AudioEncoder, encode_whole, supported_formats
+from tts.serve.generation import Sampling, SpeechLMGeneration, lora_voices
 from tts.serve.markup import check_markup, model_tags
 from tts.serve.metrics import ServeMetrics
 from tts.serve.streaming import StreamingDecoder
 from tts.serve.voices import Voice, VoiceStore, corpus_speaker, read_reference, render_reference
+from tts.serve.votes import VoteStore
 from tts.speech_sampling import min_new_tokens
+from tts.speechlm import open_speechlm
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"  # the playground and arena pages: plain HTML + JS, no build step
@@ -153,7 +154,7 @@ class SpeechAPI:
     def __init__(self, cfg: ServeConfig, model_dir: str, generation: Any, decoding: Any):
         from transformers import AutoTokenizer
 
-        from tts.layout import TokenLayout
+        from tts.base.layout import TokenLayout
 
         self.cfg, self.generation, self.decoding = cfg, generation, decoding
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -407,13 +408,19 @@ class SpeechAPI:
     ) -> AsyncIterator[bytes]:
         first, seconds, status = None, 0.0, 200
         try:
-            async for chunk in audio:
-                seconds += len(chunk) / sr
-                data = encoder.add(chunk)
-                if data:
-                    first = first or time.perf_counter()
-                    yield data
-            yield encoder.close()
+            if stream:
+                async for chunk in audio:
+                    seconds += len(chunk) / sr
+                    data = encoder.add(chunk)
+                    if data:
+                        first = first or time.perf_counter()
+                        yield data
+                yield encoder.close()
+            else:  # the whole file at once, its header with the exact sizes
+                chunks = [chunk async for chunk in audio]
+                wave = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+                seconds = len(wave) / sr
+                yield encode_whole(encoder.fmt, wave, sr)
             first = first or time.perf_counter()
         except Exception:  # after the first byte the status is sent: log, count and end the body
             log.exception("synthesis failed")
@@ -428,7 +435,8 @@ class SpeechAPI:
 
 def build_app(cfg: ServeConfig) -> serve.Application:
     """The Serve application graph for `cfg` (checkpoint paths are checked here, before any replica starts)."""
-    model_dir = resolve_model(cfg.model)
+    model = open_speechlm(cfg.model, cfg.codec)  # the SpeechLM and its codec, checked together
+    model_dir, codec_dir = str(model.directory), str(model.codec.directory)
     for voice in cfg.voices:
         if voice.speaker:
             corpus_speaker(voice.speaker)
@@ -438,7 +446,7 @@ def build_app(cfg: ServeConfig) -> serve.Application:
     )
     decoding = serve.deployment(CodecDecoding, name="CodecDecoding").options(**cfg.decoding.options())
     ingress = serve.deployment(SpeechAPI, name="SpeechAPI").options(**cfg.api.options())
-    return ingress.bind(cfg, model_dir, generation.bind(cfg, model_dir), decoding.bind(cfg.codec))
+    return ingress.bind(cfg, model_dir, generation.bind(cfg, model_dir), decoding.bind(codec_dir))
 
 
 def start(cfg: ServeConfig, **ray_init: Any) -> str:
@@ -454,6 +462,6 @@ def start(cfg: ServeConfig, **ray_init: Any) -> str:
 
 def app_builder(args: dict[str, Any]) -> serve.Application:
     """`serve run` / `serve deploy` entry: args {config: path to a ServeConfig YAML, overrides: [key=value]}."""
-    from tts.config import load_config
+    from tts.base.config import load_config
 
     return build_app(load_config(ServeConfig, args.get("config"), list(args.get("overrides", []))))

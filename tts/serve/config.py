@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tts.corpus.text import LANGUAGES
+from tts.base.languages import LANGUAGES
 from tts.serve.streaming import StreamingConfig
-
-EMBEDDED_SPEECHLM = "tts/checkpoints/speechlm-embedded"
-EMBEDDED_CODEC = "tts/checkpoints/codec-speechlm"
+from tts.speech_sampling import EngineSettings, SamplingSettings
+from tts.speechlm import EMBEDDED_SPEECHLM
 
 
 @dataclass
@@ -39,33 +38,29 @@ BACKENDS = ("auto", "vllm", "hf")
 
 
 @dataclass
-class GenerationSettings:
+class GenerationSettings(EngineSettings, SamplingSettings):
+    """The generation deployment: the shared engine and sampling settings (request defaults: a request may override
+    temperature, top_p and seed) with Serve's own defaults, its backend choice, LoRA capacity and placement."""
+
     # "vllm" (AsyncLLM, continuous batching) | "hf" (transformers generate, one request at a time per replica) |
     # "auto" (vllm when importable and able to load every LoRA voice, else hf)
     backend: str = "auto"
-    dtype: str = "float32"
-    temperature: float = 0.7  # request defaults; a request may override temperature, top_p and seed
+    temperature: float = 0.7
     top_p: float = 0.9
-    top_k: int = 0
-    repetition_penalty: float = 1.0
     max_new_tokens: int = 1500  # 30 s at 50 codes/s
-    # floor on the codes of a request: this many per character of its input (markup tags not counted), so the
-    # model cannot end speech before it has said anything (0: off). 2.0 is below every embedded corpus utterance
-    # (2.35 to 13.9 codes/char at 50 codes/s); scale it by frame rate / 50 for another codec
+    # 2.0 codes per character is below every embedded corpus utterance (2.35 to 13.9 codes/char at 50 codes/s), so
+    # the model cannot end speech before it has said anything; scale it by frame rate / 50 for another codec
     min_codes_per_char: float = 2.0
-    threads: int = 1  # torch threads per replica on CPU
-    max_model_len: int = 2048  # vLLM
-    kv_cache_gib: float = 1.0  # vLLM CPU (VLLM_CPU_KVCACHE_SPACE)
-    gpu_memory_utilization: float = 0.5  # vLLM CUDA
+    max_model_len: int = 2048
+    gpu_memory_utilization: float = 0.5
     max_loras: int = 4  # vLLM: LoRA voices resident at once
     max_lora_rank: int = 16
     deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.backend not in BACKENDS:
             raise ValueError(f"generation.backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.min_codes_per_char < 0:
-            raise ValueError(f"generation.min_codes_per_char must be >= 0, got {self.min_codes_per_char}")
 
 
 @dataclass
@@ -105,7 +100,7 @@ class ArenaSettings:
     """The blind A/B page at /arena (paper section 4.2). A contender is "<model>/<voice>": the served model's
     directory name and a preset voice, e.g. "speechlm-embedded/alice"."""
 
-    votes: str = "runs/arena/votes.sqlite"  # SQLite file of evals.votes.VoteStore
+    votes: str = "runs/arena/votes.sqlite"  # SQLite file of tts.serve.votes.VoteStore
     contenders: list[str] = field(default_factory=list)  # empty: the served model with each preset voice
     # HMAC key of pair tokens; give one when the API has several replicas (None: a random key per replica, so a
     # pair must be voted on at the replica that made it)
@@ -117,7 +112,7 @@ class ArenaSettings:
 @dataclass
 class ServeConfig:
     model: str = EMBEDDED_SPEECHLM  # a SpeechLM directory, or a training/GRPO run or checkpoint directory
-    codec: str = EMBEDDED_CODEC
+    codec: str | None = None  # None: the codec the model records (tts.speechlm.open_speechlm)
     model_names: list[str] = field(default_factory=lambda: ["tts-align", "tts-1", "tts-1-hd"])  # accepted `model`
     # languages the model was trained on (tts.corpus.text codes); a request's `language` must be one, the first is
     # the default. The embedded SpeechLM learnt English only.

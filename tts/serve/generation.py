@@ -107,9 +107,7 @@ class SpeechLMGeneration:
         lora = (
             {"enable_lora": True, "max_loras": g.max_loras, "max_lora_rank": g.max_lora_rank} if self.adapters else {}
         )
-        kwargs = vllm_engine_kwargs(
-            model_dir, g.dtype, g.max_model_len, g.kv_cache_gib, g.gpu_memory_utilization, disable_log_stats=True
-        )
+        kwargs = vllm_engine_kwargs(model_dir, g, disable_log_stats=True)
         self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs, **lora))
         self.lora_ids = {name: k + 1 for k, name in enumerate(sorted(self.adapters))}
 
@@ -231,10 +229,3 @@ class SpeechLMGeneration:
                 yield item
         finally:
             cancelled.set()  # the client went away (or we finished): stop generating
-
-
-def resolve_model(path: str) -> str:
-    """The SpeechLM directory a config names: itself, or a run/checkpoint directory's latest HF policy."""
-    from tts.train.model import model_dir
-
-    return str(model_dir(Path(path)))

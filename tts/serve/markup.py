@@ -1,6 +1,6 @@
 """Audio markup tags inside a request's `input` ("[happy] Hello! [laugh]", paper section 3.6).
 
-The SpeechLM's tokenizer maps each known tag to its own special token (tts.layout.MARKUP_TAGS), so a tag reaches
+The SpeechLM's tokenizer maps each known tag to its own special token (tts.base.layout.MARKUP_TAGS), so a tag reaches
 the prompt as one id. A bracketed lower-case word that is not a known tag would be read as plain characters and
 silently do nothing: such input is refused with the list of tags, as is any tag for a model without tag tokens.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from tts.layout import MARKUP_TAGS, TokenLayout
+from tts.base.layout import MARKUP_TAGS, TokenLayout
 
 TAG = re.compile(r"\[[a-z][a-z_]*\]")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tts.audio import AudioError, check_wave
+from tts.base.audio import AudioError, check_wave
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Voice:
 
 def corpus_speaker(speaker_id: str):
     """The embedded corpus' espeak-ng speaker `speaker_id` (e.g. "en_08"); ValueError naming the known ones."""
-    from tts.corpus.text import LANGUAGES
+    from tts.base.languages import LANGUAGES
     from tts.corpus.voices import speakers_for
 
     language = speaker_id.split("_")[0]

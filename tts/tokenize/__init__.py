@@ -1,6 +1,6 @@
 """Corpus tokenisation: manifest -> read -> DNSMOS -> filters -> codec codes in resumable uint16 shards.
 
-Run it with `rayjobs/tokenize.py` (`tts.tokenize.pipeline.run`); read shards back with `ShardDataset` or
+Run it with `rayjobs/tokenize_corpus.py` (`tts.tokenize.pipeline.run`); read shards back with `ShardDataset` or
 `read_shard`, which need neither Ray nor the codec.
 """
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass
 class TokenizeConfig:
     language: str = "en"  # language of seed-tts-eval meta.lst rows (our JSONL manifests carry their own)
-    languages: list[str] | None = None  # accepted language codes; None: tts.corpus.text.LANGUAGES
+    languages: list[str] | None = None  # accepted language codes; None: tts.base.languages.LANGUAGES
     codec_dir: str | None = None  # None: the embedded codec
     dnsmos_model_dir: str | None = None  # None: the ONNX files of the speechmos wheel
     dnsmos_personalized: bool = False

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tts.corpus.text import LANGUAGES
+from tts.base.languages import LANGUAGES
 from tts.tokenize.config import TokenizeConfig
 
 JUNK_TRANSCRIPT = "junk_transcript"

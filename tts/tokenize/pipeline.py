@@ -22,7 +22,7 @@ import pandas as pd
 import ray
 
 from tts.codec import EMBEDDED_CODEC, Codec, load_codec
-from tts.codec.base import read_manifest as read_codec_manifest
+from tts.codec.base import read_codec_manifest
 from tts.tokenize.annotations import FILE as ANNOTATIONS
 from tts.tokenize.annotations import AnnotationCache
 from tts.tokenize.config import TokenizeConfig

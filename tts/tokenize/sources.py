@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tts.corpus.manifest import iter_manifest
+from tts.base.manifest import iter_manifest
 
 BAD_ROW = "bad_manifest_row"
 

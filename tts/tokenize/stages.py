@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tts.audio import load_audio, resample
+from tts.base.audio import load_audio, resample
 
 MISSING_FILE = "missing_file"
 UNREADABLE_AUDIO = "unreadable_audio"
@@ -81,10 +81,10 @@ class DnsmosAnnotator:
     """
 
     def __init__(self, sample_rate: int, model_dir: str | None = None, personalized: bool = False, threads: int = 1):
-        from rewards.dnsmos import DnsmosScorer
+        from rewards.dnsmos import DnsmosModel
 
         self.sample_rate = sample_rate
-        self.scorer = DnsmosScorer(model_dir, personalized=personalized, threads=threads)
+        self.scorer = DnsmosModel(model_dir, personalized=personalized, threads=threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         waves = batch.pop("wave")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tts.codec import load_codec
-from tts.codec.base import read_manifest
+from tts.codec.base import read_codec_manifest
 from tts.corpus.text import generate_sentences
 from tts.tokenize.shards import shard_dir, write_shard
 
@@ -26,7 +26,7 @@ def write_random_shards(
         meta = {"id": f"u{i:03d}", "text": text, "language": "en", "speaker": f"spk{i % speakers}"}
         items.append((meta | {"duration": len(codes) / 50, "n_codes": len(codes)}, codes))
     write_shard(shard_dir(root, 0), "synthetic", items, [])
-    sha = read_manifest(codec_dir)[0]["sha256"]
+    sha = read_codec_manifest(codec_dir)[0]["sha256"]
     summary = {"codec": {"dir": str(codec_dir), "sha256": sha, "codebook_size": codebook, "frame_rate": 50}}
     (root / "summary.json").write_text(json.dumps(summary))
     return root

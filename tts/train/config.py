@@ -17,14 +17,14 @@ class TrainConfig:
     job: ClassVar[str] = ""
     # -- model --------------------------------------------------------------------------------------------
     # A SpeechLM directory (layout.json or a Llasa vocabulary), a run directory (its latest checkpoint), or a
-    # plain HF causal LM, which is expanded with the codec's codebook (tts.layout.expand). None: create the
+    # plain HF causal LM, which is expanded with the codec's codebook (tts.base.layout.expand). None: create the
     # embedded tiny SpeechLM from `tiny` into RUN_DIR/init.
     init_from: str | None = None
     tiny: TinySpeechLMConfig = field(default_factory=TinySpeechLMConfig)
     codec_dir: str | None = None  # None: the embedded codec; sets the codebook and decodes samples
     attn_implementation: str = "sdpa"  # "flash_attention_2" on GPUs that have flash-attn
     # -- data ---------------------------------------------------------------------------------------------
-    shards: list[str] = field(default_factory=lambda: ["runs/tokens"])  # rayjobs/tokenize.py outputs
+    shards: list[str] = field(default_factory=lambda: ["runs/tokens"])  # rayjobs/tokenize_corpus.py outputs
     val_speakers: list[str] = field(default_factory=list)  # held out: these speakers, these ids, and a
     val_ids: list[str] = field(default_factory=list)  # fraction of the rest picked by a hash of (seed, id)
     val_fraction: float = 0.02
@@ -80,7 +80,7 @@ class TrainConfig:
             self.zero_stage in (0, 1, 2),
             f"zero_stage must be 0, 1 or 2 (ZeRO-3 shards the weights), got {self.zero_stage}",
         )
-        check(bool(self.shards), "shards is empty: give at least one rayjobs/tokenize.py output directory")
+        check(bool(self.shards), "shards is empty: give at least one rayjobs/tokenize_corpus.py output directory")
         for name in ("max_len", "batch_size", "grad_accum", "num_workers", "cpus_per_worker", "keep_checkpoints"):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("log_interval", "eval_interval", "checkpoint_interval"):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from tts import prompts
-from tts.layout import TokenLayout
+from tts.base.layout import TokenLayout
 from tts.prompts import IGNORE, Prompt
 from tts.tokenize import ShardDataset
 from tts.train.config import TrainConfig
@@ -71,9 +71,11 @@ class Corpus:
 def open_shards(path: str | Path) -> ShardDataset:
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"shards directory {path} not found (expected the --out of rayjobs/tokenize.py)")
+        raise FileNotFoundError(f"shards directory {path} not found (expected the --out of rayjobs/tokenize_corpus.py)")
     if not any((path / "shards").glob("shard-*")) and not (path / "_DONE").is_file():
-        raise ValueError(f"{path} holds no finished shards (no shards/shard-*/ and no _DONE); run rayjobs/tokenize.py")
+        raise ValueError(
+            f"{path} holds no finished shards (no shards/shard-*/ and no _DONE); run rayjobs/tokenize_corpus.py"
+        )
     return ShardDataset(path)
 
 

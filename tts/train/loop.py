@@ -1,13 +1,5 @@
-"""The per-worker training loop shared by pre-training and SFT: DeepSpeed ZeRO engine, AdamW, cosine schedule
-with warm-up, gradient accumulation, held-out loss, samples, checkpoints and metrics.
-
-DeepSpeed in Ray Train workers: Ray has already initialised torch.distributed (gloo on CPU, nccl on GPU) and
-set RANK/LOCAL_RANK/WORLD_SIZE, so `deepspeed.initialize` wraps that process group instead of starting one.
-On CPU it picks its CPU accelerator. The optimizer is torch's AdamW handed to DeepSpeed, so no fused-Adam
-kernel is compiled, and the CPU accelerator's shared-memory all-reduce kernel (used by DeepSpeed inference
-only, and active only when LOCAL_SIZE is set) is marked unavailable: building it costs about a minute of
-C++ compilation on every fresh machine.
-"""
+"""The per-worker training loop shared by pre-training and SFT: gradient accumulation, held-out loss, samples,
+checkpoints and metrics on the DeepSpeed engine of `tts.base.distributed` (AdamW, warm-up + cosine schedule)."""
 
 from __future__ import annotations
 
@@ -22,9 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
-from tts.train import checkpoint
+from tts.base import checkpoint
+from tts.base.checkpoint import keep_until
+from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, optimizer, scheduler
 from tts.train.config import TrainConfig
 from tts.train.data import Batch, Corpus, Position, split_rows, streams
 from tts.train.model import load as load_model
@@ -37,55 +30,9 @@ def train_worker(config: dict) -> None:
     run(config["cfg"], RaySession(), config.get("resume"))
 
 
-def deepspeed_config(cfg: TrainConfig) -> dict:
-    return {
-        "train_micro_batch_size_per_gpu": cfg.batch_size,
-        "gradient_accumulation_steps": cfg.grad_accum,
-        "gradient_clipping": cfg.grad_clip,
-        "zero_optimization": {"stage": cfg.zero_stage},
-        "bf16": {"enabled": cfg.use_bf16},
-        "steps_per_print": 2**62,  # we log
-        "wall_clock_breakdown": False,
-    }
-
-
-def optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (incl. embeddings) only; `cfg` has lr, weight_decay, betas, eps."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
-
-
-def scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over `warmup_fraction` of the steps from 0 to `lr`, then cosine down to lr * min_lr_ratio."""
-    from transformers import get_cosine_with_min_lr_schedule_with_warmup
-
-    warmup = round(cfg.warmup_fraction * cfg.max_steps)
-    return get_cosine_with_min_lr_schedule_with_warmup(opt, warmup, cfg.max_steps, min_lr_rate=cfg.min_lr_ratio)
-
-
-def deepspeed_engine(model: torch.nn.Module, config: dict, opt: torch.optim.Optimizer, lr_scheduler: Any = None) -> Any:
-    """`deepspeed.initialize` on the process group already set up (Ray Train's, or the GRPO learner's)."""
-    import deepspeed
-    from deepspeed.accelerator import get_accelerator
-
-    if get_accelerator().device_name() == "cpu":
-        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # see the module docstring
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=lr_scheduler, config=config)
-    return engine
-
-
 def engine_for(model: torch.nn.Module, cfg: TrainConfig) -> Any:
-    return deepspeed_engine(model, deepspeed_config(cfg), optimizer(model, cfg), lambda opt: scheduler(opt, cfg))
-
-
-def all_sum(values: list[float], device: torch.device) -> list[float]:
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
+    config = deepspeed_config(cfg.batch_size, cfg.grad_accum, cfg.grad_clip, cfg.zero_stage, cfg.use_bf16)
+    return deepspeed_engine(model, config, optimizer(model, cfg), lambda opt: scheduler(opt, cfg))
 
 
 @torch.no_grad()
@@ -113,18 +60,12 @@ def train_step(engine: Any, batches: Iterator[tuple[Position, Batch]], grad_accu
     return position, loss_sum / grad_accum, tokens
 
 
-def keep_until(path: Path, step: int) -> None:
-    """Drop the rows a run logged after the checkpoint it resumes from (they are logged again)."""
-    if path.is_file():
-        rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        path.write_text("".join(row + "\n" for row in rows))
-
-
 def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
     """Train from scratch or resume; returns the last metrics. Every rank runs this."""
     from tqdm import tqdm
 
-    from tts.codec import load_codec
+    from tts.codec import codec_ref, load_codec
+    from tts.speechlm import with_codec
     from tts.train.samples import FILE as SAMPLES
     from tts.train.samples import sample_prompts, synthesize
 
@@ -138,6 +79,7 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
         restore or Path(cfg.init_from), codec.codebook_size, cfg.seed, cfg.attn_implementation
     )
     corpus = Corpus(cfg.shards, tokenizer)
+    layout = with_codec(layout, codec_ref(cfg.codec_dir))  # every checkpoint records the codec it speaks
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else layout.speech_end_id
     train, val = streams(cfg, corpus, layout, codec.frame_rate, pad_id, rank, world)
     engine = engine_for(model, cfg)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from tts import prompts
-from tts.audio import save_audio
-from tts.layout import TokenLayout
+from tts.base.audio import save_audio
+from tts.base.layout import TokenLayout
 from tts.train.data import Corpus
 
 FILE = "samples.jsonl"

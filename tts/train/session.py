@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tts.train import checkpoint
+from tts.base import checkpoint
 
 
 class RaySession:

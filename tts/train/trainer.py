@@ -22,12 +22,12 @@ from typing import Any
 
 import yaml
 
-from tts.cluster import free_port, init_ray
-from tts.config import load_config
-from tts.layout import TokenLayout
-from tts.train import checkpoint
+from tts.base import checkpoint
+from tts.base.cluster import free_port, init_ray
+from tts.base.config import load_config
+from tts.base.layout import TokenLayout
+from tts.speechlm import model_dir, speech_layout
 from tts.train.config import TrainConfig
-from tts.train.model import model_dir, speech_layout
 
 
 def _abs(path: str | None) -> str | None:
@@ -107,14 +107,14 @@ def plan_data(cfg: TrainConfig, init: Path, shards: list[str], codec: Any) -> di
 def prepare(cfg: TrainConfig, resume: str | None = None) -> tuple[TrainConfig, str | None]:
     """Check the inputs and resolve the config the workers run; returns (config, resume checkpoint)."""
     from tts.codec import EMBEDDED_CODEC, load_codec
-    from tts.codec.base import read_manifest
+    from tts.codec.base import read_codec_manifest
     from tts.speechlm import create_tiny_speechlm
     from tts.train.data import open_shards
 
     run_dir = Path(_abs(cfg.run_dir))
     codec_dir = Path(_abs(cfg.codec_dir) or EMBEDDED_CODEC)
     codec = load_codec(codec_dir)
-    sha256 = read_manifest(codec_dir)[0]["sha256"]
+    sha256 = read_codec_manifest(codec_dir)[0]["sha256"]
     if resume is not None:
         resume = str(checkpoint.find(resume, "--resume"))
         check_checkpoint(Path(resume), cfg, codec.codebook_size, "--resume")
@@ -129,7 +129,7 @@ def prepare(cfg: TrainConfig, resume: str | None = None) -> tuple[TrainConfig, s
         open_shards(path)
         check_shard_codec(Path(path), codec.codebook_size, sha256, str(codec_dir))
     if cfg.init_from is None and not (init / "config.json").is_file():
-        create_tiny_speechlm(init, cfg.tiny, codebook_size=codec.codebook_size)
+        create_tiny_speechlm(init, cfg.tiny, codec_dir=codec_dir)
 
     changes = {"run_dir": str(run_dir), "codec_dir": str(codec_dir), "shards": shards, "init_from": str(init)}
     if getattr(cfg, "start_lr_from", None) is not None:

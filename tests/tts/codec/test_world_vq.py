@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tts.audio import AudioError
+from tts.base.audio import AudioError
 from tts.codec import load_codec
 from tts.codec.world_vq import (
     WorldVQCodec,
@@ -172,7 +172,7 @@ def test_nearest_frames_known_answer():
 def test_codebook_rows_are_real_training_frames(codec, fit_paths):
     """Not the k-means centres (averages that blur formants) but the frames nearest them: the training
     frames or their warped copies (the same seeded copies as the fit's)."""
-    from tts.audio import load_audio
+    from tts.base.audio import load_audio
 
     per_file = [analyse(load_audio(p, SR)[0], codec.cfg)[1] for p in fit_paths[:-1]]
     frames = np.concatenate(per_file + warped_copies(per_file, codec.cfg, 1, (0.88, 1.15), seed=0))
@@ -200,7 +200,7 @@ def test_warp_moves_a_formant_by_alpha(alpha):
 
 
 def test_fit_adds_one_warped_copy_per_file_and_keeps_aperiodicity(fit_paths):
-    from tts.audio import load_audio
+    from tts.base.audio import load_audio
 
     cfg = WorldVQConfig(f0_bins=8, env_clusters=16)
     plain = fit(fit_paths[:-1], cfg, workers=1, warps=0)[1]

@@ -130,7 +130,7 @@ def test_codec_interface_save_load(tiny, tmp_path):
 def test_cli_codec_info(capsys):
     import json
 
-    from tts.cli import main
+    from rayjobs.cli import main
 
     main(["codec", "info", "--config", "xcodec2-24k"])
     out = json.loads(capsys.readouterr().out)

@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 
 import tts.corpus.generate as gen
+from tts.base.languages import LANGUAGES
+from tts.base.manifest import read_manifest
 from tts.corpus.generate import CorpusConfig, SynthesisError, generate, plan, speak
-from tts.corpus.manifest import read_manifest
-from tts.corpus.text import LANGUAGES
 from tts.corpus.voices import Speaker, speakers_for
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not on PATH")

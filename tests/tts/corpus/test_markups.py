@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tts.config import load_config
+from tts.base.config import load_config
+from tts.base.layout import NONVERBAL_TAGS, STYLE_TAGS
+from tts.base.manifest import read_manifest
 from tts.corpus.generate import CorpusConfig
-from tts.corpus.manifest import read_manifest
 from tts.corpus.markups import MarkupCorpusConfig, build_markup_corpus, plan_markups, split_sentences
-from tts.layout import NONVERBAL_TAGS, STYLE_TAGS
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not on PATH")
 BASE = CorpusConfig(sentences={"en": 300})

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 import tts.corpus.styles as st
+from tts.base.languages import LANGUAGES
+from tts.base.layout import NONVERBAL_TAGS, STYLE_TAGS
 from tts.corpus.generate import speak
 from tts.corpus.style_metrics import prosody
 from tts.corpus.styles import STYLES, Style, nonverbal, render, ssml, styled_speaker, whisper_voice
-from tts.corpus.text import LANGUAGES, generate_sentences
+from tts.corpus.text import generate_sentences
 from tts.corpus.voices import Speaker, speakers_for
-from tts.layout import NONVERBAL_TAGS, STYLE_TAGS
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not on PATH")
 SR = 16000

@@ -12,8 +12,10 @@ import wave
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tts.corpus.text import LANGUAGES, Language, generate_sentences, sentence_pool_size
+from tts.base.languages import LANGUAGES
+from tts.corpus.text import GRAMMARS, generate_sentences, sentence_pool_size
 
 ALL = sorted(LANGUAGES)
 ESPEAK = shutil.which("espeak-ng")
@@ -21,13 +23,27 @@ needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not on PA
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_language_table():
-    assert {"en", "de", "fr", "es", "it", "pt", "nl", "pl", "zh"} <= set(LANGUAGES)
-    for code, lang in LANGUAGES.items():
-        assert isinstance(lang, Language)
-        assert lang.code == code and lang.name and lang.espeak_voice
-        assert lang.cer == (code in {"zh", "ja", "ko"})
-    assert LANGUAGES["en"].espeak_voice == "en-us"
+def test_a_grammar_file_per_language():
+    assert sorted(path.stem for path in GRAMMARS.glob("*.yaml")) == ALL
+
+
+@pytest.mark.parametrize("code", ALL)
+def test_grammar_files_hold_only_strings(code):
+    """Every word is a string: YAML 1.1 would read a bare ``no`` or ``on`` as a boolean."""
+
+    def leaves(value, key=None):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield from leaves(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                yield from leaves(v, key)
+        else:
+            yield key, value
+
+    data = yaml.safe_load((GRAMMARS / f"{code}.yaml").read_text(encoding="utf-8"))
+    for key, value in leaves(data):
+        assert isinstance(value, str) or (key == "travel" and value is True), (code, key, value)  # travel groups
 
 
 @pytest.mark.parametrize("code", ALL)

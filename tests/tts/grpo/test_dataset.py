@@ -10,10 +10,10 @@ import pytest
 from transformers import AutoTokenizer
 
 from tts import prompts
-from tts.corpus.manifest import read_manifest
+from tts.base.layout import TokenLayout
+from tts.base.manifest import read_manifest
 from tts.grpo.config import DataConfig
 from tts.grpo.dataset import PromptSet
-from tts.layout import TokenLayout
 
 
 @pytest.fixture(scope="module")

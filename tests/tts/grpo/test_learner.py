@@ -10,12 +10,12 @@ import pytest
 import ray
 import torch
 
-from tts.cluster import free_port
+from tts.base import checkpoint
+from tts.base.cluster import free_port
 from tts.grpo.config import LearnerConfig
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate, distributed_step
 from tts.grpo.math import GRPOLossConfig
 from tts.speechlm import load_speechlm
-from tts.train import checkpoint
 
 PAD = 99
 

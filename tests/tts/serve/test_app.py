@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import struct
 
 import httpx
 import numpy as np
@@ -58,6 +59,8 @@ def test_seed_makes_generation_reproducible_and_pcm_matches_wav(server):
         a = c.post("/v1/audio/speech", json=speech(seed=7, stream=False)).content
         b = c.post("/v1/audio/speech", json=speech(seed=7, response_format="pcm", stream=False)).content
     np.testing.assert_array_equal(np.frombuffer(a[44:], "<i2"), np.frombuffer(b, "<i2"))
+    # a non-streamed WAV is sent whole: its header carries the exact sizes, not the streaming placeholders
+    assert struct.unpack("<I", a[4:8])[0] == len(a) - 8 and struct.unpack("<I", a[40:44])[0] == len(a) - 44
 
 
 @pytest.mark.parametrize("fmt", ["flac", "mp3", "opus"])

@@ -11,10 +11,10 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from evals.votes import VoteStore
 from tests.tts.serve.tiny_app import KEY
 from tts.serve.arena import ArenaError, Pairing, contenders, model_label
 from tts.serve.config import ArenaSettings, ServeConfig, VoiceSpec
+from tts.serve.votes import VoteStore
 
 
 def tamper(token: str) -> str:

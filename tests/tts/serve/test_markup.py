@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tts.layout import MARKUP_TAGS, TokenLayout
+from tts.base.layout import MARKUP_TAGS, TokenLayout
 from tts.prompts import encode_text, inference
 from tts.serve.config import EMBEDDED_SPEECHLM, ServeConfig
 from tts.serve.markup import check_markup, model_tags

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from tests.tts.serve.codecs import bursts
-from tts.audio import AudioError
+from tts.base.audio import AudioError
 from tts.serve.config import VoiceSpec
 from tts.serve.voices import VoiceStore, corpus_speaker, read_reference, render_reference
 

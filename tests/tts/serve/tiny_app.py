@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.tiny import TINY_LM, random_codec
-from tts.cluster import free_port
+from tts.base.cluster import free_port
 from tts.serve.config import DeploymentSettings, Limits, ServeConfig
 from tts.speechlm import create_tiny_speechlm
 

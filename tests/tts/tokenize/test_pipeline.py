@@ -10,8 +10,8 @@ import pytest
 import ray
 
 from tests.tts.tokenize.tiny_corpus import BAD_MANIFEST_ROWS, EXPECTED, MAX_DURATION, make_corpus, small_codec
-from tts.audio import load_audio
-from tts.cluster import init_ray
+from tts.base.audio import load_audio
+from tts.base.cluster import init_ray
 from tts.codec import load_codec
 from tts.codec.world_vq import WorldVQCodec, WorldVQConfig
 from tts.tokenize import ShardDataset, TokenizeConfig

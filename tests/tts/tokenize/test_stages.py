@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from tests.tts.tokenize.tiny_corpus import small_codec
-from tts.audio import load_audio
+from tts.base.audio import load_audio
 from tts.codec import load_codec
 from tts.tokenize.stages import CodecEncoder, DnsmosAnnotator, ragged, read_audio
 

@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from tests.tiny import random_codec
-from tts.audio import load_audio, resample
+from tts.base.audio import load_audio, resample
 from tts.corpus.generate import CorpusConfig, generate
 
 MAX_DURATION = 8.0  # test setting: the 3-file concatenation is longer, every corpus file shorter

@@ -10,7 +10,7 @@ import pytest
 
 from tests.tiny import random_codec
 from tests.tts.train.tiny_setup import CODEBOOK, plain_lm, write_corpus
-from tts.train import checkpoint
+from tts.base import checkpoint
 from tts.train.config import PretrainConfig
 from tts.train.model import load as load_model
 from tts.train.trainer import prepare

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from tts.config import load_config
-from tts.train import checkpoint
+from tts.base import checkpoint
+from tts.base.config import load_config
+from tts.base.distributed import deepspeed_config, optimizer, scheduler
 from tts.train.config import PretrainConfig, SFTConfig
-from tts.train.loop import deepspeed_config, optimizer, scheduler
 
 
 def test_job_defaults_and_overrides():
@@ -42,7 +42,8 @@ def test_bad_settings_are_refused(overrides, message):
 def test_bf16_follows_the_device_unless_set():
     assert not PretrainConfig().use_bf16 and PretrainConfig(use_gpu=True).use_bf16
     assert not PretrainConfig(use_gpu=True, bf16=False).use_bf16
-    ds = deepspeed_config(PretrainConfig(batch_size=2, grad_accum=4))
+    cfg = PretrainConfig(batch_size=2, grad_accum=4)
+    ds = deepspeed_config(cfg.batch_size, cfg.grad_accum, cfg.grad_clip, cfg.zero_stage, cfg.use_bf16)
     assert ds["zero_optimization"] == {"stage": 2} and ds["gradient_accumulation_steps"] == 4
     assert ds["train_micro_batch_size_per_gpu"] == 2 and ds["bf16"] == {"enabled": False}
 

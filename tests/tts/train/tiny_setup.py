@@ -27,7 +27,7 @@ def tiny_speechlm(directory: Path) -> Path:
 
 
 def plain_lm(directory: Path) -> Path:
-    """A small LLaMA with a text-only tokenizer: what `tts.layout.expand` turns into a SpeechLM."""
+    """A small LLaMA with a text-only tokenizer: what `tts.base.layout.expand` turns into a SpeechLM."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = train_text_tokenizer(generate_sentences("en", 200), 300)

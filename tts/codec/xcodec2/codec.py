@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from tts.codec.base import Codec, read_manifest, write_manifest
+from tts.codec.base import Codec, read_codec_manifest, write_manifest
 from tts.codec.xcodec2.config import ENCODER_SAMPLE_RATE, XCodec2Config
 from tts.codec.xcodec2.encoder import W2VBertFeatures
 from tts.codec.xcodec2.model import XCodec2
@@ -62,8 +62,12 @@ class XCodec2Codec(Codec):
         return directory
 
     @classmethod
+    def codebook_size_of(cls, config: dict) -> int:
+        return XCodec2Config.from_dict(config).codebook_size
+
+    @classmethod
     def load(cls, directory: str | Path) -> XCodec2Codec:
-        manifest, weights = read_manifest(directory, KIND)
+        manifest, weights = read_codec_manifest(directory, KIND)
         model = XCodec2(XCodec2Config.from_dict(manifest["config"]))
         model.load_state_dict(load_file(str(weights)), strict=True)
         return cls(model)

@@ -1,0 +1,103 @@
+"""Reward throughput: audio-seconds scored per wall-second for each reward model, measured side by side in
+one run on the embedded corpus: unbatched (batch 1, one actor) vs batched (one actor) vs two actors.
+
+    python bench/reward_pools.py --manifest data/corpus/manifest.jsonl [--n 16] [--out runs/bench/rewards.json]
+Model loading is excluded (actors are warmed up first); the same samples go through every setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from rewards.pool import ScorerPool
+from rewards.router import RewardsConfig, pool_specs
+from rewards.scorers import Sample
+from tts.base.actors import PoolConfig
+from tts.base.audio import load_audio
+from tts.base.cluster import init_ray
+from tts.base.manifest import read_manifest
+
+SETTINGS = {"unbatched": (1, 1), "batched": (1, 8), "2 actors": (2, 8)}  # name: (actors, batch_size)
+KINDS = {"asr": "error_rate", "speaker": "sim", "dnsmos": "dnsmos"}
+
+
+def load_samples(manifest: Path, n: int) -> list[Sample]:
+    rows = [r for r in read_manifest(manifest, split="test") if r.language == "en"]
+    by_speaker: dict[str, list] = {}
+    for r in rows:
+        by_speaker.setdefault(r.speaker, []).append(r)
+    samples = []
+    for r in rows[:n]:
+        ref = next(o for o in by_speaker[r.speaker] if o.id != r.id)  # another utterance of the same voice
+        wave, sr = load_audio(r.wav_path(manifest.parent))
+        ref_wave, ref_sr = load_audio(ref.wav_path(manifest.parent))
+        samples.append(Sample(wave, sr, r.text, r.language, ref_wave, ref_sr, r.id))
+    return samples
+
+
+def measure(kind: str, kwargs: dict, actors: int, batch: int, samples: list[Sample], repeats: int) -> float:
+    pool = ScorerPool(kind, kwargs, PoolConfig(actors=actors, batch_size=batch, num_cpus=1))
+    pool.wait_ready()
+    pool.score(samples[: batch * actors])  # warm-up (first inference allocations)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        pool.score(samples)
+    wall = time.perf_counter() - start
+    pool.shutdown()
+    return wall
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", default="data/corpus/manifest.jsonl")
+    p.add_argument("--n", type=int, default=16, help="test utterances per measurement")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--out", default="runs/bench/rewards.json")
+    args = p.parse_args()
+
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    samples = load_samples(Path(args.manifest), args.n)
+    audio_s = sum(len(s.wave) / s.sr for s in samples) * args.repeats
+    specs = pool_specs(RewardsConfig())
+    results: dict[str, dict[str, float]] = {}
+    for kind, measurement in KINDS.items():
+        _, kwargs, _ = specs[measurement]
+        results[kind] = {}
+        for name, (actors, batch) in SETTINGS.items():
+            wall = measure(kind, kwargs, actors, batch, samples, args.repeats)
+            results[kind][name] = audio_s / wall
+            print(f"{kind:8s} {name:10s} {audio_s / wall:8.1f} audio-s/s", flush=True)
+    print()
+    header = f"{'reward':8s} " + " ".join(f"{n:>11s}" for n in SETTINGS) + "  batch gain  pool gain"
+    print(header)
+    for kind, r in results.items():
+        cells = " ".join(f"{r[n]:11.1f}" for n in SETTINGS)
+        print(f"{kind:8s} {cells}  x{r['batched'] / r['unbatched']:9.2f}  x{r['2 actors'] / r['batched']:8.2f}")
+    slowest = min(results, key=lambda k: results[k]["2 actors"])
+    others = [results[k]["2 actors"] for k in results if k != slowest]
+    ratio = min(others) / results[slowest]["2 actors"]
+    print(f"slowest stage: {slowest} ({ratio:.1f}x slower than the next)")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "audio_seconds": audio_s,
+                "n": len(samples),
+                "settings": SETTINGS,
+                "audio_s_per_s": results,
+                "slowest": slowest,
+                "slowest_ratio": ratio,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

