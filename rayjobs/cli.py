@@ -125,6 +125,24 @@ def _speechlm_export(args: argparse.Namespace) -> None:
     print(json.dumps(export_speechlm(args.source, args.out, args.dtype, notes), indent=2))
 
 
+def _speechlm_info(args: argparse.Namespace) -> None:
+    from tts.speechlm import open_speechlm
+
+    lm = open_speechlm(args.path, args.codec)  # a clear error if the model and its codec do not belong together
+    layout = lm.layout
+    print(
+        json.dumps(
+            {
+                "directory": str(lm.directory),
+                "layout": {k: getattr(layout, k) for k in ("kind", "text_vocab_size", "audio_offset", "vocab_size")},
+                "codec": {"directory": str(lm.codec.directory), "type": lm.codec.kind, "sha256": lm.codec.sha256},
+                "codebook_size": lm.codec.codebook_size,
+            },
+            indent=2,
+        )
+    )
+
+
 def _load_sample(audio: str, text: str, ref: str | None, language: str, sample_id: str = ""):
     """A Sample whose load errors travel as `meta["error"]`: scored as failed, never raised."""
     from rewards.scorers import Sample
@@ -267,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     e.add_argument("--notes", help="JSON object stored in export.json (e.g. the commands that made it)")
     e.set_defaults(func=_speechlm_export)
+    n = lm.add_parser("info", help="open a SpeechLM with its codec (checksums, codebook sizes) and describe both")
+    n.add_argument("path", help="SpeechLM directory, or a run directory (its latest checkpoint)")
+    n.add_argument("--codec", help="codec directory (default: the one the SpeechLM records)")
+    n.set_defaults(func=_speechlm_info)
     ev = sub.add_parser("eval", help="evaluation benchmarks").add_subparsers(dest="cmd", required=True)
     ms = ev.add_parser(
         "make-sets", help="seed-tts-eval-style sets from a corpus test split (cloning, continuation, length)"

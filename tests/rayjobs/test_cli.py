@@ -172,3 +172,15 @@ def test_codec_fit_writes_a_loadable_codec_and_its_record(tmp_path, capsys):
     capsys.readouterr()
     plain, sampled = (json.loads((tmp_path / n / "fit.json").read_text()) for n in ("plain", "sampled"))
     assert plain["warps"] == 0 and record["frames"] == 2 * plain["frames"] and sampled["frames"] == 50
+
+
+def test_speechlm_info_opens_the_committed_policy_with_its_codec(capsys):
+    main(["speechlm", "info", "tts/checkpoints/speechlm-embedded"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["codec"]["directory"].endswith("codec-speechlm") and out["codebook_size"] == 8192
+    assert out["layout"]["kind"] == "tts-align"
+
+
+def test_speechlm_info_refuses_a_codec_of_another_size(codec_dir, capsys):
+    err = fails(["speechlm", "info", "tts/checkpoints/speechlm-embedded", "--codec", str(codec_dir)], capsys)
+    assert f"expects a codebook of 8192 codes but codec {codec_dir} has {CODEBOOK}" in err
