@@ -1,5 +1,7 @@
 """Reward throughput: audio-seconds scored per wall-second for each reward model, measured side by side in
-one run on the embedded corpus: unbatched (batch 1, one actor) vs batched (one actor) vs two actors.
+one run on the embedded corpus: unbatched (batch 1, one actor) vs batched (one actor) vs two actors; then the
+GRPO driver's submission pattern (one group per call, each call from its own thread) on 1, 2 and 4 actors,
+with the chunks each actor served (least-loaded dispatch must spread them over all actors).
 
     python bench/reward_pools.py --manifest data/corpus/manifest.jsonl [--n 16] [--out runs/bench/rewards.json]
 Model loading is excluded (actors are warmed up first); the same samples go through every setting.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rewards.pool import ScorerPool
@@ -21,6 +24,7 @@ from tts.base.cluster import init_ray
 from tts.base.manifest import read_manifest
 
 SETTINGS = {"unbatched": (1, 1), "batched": (1, 8), "2 actors": (2, 8)}  # name: (actors, batch_size)
+PATTERN_ACTORS = (1, 2, 4)  # the GRPO pattern's pool sizes (0.5 CPU each: 4 actors fill the 2 cores)
 KINDS = {"asr": "error_rate", "speaker": "sim", "dnsmos": "dnsmos"}
 
 
@@ -50,11 +54,29 @@ def measure(kind: str, kwargs: dict, actors: int, batch: int, samples: list[Samp
     return wall
 
 
+def measure_grpo_pattern(kind: str, kwargs: dict, actors: int, group: int, samples: list[Sample]) -> tuple:
+    """Wall seconds and chunks per actor for groups of `group` samples, one `score` call per group, all calls
+    in flight at once from their own threads (as the GRPO driver scores each finished group)."""
+    pool = ScorerPool(kind, kwargs, PoolConfig(actors=actors, batch_size=group, num_cpus=0.5))
+    pool.wait_ready()
+    pool.score(samples[:group])  # warm-up
+    warm = list(pool.calls)
+    groups = [samples[k : k + group] for k in range(0, len(samples), group)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(groups)) as threads:
+        list(threads.map(pool.score, groups))
+    wall = time.perf_counter() - start
+    calls = [c - w for c, w in zip(pool.calls, warm)]
+    pool.shutdown()
+    return wall, calls
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", default="data/corpus/manifest.jsonl")
     p.add_argument("--n", type=int, default=16, help="test utterances per measurement")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--group", type=int, default=4, help="samples per call in the GRPO pattern (a group)")
     p.add_argument("--out", default="runs/bench/rewards.json")
     args = p.parse_args()
 
@@ -80,6 +102,19 @@ def main() -> None:
     others = [results[k]["2 actors"] for k in results if k != slowest]
     ratio = min(others) / results[slowest]["2 actors"]
     print(f"slowest stage: {slowest} ({ratio:.1f}x slower than the next)")
+    pattern_s = sum(len(s.wave) / s.sr for s in samples)
+    pattern: dict[str, dict] = {}
+    print(f"\nGRPO pattern: {len(samples)} samples in groups of {args.group}, one call per group, all in flight")
+    print(f"{'reward':8s} {'actors':>6s} {'audio-s/s':>10s} {'vs 1 actor':>10s}  chunks per actor")
+    for kind, measurement in KINDS.items():
+        _, kwargs, _ = specs[measurement]
+        pattern[kind] = {}
+        for actors in PATTERN_ACTORS:
+            wall, calls = measure_grpo_pattern(kind, kwargs, actors, args.group, samples)
+            rate = pattern_s / wall
+            pattern[kind][actors] = {"audio_s_per_s": rate, "chunks_per_actor": calls}
+            gain = rate / pattern[kind][1]["audio_s_per_s"]
+            print(f"{kind:8s} {actors:6d} {rate:10.1f} {gain:9.2f}x  {calls}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -91,6 +126,7 @@ def main() -> None:
                 "audio_s_per_s": results,
                 "slowest": slowest,
                 "slowest_ratio": ratio,
+                "grpo_pattern": {"group": args.group, "per_kind": pattern},
             },
             indent=2,
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tts.base.actors import check_strategy
 from tts.speech_sampling import (
     AudioOnly,
     EngineSettings,
@@ -41,11 +42,13 @@ class RolloutConfig(EngineSettings, SamplingSettings):
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     group_size: int = 8  # completions per prompt
+    placement: str = "spread"  # engines on different nodes where possible (tts.base.actors.Placement)
     # min_codes_per_char stays 0 (off) here, so the reward, not a sampling rule, teaches the policy not to stop at
     # once (Serve uses 2.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_strategy(self.placement, "rollout.placement")
         if self.backend not in BACKENDS:
             raise ValueError(f"rollout.backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.group_size < 2:

@@ -127,6 +127,10 @@ def test_end_to_end_run_writes_report_metrics_curve_and_checkpoint(baseline, inp
     model, _, layout = load_speechlm(final)
     assert layout.codebook_size == 64 and checkpoint.read_state(final)["step"] == 3
     assert max_diff(weights(final), weights(inputs["policy"])) > 1e-4
+    # every actor's host, by role; the checkpoint records the codec its policy speaks
+    assert set(on_disk["placement"]) == {"rollout", "learner", "decoder", "asr", "speaker", "dnsmos"}
+    assert all(len(hosts) >= 1 and all(h.count(".") == 3 for h in hosts) for hosts in on_disk["placement"].values())
+    assert layout.codec["sha256"] == json.loads((inputs["codec"] / "codec.json").read_text())["sha256"]
 
 
 def test_step_metrics_reach_rays_prometheus_export(baseline, ray_session):
@@ -246,7 +250,7 @@ def test_off_policy_generates_the_next_step_with_the_previous_weights(baseline, 
 
 def test_actors_that_cannot_be_placed_fail_the_job_and_free_what_started(ray_session, inputs, tmp_path):
     total = ray.cluster_resources()["CPU"]  # nothing else runs in this session between tests
-    with pytest.raises(PoolError, match=r"rollout workers: not all 1 actor\(s\) started within 20 s.*'CPU'"):
+    with pytest.raises(PoolError, match=r"rollout workers: not all 1 actor\(s\) could be placed within 20 s.*'CPU'"):
         run(inputs, tmp_path, "starved", "rollout.num_cpus=64", "start_timeout_s=20")  # the session has 4
     deadline = time.monotonic() + 30
     while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:

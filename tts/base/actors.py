@@ -2,8 +2,10 @@
 
 A group starts its actors with a timeout that names the cluster's free resources (an actor that cannot be
 placed would otherwise wait forever), pings them for health, and replaces a dead actor. Groups that serve
-batches (`method` given) split a batch into chunks of `batch_size`, spread them over the actors and gather
-the results in order; a chunk whose actor died (OOM, node loss, `ray.kill`) is retried once on its
+batches (`method` given) split a batch into chunks of `batch_size`, send each chunk to the actor with the
+fewest chunks in flight across all callers (the GRPO driver submits one small group per call from several
+threads: round-robin restarting at actor 0 on every call would leave the others idle), and gather the
+results in order; a chunk whose actor died (OOM, node loss, `ray.kill`) is retried once on its
 replacement, and a second failure raises `PoolError` naming the group, so the caller knows which stage failed.
 """
 
@@ -49,6 +51,68 @@ def wait_started(actors: list, what: str, timeout: float) -> None:
         ) from exc
 
 
+STRATEGIES = ("pack", "spread", "strict_pack", "strict_spread")
+
+
+def check_strategy(strategy: str, where: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"{where} must be one of {STRATEGIES}, got {strategy!r}")
+
+
+class Placement:
+    """A Ray placement group holding one bundle per actor of a group ({CPU: num_cpus, GPU: num_gpus}), reserved
+    before any actor starts: `pack` keeps a group on as few nodes as possible (learner ranks: fast collectives),
+    `spread` puts its actors on different nodes. A placement the cluster cannot satisfy fails within `timeout`
+    naming what it asked for and what is free, and leaves nothing reserved."""
+
+    def __init__(self, cfg: PoolConfig, strategy: str, what: str, timeout: float):
+        from ray.util.placement_group import placement_group, remove_placement_group
+
+        check_strategy(strategy, f"{what}: placement")
+        bundle = {k: v for k, v in (("CPU", cfg.num_cpus), ("GPU", cfg.num_gpus)) if v > 0}
+        if not bundle:
+            raise ValueError(f"{what}: a placement group needs num_cpus or num_gpus > 0 per actor")
+        self.what, self.bundles = what, [dict(bundle) for _ in range(cfg.actors)]
+        self.group = placement_group(self.bundles, strategy=strategy.upper(), name=what)
+        try:
+            ray.get(self.group.ready(), timeout=timeout)
+        except GetTimeoutError as exc:
+            remove_placement_group(self.group)
+            raise PoolError(
+                f"{what}: not all {cfg.actors} actor(s) could be placed within {timeout:.0f} s ({strategy} of "
+                f"{cfg.actors} x {bundle}); the cluster has {ray.available_resources()} free of "
+                f"{ray.cluster_resources()}. Add nodes, lower num_cpus/num_gpus, or change the placement"
+            ) from exc
+
+    def strategy(self, index: int):
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        return PlacementGroupSchedulingStrategy(self.group, placement_group_bundle_index=index)
+
+    def address(self, index: int = 0) -> tuple[str, int]:
+        """(IP, free port) of the node holding bundle `index`: a rendezvous on the node where rank 0 will run,
+        whichever node runs the driver (under `ray job submit`, the head, which may hold no rank at all)."""
+        return ray.get(_node_address.options(scheduling_strategy=self.strategy(index)).remote())
+
+    def remove(self) -> None:
+        from ray.util.placement_group import remove_placement_group
+
+        remove_placement_group(self.group)
+
+
+@ray.remote(num_cpus=0)
+def _node_address() -> tuple[str, int]:
+    from tts.base.cluster import free_port
+
+    ip = ray.util.get_node_ip_address()
+    return ip, free_port(ip)
+
+
+def node_of(actor: Any) -> str:
+    """The IP address of the node an actor runs on (a future: `ray.get` it)."""
+    return actor.__ray_call__.remote(lambda _: ray.util.get_node_ip_address())
+
+
 Pending = list[tuple[int, Any, list, ray.ObjectRef]]
 
 
@@ -63,14 +127,18 @@ class ActorGroup:
         cfg: PoolConfig,
         name: str,
         method: str | None = None,
+        placement: Placement | None = None,
     ):
         if cfg.actors < 1 or cfg.batch_size < 1:
             raise ValueError(f"pool {name}: actors and batch_size must be >= 1")
-        self.cfg, self.name, self.method, self._args = cfg, name, method, args
-        self._cls = ray.remote(actor_cls).options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus)
+        self.cfg, self.name, self.method, self._args, self.placement = cfg, name, method, args, placement
+        self._cls, self._options = ray.remote(actor_cls), {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus}
         self.actors = [self._spawn(k) for k in range(cfg.actors)]
         self.replaced = 0
-        self._lock = threading.Lock()  # the GRPO driver gathers from several threads
+        self.calls = [0] * cfg.actors  # chunks sent to each actor (index), for metrics and tests
+        self._inflight = [0] * cfg.actors
+        self._next = 0  # where the search for the least-loaded actor starts: ties rotate
+        self._lock = threading.Lock()  # the GRPO driver submits and gathers from several threads
 
     def __getitem__(self, index: int):
         return self.actors[index]
@@ -82,7 +150,14 @@ class ActorGroup:
         return iter(self.actors)
 
     def _spawn(self, index: int):
-        return self._cls.remote(*self._args(index))
+        options = dict(self._options)
+        if self.placement is not None:
+            options["scheduling_strategy"] = self.placement.strategy(index)
+        return self._cls.options(**options).remote(*self._args(index))
+
+    def hosts(self) -> list[str]:
+        """The node IP of each actor, in order."""
+        return ray.get([node_of(a) for a in self.actors])
 
     def replace(self, index: int, reason: str, dead: Any = None) -> bool:
         """Replace actor `index` (unless it was already replaced since `dead` was seen); True if it was."""
@@ -114,28 +189,51 @@ class ActorGroup:
                 healthy.append(False)
         return healthy
 
+    def _least_loaded(self) -> int:
+        """The actor with the fewest chunks in flight (ties: the next in rotation); counts it busy. Locked."""
+        n = len(self.actors)
+        index = min(range(n), key=lambda i: (self._inflight[i], (i - self._next) % n))
+        self._inflight[index] += 1
+        self.calls[index] += 1
+        self._next = (index + 1) % n
+        return index
+
     def submit(self, items: list) -> Pending:
         """Start `method` on chunks of `items`; returns (actor index, actor, chunk, future) for `gather`."""
         bs = self.cfg.batch_size
         pending = []
-        for k, start in enumerate(range(0, len(items), bs)):
-            index = k % len(self.actors)
-            actor, chunk = self.actors[index], items[start : start + bs]
+        for start in range(0, len(items), bs):
+            with self._lock:
+                index = self._least_loaded()
+                actor = self.actors[index]
+            chunk = items[start : start + bs]
             pending.append((index, actor, chunk, getattr(actor, self.method).remote(chunk)))
         return pending
 
     def gather(self, pending: Pending) -> list:
         out: list = []
-        for index, actor, chunk, ref in pending:
-            try:
-                out.extend(ray.get(ref))
-            except RayActorError as exc:
-                self.replace(index, type(exc).__name__, actor)
+        done = 0
+        try:
+            for index, actor, chunk, ref in pending:
                 try:
-                    out.extend(ray.get(getattr(self.actors[index], self.method).remote(chunk)))
-                except RayActorError as again:
-                    raise PoolError(f"pool {self.name}: chunk failed twice ({again})") from again
+                    out.extend(ray.get(ref))
+                except RayActorError as exc:
+                    self.replace(index, type(exc).__name__, actor)
+                    try:
+                        out.extend(ray.get(getattr(self.actors[index], self.method).remote(chunk)))
+                    except RayActorError as again:
+                        raise PoolError(f"pool {self.name}: chunk failed twice ({again})") from again
+                finally:
+                    self._done(index)
+                    done += 1
+        finally:  # after an error the batch is abandoned: its other chunks no longer count as in flight
+            for index, *_ in pending[done:]:
+                self._done(index)
         return out
+
+    def _done(self, index: int) -> None:
+        with self._lock:
+            self._inflight[index] = max(0, self._inflight[index] - 1)
 
     def map(self, items: list) -> list:
         return self.gather(self.submit(items))
@@ -144,3 +242,6 @@ class ActorGroup:
         for actor in self.actors:
             ray.kill(actor)
         self.actors = []
+        if self.placement is not None:
+            self.placement.remove()
+            self.placement = None

@@ -26,3 +26,20 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def bind_collectives_to_node_ip() -> str | None:
+    """Make gloo and NCCL use the interface that holds this Ray node's IP (returned; None if not found).
+
+    Left alone they pick the interface the hostname resolves to, which on a host with several interfaces (or
+    network namespaces) may be one the other ranks cannot reach. A user's own GLOO_/NCCL_SOCKET_IFNAME wins."""
+    import psutil
+    import ray
+
+    ip = ray.util.get_node_ip_address()
+    for name, addrs in psutil.net_if_addrs().items():
+        if any(a.family == socket.AF_INET and a.address == ip for a in addrs):
+            os.environ.setdefault("GLOO_SOCKET_IFNAME", name)
+            os.environ.setdefault("NCCL_SOCKET_IFNAME", name)
+            return name
+    return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rewards.router import RewardsConfig
+from tts.base.actors import check_strategy
 from tts.codec.decoders import DecoderConfig
 from tts.grpo.math import GRPOLossConfig
 from tts.rollout import RolloutConfig
@@ -26,6 +27,7 @@ class DataConfig:
 @dataclass
 class LearnerConfig:
     ranks: int = 1  # DeepSpeed data-parallel ranks, one Ray actor each
+    placement: str = "pack"  # ranks on as few nodes as possible (collectives); the rendezvous is on rank 0's node
     num_cpus: float = 1.0  # per rank
     num_gpus: float = 0.0  # per rank
     lr: float = 2e-5
@@ -67,6 +69,7 @@ class GRPOConfig:
     rewards: RewardsConfig = field(default_factory=RewardsConfig)
 
     def __post_init__(self) -> None:
+        check_strategy(self.learner.placement, "learner.placement")
         if self.steps < 1 or self.prompts_per_step < 1 or self.checkpoint_interval < 1:
             raise ValueError("steps, prompts_per_step and checkpoint_interval must be >= 1")
         batch = self.prompts_per_step * self.rollout.group_size

@@ -34,10 +34,10 @@ from ray.exceptions import RayActorError
 from rewards.router import RewardRouter
 from rewards.scorers import Sample
 from tts.base import checkpoint
-from tts.base.actors import ActorGroup, PoolConfig
+from tts.base.actors import ActorGroup, Placement, PoolConfig
 from tts.base.audio import load_audio
 from tts.base.checkpoint import keep_until
-from tts.base.cluster import free_port, init_ray
+from tts.base.cluster import init_ray
 from tts.codec.decoders import DecodeItem, decoder_pool
 from tts.grpo.config import GRPOConfig
 from tts.grpo.dataset import Prompt, PromptSet
@@ -90,31 +90,47 @@ class GRPOJob:
             ps.attach({i: c for (i, _), c in zip(refs, codes)})
         self.rewards = RewardRouter(cfg.rewards)
         start_dir = str(self.restore) if self.restore else self.policy_dir
+        shape = PoolConfig(actors=cfg.rollout.workers, num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus)
         self.rollouts = ActorGroup(
             RolloutWorker,
             lambda k: (start_dir, cfg.rollout, cfg.seed + 1000 * k),
-            PoolConfig(actors=cfg.rollout.workers, num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus),
+            shape,
             "rollout workers",
+            placement=Placement(shape, cfg.rollout.placement, "rollout workers", cfg.start_timeout_s),
         )
         self.rollouts.wait_ready(cfg.start_timeout_s, "rollout workers")
-        if self.eval_only:
-            return
+        if not self.eval_only:
+            self._start_learners()
+        self.placement = self._placement()
+
+    def _start_learners(self) -> None:
+        cfg = self.cfg
         batch = cfg.prompts_per_step * cfg.rollout.group_size
         self.grad_accum = micro_batches(batch // cfg.learner.ranks, cfg.learner.micro_batch_size)
-        master = (ray.util.get_node_ip_address(), free_port(""))
         restore = str(self.restore) if self.restore else None
         codec = with_codec(self.layout, self.model.codec).codec  # what the checkpoints record
+        shape = PoolConfig(actors=cfg.learner.ranks, num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus)
+        placement = Placement(shape, cfg.learner.placement, "learner ranks", cfg.start_timeout_s)
+        master = placement.address(0)  # on rank 0's node: under `ray job submit` the driver's may hold no rank
+        args = (self.policy_dir, cfg.learner)
         self.learners = ActorGroup(
             LearnerRank,
-            lambda r: (
-                (self.policy_dir, cfg.learner, r, cfg.learner.ranks, master, self.grad_accum, cfg.seed)
-                + (restore, codec)
-            ),
-            PoolConfig(actors=cfg.learner.ranks, num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus),
+            lambda r: (*args, r, cfg.learner.ranks, master, self.grad_accum, cfg.seed, restore, codec),
+            shape,
             "learner ranks",
+            placement=placement,
         )
         self.learners.wait_ready(cfg.start_timeout_s, "learner ranks")
         self.telemetry = Telemetry(cfg, self.run_dir, resumed_at=self.step if self.restore else None)
+
+    def _placement(self) -> dict[str, list[str]]:
+        """Node IP of every actor by role (report.json "placement"), also logged: where the job's work runs."""
+        groups = {"rollout": self.rollouts, "learner": self.learners, "decoder": self.decoders}
+        groups |= {pool.name: pool for pool in self.rewards.pools.values()}
+        placement = {role: group.hosts() for role, group in groups.items() if group is not None}
+        for role, hosts in placement.items():
+            log.info("%s actors on %s", role, ", ".join(hosts))
+        return placement
 
     # -- rollouts and rewards --------------------------------------------------------------------------------
     def _seed(self, step: int, k: int) -> int:
@@ -242,7 +258,7 @@ class GRPOJob:
 
     def evaluate_only(self) -> dict:
         with ThreadPoolExecutor(max_workers=max(2, self.cfg.data.eval_prompts)) as pool:
-            return {"policy": self.policy_dir, "eval": self.evaluate("only", pool)}
+            return {"policy": self.policy_dir, "eval": self.evaluate("only", pool), "placement": self.placement}
 
     # -- the run ---------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -278,6 +294,7 @@ class GRPOJob:
                     self.save(metrics)
             after = self.evaluate("after", pool) if cfg.eval_after else None
         report = {"before": before, "after": after, "steps": self.step, "wall_s": time.perf_counter() - t_start}
+        report["placement"] = self.placement
         self.telemetry.finish(report)
         return report
 

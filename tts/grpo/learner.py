@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from tts.base import checkpoint
+from tts.base.cluster import bind_collectives_to_node_ip
 from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, optimizer
 from tts.grpo.config import LearnerConfig
 from tts.grpo.math import grpo_loss, token_logprobs
@@ -78,6 +79,8 @@ class LearnerRank:
         self.cfg, self.rank, self.world, self.grad_accum = cfg, rank, world, grad_accum
         os.environ.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank), WORLD_SIZE=str(world))
         os.environ.setdefault("LOCAL_RANK", "0")
+        if world > 1:
+            bind_collectives_to_node_ip()
         cuda = torch.cuda.is_available()
         if not cuda:
             torch.set_num_threads(cfg.threads)

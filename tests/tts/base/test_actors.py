@@ -4,11 +4,13 @@ retried, health replaces the unresponsive, and a group that cannot be placed fai
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 import ray
 
-from tts.base.actors import ActorGroup, PoolConfig, PoolError
+from tts.base.actors import ActorGroup, Placement, PoolConfig, PoolError
 
 
 class Echo:
@@ -22,6 +24,10 @@ class Echo:
 
     def run(self, items: list[int]) -> list[tuple[int, int, int]]:
         return [(item, self.tag, os.getpid()) for item in items]
+
+    def slow(self, items: list[float]) -> list[int]:
+        time.sleep(sum(items))
+        return [self.tag for _ in items]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +47,30 @@ def test_chunks_spread_over_every_actor_in_order(ray_local):
     out = g.map(list(range(8)))  # four chunks of two
     assert [item for item, _, _ in out] == list(range(8))
     assert {tag for _, tag, _ in out} == {0, 1} and len(g) == 2 and g[1] is g.actors[1]
+    g.shutdown()
+
+
+def test_one_chunk_per_call_reaches_every_actor(ray_local):
+    """The GRPO pattern: each call submits one small group (one chunk) from its own thread."""
+    g = ActorGroup(Echo, lambda k: (k,), PoolConfig(actors=3, batch_size=8, num_cpus=0.25), "echo", "slow")
+    g.wait_ready(60)
+    tags: list[int] = []
+    threads = [threading.Thread(target=lambda: tags.extend(g.map([0.5]))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(tags) == [0, 0, 1, 1, 2, 2] and g.calls == [2, 2, 2]  # round-robin from 0 per call: all on 0
+    assert g._inflight == [0, 0, 0]
+    g.shutdown()
+
+
+def test_a_busy_actor_is_passed_over(ray_local):
+    g = ActorGroup(Echo, lambda k: (k,), PoolConfig(actors=2, batch_size=1, num_cpus=0.25), "echo", "slow")
+    g.wait_ready(60)
+    busy = g.submit([3.0])  # actor 0 sleeps 3 s
+    assert [g.map([0.0]) for _ in range(3)] == [[1], [1], [1]]  # each call while 0 is busy goes to 1
+    assert g.gather(busy) == [0] and g.calls == [1, 3] and g._inflight == [0, 0]
     g.shutdown()
 
 
@@ -74,3 +104,34 @@ def test_group_that_cannot_be_placed_names_free_resources(ray_local):
 def test_bad_shape_is_refused():
     with pytest.raises(ValueError, match="pool echo: actors and batch_size must be >= 1"):
         ActorGroup(Echo, lambda k: (k,), PoolConfig(actors=0), "echo")
+
+
+def test_placed_group_runs_in_its_bundles_and_frees_them(ray_local):
+    free = ray.available_resources()["CPU"]
+    shape = PoolConfig(actors=2, batch_size=1, num_cpus=0.25)
+    placement = Placement(shape, "spread", "echo", timeout=60)
+    ip, port = placement.address(0)  # a rendezvous on bundle 0's node
+    g = ActorGroup(Echo, lambda k: (k,), shape, "echo", "run", placement=placement)
+    g.wait_ready(60)
+    assert g.hosts() == [ip, ip] and 0 < port < 65536  # one node here: both bundles on it
+    assert sorted(tag for _, tag, _ in g.map([1, 2])) == [0, 1]
+    g.shutdown()
+    wait_until(lambda: ray.available_resources()["CPU"] == free)
+
+
+def test_placement_that_cannot_be_satisfied_names_it_and_reserves_nothing(ray_local):
+    free = ray.available_resources()["CPU"]
+    with pytest.raises(
+        PoolError, match=r"learner ranks: not all 2 actor\(s\) could be placed within 2 s \(strict_spread"
+    ):
+        Placement(PoolConfig(actors=2, num_cpus=0.25), "strict_spread", "learner ranks", timeout=2)  # one node
+    wait_until(lambda: ray.available_resources()["CPU"] == free)
+    with pytest.raises(ValueError, match="placement must be one of"):
+        Placement(PoolConfig(actors=1), "anywhere", "echo", timeout=2)
+
+
+def wait_until(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.2)
