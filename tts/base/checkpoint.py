@@ -43,8 +43,19 @@ def latest(path: str | Path) -> Path | None:
     path = Path(path)
     if (path / STATE).is_file():
         return path
-    found = [(read_state(d)["step"], d) for d in path.glob(f"{PREFIX}*") if (d / STATE).is_file()]
+    found = [(read_state(d)["step"], d) for d in path.glob(f"{PREFIX}*") if is_final(d)]
     return max(found)[1] if found else None
+
+
+def is_final(directory: Path) -> bool:
+    """A finished checkpoint: named checkpoint_NNNNNN (not a `.tmp` one being written) and holding its state."""
+    name = directory.name
+    return name.startswith(PREFIX) and name[len(PREFIX) :].isdigit() and (directory / STATE).is_file()
+
+
+def write_state(directory: Path, state: dict) -> None:
+    """train_state.json: written last, when every rank's part is on disk (it marks the checkpoint complete)."""
+    (directory / STATE).write_text(json.dumps(state, indent=2) + "\n")
 
 
 def find(path: str | Path, what: str) -> Path:
@@ -85,8 +96,11 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def save(directory: Path, engine: Any, tokenizer: Any, layout: TokenLayout, state: dict, rank: int) -> None:
-    """Write this rank's part of a checkpoint (collective: every rank must call it)."""
+def save(
+    directory: Path, engine: Any, tokenizer: Any, layout: TokenLayout, state: dict, rank: int, with_state: bool = True
+) -> None:
+    """Write this rank's part of a checkpoint (collective: every rank must call it). `with_state` False: the
+    caller writes train_state.json once every rank has returned (`write_state`)."""
     engine.save_checkpoint(str(directory / DEEPSPEED), tag=dir_name(state["step"]))
     (directory / "rng").mkdir(parents=True, exist_ok=True)
     torch.save(rng_state(), directory / "rng" / f"rank_{rank}.pt")
@@ -94,7 +108,8 @@ def save(directory: Path, engine: Any, tokenizer: Any, layout: TokenLayout, stat
         engine.module.save_pretrained(directory)
         tokenizer.save_pretrained(directory)
         layout.save(directory)
-        (directory / STATE).write_text(json.dumps(state, indent=2) + "\n")
+        if with_state:
+            write_state(directory, state)
 
 
 def load(directory: Path, engine: Any, rank: int) -> dict:

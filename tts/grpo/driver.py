@@ -236,6 +236,7 @@ class GRPOJob:
         shutil.rmtree(tmp, ignore_errors=True)
         state = {"job": JOB, "step": self.step, "max_steps": self.cfg.steps, "seed": self.cfg.seed, "metrics": metrics}
         ray.get([r.save.remote(str(tmp), state) for r in self.learners.actors])
+        checkpoint.write_state(tmp, state)  # only now, with every rank's shards written, is it complete
         tmp.rename(final)
         kept = sorted(self.ckpt_dir.glob(f"{checkpoint.PREFIX}*[0-9]"))
         for old in kept[: -self.cfg.keep_checkpoints]:

@@ -187,7 +187,7 @@ class LearnerRank:
 
     def save(self, directory: str, state: dict) -> None:
         """Collective: every rank writes its part (weights in HF format on rank 0, its ZeRO shard, its RNG)."""
-        checkpoint.save(Path(directory), self.engine, self.tokenizer, self.layout, state, self.rank)
+        checkpoint.save(Path(directory), self.engine, self.tokenizer, self.layout, state, self.rank, with_state=False)
 
 
 def distributed_step(learners: list, trajs: list[Trajectory], aggregation: str) -> dict[str, float]:
