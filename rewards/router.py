@@ -44,6 +44,9 @@ class RewardsConfig:
     components: list[RewardSpec] = field(default_factory=default_specs)
     normalise_weights: bool = True
     silence_rms: float = 1e-4  # below this RMS the audio counts as silent: minimum reward, flagged
+    # a reward model that fails on more than this share of a GRPO step's scorable samples stops the run (its
+    # minimum rewards would otherwise train the policy on noise); 1.0: never stop
+    max_failed_share: float = 0.5
 
 
 # measurement -> (pool name, scorer kind, kwargs from config)
@@ -108,10 +111,14 @@ class RewardRouter:
             {"id": s.id, "text": s.text, "language": s.language, "flags": [p] if p else []}
             for s, p in zip(samples, problems)
         ]
+        for i in good:
+            records[i]["failed"] = []  # reward models that could not measure this scorable sample
         for measurement in self.pools:
             results = self.pools[measurement].gather(pending[measurement])
             for i, res in zip(good, results):
                 res = dict(res)
+                if res.get(measurement) is None:  # scorable audio, no measurement: the reward model failed
+                    records[i]["failed"].append(self.pools[measurement].name)
                 records[i]["flags"] += res.pop("flags", [])
                 records[i].update(res)
         for rec in records:
@@ -123,6 +130,25 @@ class RewardRouter:
     def shutdown(self) -> None:
         for pool in self.pools.values():
             pool.shutdown()
+
+
+class RewardModelError(RuntimeError):
+    pass
+
+
+def check_failures(records: list[dict], max_share: float) -> None:
+    """Raise naming the reward model that failed on more than `max_share` of the scorable `records` (those whose
+    audio could be scored at all), with its first error."""
+    scorable = [r for r in records if "failed" in r]  # the router scored them (their audio was not unusable)
+    for name in sorted({n for r in scorable for n in r["failed"]}):
+        failed = [r for r in scorable if name in r["failed"]]
+        if len(failed) / len(scorable) > max_share:
+            first = next((f for f in failed[0]["flags"] if not f.endswith("minimum reward")), "no error given")
+            raise RewardModelError(
+                f"reward model {name} failed on {len(failed)} of {len(scorable)} scorable samples of this step "
+                f"(> rewards.max_failed_share {max_share}); first: {first}. Stopping: its minimum rewards would "
+                "train the policy on noise"
+            )
 
 
 def public_record(rec: dict) -> dict:

@@ -9,7 +9,7 @@ import ray
 
 from rewards.composite import RewardSpec
 from rewards.pool import ScorerPool
-from rewards.router import RewardRouter, RewardsConfig, public_record
+from rewards.router import RewardModelError, RewardRouter, RewardsConfig, check_failures, public_record
 from rewards.scorers import Sample
 from tts.base.actors import PoolConfig, PoolError
 from tts.base.cluster import init_ray
@@ -76,6 +76,20 @@ def test_bad_samples_flagged_not_raised(local_router, audio):
     assert recs[1]["rewards"]["total"] == 0.0 and "NaN" in recs[1]["flags"][0]
     assert recs[2]["rewards"]["sim"] == 0.0 and any("no reference" in f for f in recs[2]["flags"])
     assert recs[2]["rewards"]["wer"] > 0.5
+    assert "failed" not in recs[0] and "failed" not in recs[1] and recs[2]["failed"] == ["speaker"]
+
+
+def test_a_reward_model_failing_on_too_many_samples_stops_the_step():
+    ok = {"flags": [], "failed": []}
+    sim_down = {
+        "flags": ["sim: RuntimeError: CUDA error", "sim: no measurement, minimum reward"],
+        "failed": ["speaker"],
+    }
+    silent = {"flags": ["silent audio"]}  # unusable audio is the policy's doing, not a reward model's
+    check_failures([ok, sim_down, silent, silent], max_share=0.5)  # 1 of 2 scorable: not more than half
+    with pytest.raises(RewardModelError, match=r"reward model speaker failed on 2 of 3 .*first: sim: RuntimeError"):
+        check_failures([ok, sim_down, sim_down, silent], max_share=0.5)
+    check_failures([sim_down], max_share=1.0)  # 1.0: never stop
 
 
 def test_public_record_shape(local_router, audio):

@@ -31,7 +31,7 @@ import torch
 import yaml
 from ray.exceptions import RayActorError
 
-from rewards.router import RewardRouter
+from rewards.router import RewardRouter, check_failures
 from rewards.scorers import Sample
 from tts.base import checkpoint
 from tts.base.actors import ActorGroup, Placement, PoolConfig
@@ -279,6 +279,7 @@ class GRPOJob:
                 prompts = train.for_step(self.step, cfg.prompts_per_step, cfg.seed)
                 pending = launched or self.launch(prompts, self.step)
                 results, timing = self.collect(prompts, pending, pool)
+                check_failures([rec for _, _, recs in results for rec in recs], cfg.rewards.max_failed_share)
                 launched = None
                 if cfg.off_policy and self.step + 1 < cfg.steps:  # generate k+1 while learning on k
                     nxt = train.for_step(self.step + 1, cfg.prompts_per_step, cfg.seed)
