@@ -59,7 +59,7 @@ def measure_grpo_pattern(kind: str, kwargs: dict, actors: int, group: int, sampl
     in flight at once from their own threads (as the GRPO driver scores each finished group)."""
     pool = ScorerPool(kind, kwargs, PoolConfig(actors=actors, batch_size=group, num_cpus=0.5))
     pool.wait_ready()
-    pool.score(samples[:group])  # warm-up
+    pool.gather(pool.submit(samples[: group * actors]))  # warm-up: one chunk on every actor, all in flight
     warm = list(pool.calls)
     groups = [samples[k : k + group] for k in range(0, len(samples), group)]
     start = time.perf_counter()
