@@ -76,6 +76,9 @@ def vllm_engine_kwargs(model: str, engine: EngineSettings, **extra: Any) -> dict
         "dtype": engine.dtype,
         "max_model_len": engine.max_model_len,
         "enforce_eager": engine.enforce_eager,
+        # log-probs of the model's own distribution, before temperature, top-k/p and penalties: the quantity the
+        # GRPO learner recomputes, so an unchanged policy has ratio 1 (vLLM's default today, pinned here)
+        "logprobs_mode": "raw_logprobs",
     }
     if torch.cuda.is_available():
         kwargs["gpu_memory_utilization"] = engine.gpu_memory_utilization

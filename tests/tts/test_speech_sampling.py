@@ -51,3 +51,11 @@ def test_hf_sampling_stops_at_speech_end_and_caps_the_floor(layout):
     )
     assert kw["eos_token_id"] == kw["pad_token_id"] == layout.speech_end_id
     assert kw["min_new_tokens"] == 50 and kw["top_k"] is None and kw["do_sample"]
+
+
+def test_engine_kwargs_pin_raw_logprobs_and_the_settings():
+    from tts.speech_sampling import EngineSettings, vllm_engine_kwargs
+
+    kw = vllm_engine_kwargs("model-dir", EngineSettings(dtype="bfloat16", max_model_len=640), seed=3)
+    assert kw["logprobs_mode"] == "raw_logprobs" and kw["model"] == "model-dir" and kw["seed"] == 3
+    assert (kw["dtype"], kw["max_model_len"], kw["enforce_eager"]) == ("bfloat16", 640, True)
