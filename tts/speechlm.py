@@ -186,7 +186,6 @@ def export_speechlm(source: str | Path, out: str | Path, dtype: str = "bfloat16"
 
 def verify_export(directory: str | Path) -> dict:
     """export.json of `directory`, after checking its weights' checksum (a clear error when altered)."""
-
     directory = Path(directory)
     path = directory / EXPORT
     if not path.is_file():
@@ -236,11 +235,16 @@ def speech_layout(directory: Path, codebook_size: int) -> TokenLayout | None:
 _ROOT = Path(__file__).resolve().parents[1]
 
 
-def with_codec(layout: TokenLayout, codec: CodecRef) -> TokenLayout:
-    """`layout` recording `codec` (path and weights' checksum): what the SpeechLM's audio tokens mean."""
+def codec_record(codec: CodecRef) -> dict[str, str]:
+    """What a SpeechLM records of its codec: path (package-relative for committed ones) and weights' checksum."""
     path = codec.directory.resolve()
     recorded = str(path.relative_to(_ROOT)) if path.is_relative_to(_ROOT) else str(path)
-    return replace(layout, codec={"path": recorded, "sha256": codec.sha256})
+    return {"path": recorded, "sha256": codec.sha256}
+
+
+def with_codec(layout: TokenLayout, codec: CodecRef) -> TokenLayout:
+    """`layout` recording `codec`: what the SpeechLM's audio tokens mean."""
+    return replace(layout, codec=codec_record(codec))
 
 
 def recorded_codec(directory: Path, layout: TokenLayout) -> CodecRef:

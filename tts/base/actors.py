@@ -72,8 +72,7 @@ class Placement:
         bundle = {k: v for k, v in (("CPU", cfg.num_cpus), ("GPU", cfg.num_gpus)) if v > 0}
         if not bundle:
             raise ValueError(f"{what}: a placement group needs num_cpus or num_gpus > 0 per actor")
-        self.what, self.bundles = what, [dict(bundle) for _ in range(cfg.actors)]
-        self.group = placement_group(self.bundles, strategy=strategy.upper(), name=what)
+        self.group = placement_group([dict(bundle) for _ in range(cfg.actors)], strategy=strategy.upper(), name=what)
         try:
             ray.get(self.group.ready(), timeout=timeout)
         except GetTimeoutError as exc:

@@ -113,7 +113,9 @@ def write_manifest(directory: Path, kind: str, weights: str, config: dict) -> Pa
     return path
 
 
-def _manifest(directory: Path) -> dict:
+def codec_manifest(directory: str | Path) -> dict:
+    """codec.json as recorded (no checksum work: the class's `load` verifies the weights)."""
+    directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(
@@ -122,16 +124,11 @@ def _manifest(directory: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def codec_manifest(directory: str | Path) -> dict:
-    """codec.json as recorded (no checksum work: the class's `load` verifies the weights)."""
-    return _manifest(Path(directory))
-
-
 def read_codec_manifest(directory: str | Path, kind: str | None = None) -> tuple[dict, Path]:
     """Read codec.json (of codec type `kind`, if given) and verify the weights' checksum; returns (manifest,
     weights path)."""
     directory = Path(directory)
-    manifest = _manifest(directory)
+    manifest = codec_manifest(directory)
     if kind is not None and manifest["type"] != kind:
         raise ValueError(f"{directory}: codec type {manifest['type']!r}, expected {kind!r}")
     weights = directory / manifest["weights"]

@@ -16,11 +16,7 @@ from tts.base.actors import ActorGroup, PoolConfig
 
 
 @dataclass
-class DecoderConfig:
-    actors: int = 1
-    num_cpus: float = 0.5
-    num_gpus: float = 0.0
-    batch_size: int = 8
+class DecoderConfig(PoolConfig):
     prompt_context: bool = True  # decode after the reference audio's codes and cut them off (clone prompts)
 
 
@@ -67,5 +63,4 @@ class DecoderActor:
 
 
 def decoder_pool(codec_dir: str | None, cfg: DecoderConfig) -> ActorGroup:
-    pool_cfg = PoolConfig(actors=cfg.actors, num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, batch_size=cfg.batch_size)
-    return ActorGroup(DecoderActor, lambda _: (codec_dir, {"threads": 1}), pool_cfg, "decoder", method="decode_batch")
+    return ActorGroup(DecoderActor, lambda _: (codec_dir, {"threads": cfg.threads}), cfg, "decoder", "decode_batch")

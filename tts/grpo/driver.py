@@ -45,7 +45,7 @@ from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, distribute
 from tts.grpo.math import group_advantages
 from tts.grpo.telemetry import Telemetry, summarise
 from tts.rollout import Completion, RolloutWorker
-from tts.speechlm import open_speechlm, with_codec
+from tts.speechlm import codec_record, open_speechlm
 
 log = logging.getLogger(__name__)
 JOB = "grpo"
@@ -108,7 +108,7 @@ class GRPOJob:
         batch = cfg.prompts_per_step * cfg.rollout.group_size
         self.grad_accum = micro_batches(batch // cfg.learner.ranks, cfg.learner.micro_batch_size)
         restore = str(self.restore) if self.restore else None
-        codec = with_codec(self.layout, self.model.codec).codec  # what the checkpoints record
+        codec = codec_record(self.model.codec)  # what the checkpoints record
         shape = PoolConfig(actors=cfg.learner.ranks, num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus)
         placement = Placement(shape, cfg.learner.placement, "learner ranks", cfg.start_timeout_s)
         master = placement.address(0)  # on rank 0's node: under `ray job submit` the driver's may hold no rank
