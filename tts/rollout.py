@@ -14,11 +14,13 @@ be told which step its weights belong to (`version`, checked by the driver befor
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import torch
 
 from tts.base.actors import check_strategy
+from tts.base.weights import FlatWeights
 from tts.speech_sampling import (
     AudioOnly,
     EngineSettings,
@@ -81,12 +83,12 @@ _ROTARY_FILTER = RotaryReloadFilter()
 class WeightSync:
     """vLLM worker extension (`worker_extension_cls`): load a full HF-named state dict into the running model."""
 
-    def load_policy_weights(self, state: dict[str, torch.Tensor]) -> int:
+    def load_policy_weights(self, state: FlatWeights) -> int:
         logging.getLogger(RELOAD_LOGGER).addFilter(_ROTARY_FILTER)  # in the engine's process; added once
         # vLLM's in-place reload: loading into the post-processed parameters directly (model.load_weights)
         # fails, because processing after the first load replaced them (no weight_loader any more)
-        self.reload_weights(weights_iterator=iter(state.items()))  # type: ignore[attr-defined]  # the vLLM worker
-        return len(state)
+        self.reload_weights(weights_iterator=state.tensors())  # type: ignore[attr-defined]  # the vLLM worker
+        return len(state.index)
 
 
 class RolloutWorker:
@@ -94,6 +96,7 @@ class RolloutWorker:
 
     def __init__(self, policy_dir: str, cfg: RolloutConfig, seed: int):
         self.cfg, self.seed, self.version = cfg, seed, 0
+        self._sync = {"engine_s": 0.0}
         self.layout = load_layout(policy_dir)
         if not torch.cuda.is_available():
             torch.set_num_threads(cfg.threads)
@@ -214,18 +217,24 @@ class RolloutWorker:
             group.append(Completion(row[:end], lps[k, :end].tolist(), "stop" if stopped else "length"))
         return group
 
-    def load_weights(self, state: dict[str, torch.Tensor], version: int) -> int:
-        """Replace the engine's weights with the learner's (full HF-named state dict); returns `version`."""
+    def load_weights(self, state: FlatWeights, version: int) -> int:
+        """Replace the engine's weights with the learner's (all HF-named tensors); returns `version`."""
+        start = time.perf_counter()
         if self.cfg.backend == "vllm":
             self.llm.collective_rpc("load_policy_weights", args=(state,))
             self.llm.reset_prefix_cache()  # cached KV blocks were computed with the old weights
         else:
-            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            missing, unexpected = self.model.load_state_dict(state.state_dict(), strict=False)
             missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied to the embeddings
             if missing or unexpected:
                 raise ValueError(f"weight sync: missing {missing[:3]}, unexpected {unexpected[:3]}")
         self.version = version
+        self._sync = {"engine_s": time.perf_counter() - start}
         return version
+
+    def last_sync(self) -> dict[str, float]:
+        """Seconds the engine spent loading the last weights (the rest of a sync is transfer)."""
+        return self._sync
 
     def sequence_logprobs(self, ids: list[int]) -> list[float]:
         """log p(ids[t] | ids[:t]) for t >= 1 under the engine's current weights (the weight-sync check)."""

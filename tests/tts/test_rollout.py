@@ -15,6 +15,7 @@ from transformers import AutoTokenizer
 
 from tts import prompts
 from tts.base.layout import TokenLayout
+from tts.base.weights import FlatWeights
 from tts.rollout import RELOAD_LOGGER, RolloutConfig, RolloutWorker, RotaryReloadFilter
 from tts.speechlm import load_speechlm
 
@@ -129,13 +130,13 @@ def test_hf_load_weights_replaces_the_policy_and_sets_version(policy_dir, prompt
     learner = perturbed(policy_dir)
     expected = np.asarray(model_logprobs(learner, ids))
     assert np.abs(before - expected).max() > 1e-2
-    assert worker.load_weights(learner.state_dict(), version=7) == 7
+    assert worker.load_weights(FlatWeights.from_state_dict(learner.state_dict(), torch.float32), version=7) == 7
     assert worker.version == worker.ping() == 7
     np.testing.assert_allclose(worker.sequence_logprobs(ids), expected, atol=1e-5)
     state = learner.state_dict()
     state["model.not_a_weight"] = torch.zeros(1)
     with pytest.raises(ValueError, match="unexpected"):
-        worker.load_weights(state, version=8)
+        worker.load_weights(FlatWeights.from_state_dict(state, torch.float32), version=8)
 
 
 VLLM_SCRIPT = r"""
@@ -144,13 +145,14 @@ import json, sys
 if __name__ == "__main__":
     import torch
 
+    from tts.base.weights import FlatWeights
     from tts.rollout import RolloutConfig, RolloutWorker
 
     policy, weights, ids, prompt = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
     cfg = RolloutConfig(backend="vllm", group_size=2, max_new_tokens=12, temperature=1.0, max_model_len=512)
     worker = RolloutWorker(policy, cfg, seed=0)
     out = {"before": worker.sequence_logprobs(ids)}
-    out["version"] = worker.load_weights(torch.load(weights), version=5)
+    out["version"] = worker.load_weights(FlatWeights.from_state_dict(torch.load(weights), torch.float32), version=5)
     out["ping"] = worker.ping()
     out["after"] = worker.sequence_logprobs(ids)
     group = worker.generate([prompt], seeds=[0])[0]

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from tts.base import checkpoint
 from tts.base.cluster import bind_collectives_to_node_ip
 from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, optimizer
+from tts.base.weights import FlatWeights
 from tts.grpo.config import LearnerConfig
 from tts.grpo.math import grpo_loss, token_logprobs
 from tts.speechlm import load_speechlm
@@ -173,9 +174,9 @@ class LearnerRank:
             "learner_tokens": total["tokens"],
         }
 
-    def weights(self, dtype: str = "float32") -> dict[str, torch.Tensor]:
-        """The full HF-named state dict on CPU (ZeRO-2 keeps whole parameters on every rank)."""
-        return {k: v.detach().to("cpu", getattr(torch, dtype)) for k, v in self.engine.module.state_dict().items()}
+    def weights(self, dtype: str = "float32") -> FlatWeights:
+        """All HF-named tensors in one CPU buffer (ZeRO-2 keeps whole parameters on every rank)."""
+        return FlatWeights.from_state_dict(self.engine.module.state_dict(), getattr(torch, dtype))
 
     @torch.no_grad()
     def sequence_logprobs(self, ids: list[int]) -> list[float]:
