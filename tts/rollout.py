@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -137,14 +139,30 @@ class RolloutWorker:
     ) -> list[list[Completion]]:
         """`n` (default group_size) completions for each prompt; prompt k samples under seeds[k]. `texts` (what
         each prompt asks to speak) set the `min_codes_per_char` floor; it needs them when it is on."""
+        groups = dict(self.generate_stream(prompts, seeds, n, temperature, texts))
+        return [groups[k] for k in range(len(prompts))]
+
+    def generate_stream(
+        self,
+        prompts: list[list[int]],
+        seeds: list[int],
+        n: int | None = None,
+        temperature: float | None = None,
+        texts: list[str] | None = None,
+    ) -> Iterator[tuple[int, list[Completion]]]:
+        """As `generate`, but yields (k, group of prompt k) as each group finishes. With vLLM every prompt is in
+        the engine at once (one continuous batch), and the caller (a Ray streaming call) decodes and scores each
+        group while the others are still generated."""
         if len(seeds) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
         floors = self._floors(len(prompts), texts)
         n = n or self.cfg.group_size
         temperature = self.cfg.temperature if temperature is None else temperature
         if self.cfg.backend == "vllm":
-            return self._generate_vllm(prompts, seeds, n, temperature, floors)
-        return [self._generate_hf(p, s, n, temperature, f) for p, s, f in zip(prompts, seeds, floors)]
+            yield from self._stream_vllm(prompts, seeds, n, temperature, floors)
+        else:
+            for k, (p, s, f) in enumerate(zip(prompts, seeds, floors)):
+                yield k, self._generate_hf(p, s, n, temperature, f)
 
     def _floors(self, count: int, texts: list[str] | None) -> list[int]:
         per_char, most = self.cfg.min_codes_per_char, self.cfg.max_new_tokens
@@ -164,7 +182,7 @@ class RolloutWorker:
             "repetition_penalty": c.repetition_penalty,
         }
 
-    def _generate_vllm(self, prompts: list[list[int]], seeds: list[int], n: int, temperature: float, floors):
+    def _stream_vllm(self, prompts: list[list[int]], seeds: list[int], n: int, temperature: float, floors):
         params = [
             vllm_sampling(
                 self.layout,
@@ -177,16 +195,25 @@ class RolloutWorker:
             )
             for seed, floor in zip(seeds, floors)
         ]
-        outs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
-        groups = []
-        for out in outs:
-            group = []
-            for o in out.outputs:
-                ids = list(o.token_ids)
-                lps = [float(step[t].logprob) for t, step in zip(ids, o.logprobs)]
-                group.append(Completion(ids, lps, "stop" if o.finish_reason == "stop" else "length"))
-            groups.append(group)
-        return groups
+        ids = self.llm.enqueue([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+        # enqueue returns vLLM's internal ids ("<external>-<random>"); outputs carry the external one
+        index = {rid.rsplit("-", 1)[0]: (k, rid) for k, rid in enumerate(ids)}
+        engine = self.llm.llm_engine
+        try:
+            while index and engine.has_unfinished_requests():
+                for out in engine.step():
+                    if out.finished and out.request_id in index:
+                        k, _ = index.pop(out.request_id)
+                        yield k, [self._completion(o) for o in out.outputs]
+        finally:  # a caller that stops early (its driver died) must not leave requests in the engine
+            if index:
+                engine.abort_request([rid for _, rid in index.values()], internal=True)
+
+    @staticmethod
+    def _completion(o: Any) -> Completion:
+        ids = list(o.token_ids)
+        lps = [float(step[t].logprob) for t, step in zip(ids, o.logprobs)]
+        return Completion(ids, lps, "stop" if o.finish_reason == "stop" else "length")
 
     @torch.no_grad()
     def _generate_hf(self, prompt: list[int], seed: int, n: int, temperature: float, floor: int) -> list[Completion]:

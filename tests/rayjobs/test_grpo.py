@@ -8,7 +8,6 @@ import math
 import re
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ from tts.base.actors import PoolError
 from tts.base.cluster import free_port
 from tts.base.config import load_config
 from tts.grpo.config import GRPOConfig
-from tts.grpo.driver import GRPOJob
+from tts.grpo.driver import GRPOJob, all_equal
 from tts.grpo.learner import NonFiniteError
 from tts.grpo.telemetry import GAUGES
 from tts.speechlm import load_speechlm
@@ -176,11 +175,10 @@ class TestFaults:
     def test_killed_reward_and_decoder_actors_are_replaced(self, faults_job):
         job = faults_job
         prompts = job.data["train"].for_step(0, job.cfg.prompts_per_step, job.cfg.seed)
-        pending = job.launch(prompts, 0)
+        rollout = job.launch(prompts, 0)
         ray.kill(job.rewards.pools["sim"].actors[0])
         ray.kill(job.decoders.actors[0])
-        with ThreadPoolExecutor(2) as pool:
-            results, timing = job.collect(prompts, pending, pool)
+        results, timing = job.collect(rollout)
         assert len(results) == len(prompts)
         for prompt, group, records in results:
             assert len(group) == len(records) == job.cfg.rollout.group_size
@@ -194,19 +192,59 @@ class TestFaults:
         job = faults_job
         prompts = job.data["train"].for_step(0, job.cfg.prompts_per_step, job.cfg.seed)
         dead = job.rollouts[0]
-        pending = job.launch(prompts, 0)  # both prompts queue on the one worker
+        rollout = job.launch(prompts, 0)  # both prompts stream from the one worker
         ray.kill(dead)
-        with ThreadPoolExecutor(2) as pool:
-            results, _ = job.collect(prompts, pending, pool)
+        results, _ = job.collect(rollout)
         assert job.rollouts[0] is not dead and ray.get(job.rollouts[0].ping.remote()) == job.version
         assert [len(group) for _, group, _ in results] == [job.cfg.rollout.group_size] * len(prompts)
+
+    def test_rollout_worker_dying_during_the_weight_sync_is_replaced_with_the_new_weights(self, faults_job):
+        job = faults_job
+        dead = job.rollouts[0]
+        ray.kill(dead)
+        job.version += 1  # as after an update
+        assert job.sync() > 0
+        assert job.rollouts[0] is not dead and ray.get(job.rollouts[0].ping.remote()) == job.version
+
+    def test_group_filter_drops_or_resamples_all_equal_groups(self, faults_job, monkeypatch):
+        job = faults_job
+        prompts = job.data["train"].for_step(0, job.cfg.prompts_per_step, job.cfg.seed)
+        results, _ = job.collect(job.launch(prompts, 0))
+        for rec in results[0][2]:
+            rec["rewards"]["total"] = 0.5  # group 0 carries no signal
+        for i, rec in enumerate(results[1][2]):
+            rec["rewards"]["total"] = 0.2 + 0.1 * i  # group 1 does
+        kept, m = job.filter_groups(results)  # group_filter=keep: everything, and the share is measured
+        assert len(kept) == 2 and m == {"groups_all_equal": 0.5, "groups_trained": 2}
+        monkeypatch.setattr(job.cfg, "group_filter", "drop")
+        kept, m = job.filter_groups(results)
+        assert [p.id for p, _, _ in kept] == [results[1][0].id] and m == {"groups_all_equal": 0.5, "groups_trained": 1}
+        draws, launch = [], job.launch
+        monkeypatch.setattr(job, "launch", lambda *a, **kw: draws.append(kw.get("draw")) or launch(*a, **kw))
+        monkeypatch.setattr(job.cfg, "group_filter", "resample")
+        kept, m = job.filter_groups(results)
+        assert draws[:1] == [1] and len(draws) <= job.cfg.resample_rounds  # new prompts under other seeds
+        assert kept[0][0].id == results[1][0].id and m["groups_trained"] == len(kept) <= 2
+        assert not any(all_equal(recs) for _, _, recs in kept)
+
+    def test_truncated_completions_can_be_left_out_of_the_loss(self, faults_job, monkeypatch):
+        job = faults_job
+        prompts = job.data["train"].for_step(0, job.cfg.prompts_per_step, job.cfg.seed)
+        results, _ = job.collect(job.launch(prompts, 0))
+        for _, group, _ in results:
+            for c in group:
+                c.finish = "length"
+        monkeypatch.setattr(job.cfg, "mask_truncated", True)
+        before = ray.get(job.learners[0].weights.remote()).state_dict()
+        m = job.learn(results)  # nothing left to train on: no update, and the metrics say so
+        assert m["learner_tokens"] == 0 and m["ratio_mean"] == 1.0
+        assert max_diff(before, ray.get(job.learners[0].weights.remote()).state_dict()) == 0.0
 
     def test_nan_advantage_in_the_learner_surfaces_unwrapped(self, faults_job):
         """A non-finite loss inside a learner actor reaches the driver as NonFiniteError, weights untouched."""
         job = faults_job
         prompts = job.data["train"].for_step(1, job.cfg.prompts_per_step, job.cfg.seed)
-        with ThreadPoolExecutor(2) as pool:
-            results, _ = job.collect(prompts, job.launch(prompts, 1), pool)
+        results, _ = job.collect(job.launch(prompts, 1))
         results[0][2][0]["rewards"]["total"] = float("nan")  # NaN advantages for the whole first group
         before = ray.get(job.learners[0].weights.remote()).state_dict()
         with pytest.raises(NonFiniteError, match="non-finite GRPO loss"):
@@ -237,15 +275,29 @@ class TestFaults:
         load_speechlm(last)
 
 
-def test_off_policy_generates_the_next_step_with_the_previous_weights(baseline, inputs, tmp_path):
+def test_off_policy_generates_the_next_step_with_the_previous_weights_and_resumes_exactly(baseline, inputs, tmp_path):
     """With off_policy, step 2 was generated while step 1 trained, so its ratio is not 1 (on-policy it is: see
-    the end-to-end test)."""
-    run(inputs, tmp_path, "off_policy", "steps=2", "eval_before=false", "eval_after=false", "off_policy=true")
-    off = metrics(tmp_path / "off_policy")
-    assert [r["step"] for r in off] == [1, 2]
+    the end-to-end test). A resume from step 2's checkpoint replays the step-3 groups it kept (generated before
+    step 2's update) instead of generating them with newer weights, and ends exactly where the whole run did."""
+    extra = ("steps=3", "eval_before=false", "eval_after=false", "off_policy=true", "checkpoint_interval=1")
+    run(inputs, tmp_path / "whole", "stale", *extra)
+    off = metrics(tmp_path / "whole" / "stale")
+    assert [r["step"] for r in off] == [1, 2, 3]
     assert off[0]["ratio_mean"] == pytest.approx(1.0, abs=1e-5)  # step 1 is on-policy in both modes
     assert off[0]["loss"] == pytest.approx(metrics(baseline[1])[0]["loss"], abs=1e-6)
-    assert abs(off[1]["ratio_mean"] - 1.0) > 1e-4
+    assert abs(off[1]["ratio_mean"] - 1.0) > 1e-4 and abs(off[2]["ratio_mean"] - 1.0) > 1e-4
+    ckpts = tmp_path / "whole" / "stale" / "checkpoints"
+    assert (ckpts / "checkpoint_000002" / "next_rollout.json").is_file()
+    assert not (ckpts / "checkpoint_000003" / "next_rollout.json").exists()  # the last step launches nothing
+    shutil.copytree(tmp_path / "whole" / "stale", tmp_path / "half" / "stale")
+    shutil.rmtree(tmp_path / "half" / "stale" / "checkpoints" / "checkpoint_000003")
+    run(inputs, tmp_path / "half", "stale", *extra, resume=True)
+    resumed = metrics(tmp_path / "half" / "stale")
+    assert [r["step"] for r in resumed] == [1, 2, 3]
+    for key in ("ratio_mean", "reward_mean", "loss", "kl", "completion_tokens_mean"):
+        assert resumed[-1][key] == pytest.approx(off[-1][key], abs=1e-6), key
+    final = "checkpoints/checkpoint_000003"
+    assert max_diff(weights(tmp_path / "whole" / "stale" / final), weights(tmp_path / "half" / "stale" / final)) <= 1e-6
 
 
 def test_actors_that_cannot_be_placed_fail_the_job_and_free_what_started(ray_session, inputs, tmp_path):

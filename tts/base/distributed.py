@@ -18,8 +18,9 @@ import torch.distributed as dist
 
 
 def deepspeed_config(micro_batch_size: int, grad_accum: int, grad_clip: float, zero_stage: int, bf16: bool) -> dict:
-    """The one DeepSpeed config builder (SFT/pre-training workers, GRPO learner ranks, codec trainer)."""
-    return {
+    """The one DeepSpeed config builder (SFT/pre-training workers, GRPO learner ranks, codec trainer). Under bf16
+    gradients accumulate over micro-batches in fp32: bf16 sums of many small gradients lose their low bits."""
+    config = {
         "train_micro_batch_size_per_gpu": micro_batch_size,
         "gradient_accumulation_steps": grad_accum,
         "gradient_clipping": grad_clip,
@@ -28,6 +29,9 @@ def deepspeed_config(micro_batch_size: int, grad_accum: int, grad_clip: float, z
         "steps_per_print": 2**62,  # we log
         "wall_clock_breakdown": False,
     }
+    if bf16:
+        config["data_types"] = {"grad_accum_dtype": "fp32"}
+    return config
 
 
 def optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.AdamW:

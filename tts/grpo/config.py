@@ -13,6 +13,8 @@ from tts.grpo.math import GRPOLossConfig
 from tts.rollout import RolloutConfig
 from tts.speechlm import EMBEDDED_SPEECHLM
 
+GROUP_FILTERS = ("keep", "drop", "resample")
+
 
 @dataclass
 class DataConfig:
@@ -35,6 +37,7 @@ class LearnerConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     eps: float = 1e-8
     grad_clip: float = 1.0
+    warmup_steps: int = 0  # updates over which the learning rate rises linearly to lr (then constant)
     micro_batch_size: int = 8  # sequences per forward/backward
     zero_stage: int = 2
     bf16: bool | None = None  # None: on with GPUs
@@ -54,6 +57,12 @@ class GRPOConfig:
     seed: int = 0
     start_timeout_s: float = 900.0  # actors not placed/loaded by then fail the job with the cluster's free resources
     off_policy: bool = False  # generate step k+1 while the learner trains on step k (one step stale)
+    # DAPO's dynamic sampling: a group whose samples all scored the same has zero advantages (no signal) and only
+    # dilutes the token mean. "drop" trains without such groups; "resample" replaces them with groups of new
+    # prompts (up to resample_rounds extra rollouts per step), then drops what is still all-equal
+    group_filter: str = "keep"  # "keep" | "drop" | "resample"
+    resample_rounds: int = 2
+    mask_truncated: bool = False  # completions cut at max_new_tokens stay out of the loss (DAPO's overlong filter)
     checkpoint_interval: int = 10  # steps; also after the last step
     keep_checkpoints: int = 2
     eval_before: bool = True
@@ -78,5 +87,7 @@ class GRPOConfig:
                 f"prompts_per_step x group_size = {batch} sequences must split evenly over {self.learner.ranks} "
                 "learner ranks"
             )
+        if self.group_filter not in GROUP_FILTERS:
+            raise ValueError(f"group_filter must be one of {GROUP_FILTERS}, got {self.group_filter!r}")
         if self.wandb_mode not in ("offline", "online", "disabled"):
             raise ValueError(f"wandb_mode must be offline, online or disabled, got {self.wandb_mode!r}")

@@ -93,8 +93,9 @@ class PromptSet:
         choices = [u for u in self.refs[target.speaker] if u.id != target.id] or self.refs[target.speaker]
         return choices[int(rng.integers(len(choices)))]
 
-    def for_step(self, step: int, count: int, seed: int) -> list[Prompt]:
-        rng = np.random.default_rng([seed, 0, step])
+    def for_step(self, step: int, count: int, seed: int, draw: int = 0) -> list[Prompt]:
+        """The step's prompts; `draw` > 0 gives further prompts for the same step (group resampling)."""
+        rng = np.random.default_rng([seed, 0, step] + ([draw] if draw else []))
         picks = rng.choice(len(self.targets), size=count, replace=count > len(self.targets))
         return [self.build(self.targets[i], self._ref_for(self.targets[i], rng)) for i in picks]
 

@@ -1,12 +1,13 @@
 """The GRPO driver: orchestrates rollout workers, codec decoders, reward pools and learner ranks; computes nothing
 heavier than advantages.
 
-One step: every prompt's group goes to a rollout worker as its own call; as soon as a group's call returns,
-a driver thread decodes it and sends it to the reward pools, so decoding and scoring overlap the remaining
-generation. Then the learner ranks update, and the new weights go to every engine (one object in Ray's object
-store, read by all workers) before the next rollout. With `off_policy`, step k+1's rollouts are launched before
-the learner trains on step k (one step stale; the clipped importance ratio against the rollout-time
-log-probs corrects for it).
+One step: each rollout worker gets its share of the step's prompts in one streaming call (all of them in its
+engine at once); as soon as a group finishes, a driver thread decodes it and sends it to the reward pools, so
+decoding and scoring overlap the remaining generation. Then the learner ranks update, and the new weights go to
+every engine (one packed buffer in Ray's object store, read by all workers) before the next rollout. With
+`off_policy`, step k+1's rollouts are launched, generated and scored while the learner trains on step k (one
+step stale; the clipped importance ratio against the rollout-time log-probs corrects for it); a checkpoint then
+also keeps step k+1's generated groups, so `--resume` replays them instead of generating them with newer weights.
 
 Run directory (`runs/<name>/`): config.yaml, metrics.jsonl (one row per step), eval_before.json,
 checkpoints/checkpoint_NNNNNN/ (HF policy + DeepSpeed state + RNG + train_state.json), report.json,
@@ -19,8 +20,10 @@ import json
 import logging
 import math
 import shutil
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,51 @@ from tts.speechlm import codec_record, open_speechlm
 
 log = logging.getLogger(__name__)
 JOB = "grpo"
+LEARNER_METRICS = ("loss", "policy_loss", "kl", "clip_fraction", "dual_clip_fraction", "entropy", "grad_norm", "lr")
+PENDING = "next_rollout.json"  # in an off-policy checkpoint: the next step's groups, generated before its update
+
+
+def all_equal(records: list[dict]) -> bool:
+    """A group whose samples all got the same total reward: zero advantages, no learning signal."""
+    return len({rec["rewards"]["total"] for rec in records}) == 1
+
+
+class Rollout:
+    """Prompts in flight: each worker's stream is read by its own driver thread, and every group is decoded and
+    scored in the job's pool as soon as it arrives."""
+
+    def __init__(self, prompts: list[Prompt], draw: int = 0):
+        self.prompts, self.draw = prompts, draw
+        self.groups: dict[int, list[Completion]] = {}
+        self.scored: dict[int, Future] = {}
+        self.t0 = self.generated_at = self.scored_at = time.perf_counter()
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def start(self, fn: Callable, *args: Any) -> None:
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as exc:  # noqa: BLE001  re-raised by wait_generated in the driver's thread
+                self._errors.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def timed(self, fn: Callable, *args: Any) -> Any:
+        out = fn(*args)
+        with self._lock:
+            self.scored_at = max(self.scored_at, time.perf_counter())
+        return out
+
+    def wait_generated(self) -> dict[int, list[Completion]]:
+        for thread in self._threads:
+            thread.join()
+        if self._errors:
+            raise self._errors[0]
+        return self.groups
 
 
 class GRPOJob:
@@ -71,6 +119,8 @@ class GRPOJob:
         self.version = self.step
         self._refs: dict[str, np.ndarray] = {}
         self.rewards = self.decoders = self.rollouts = self.learners = None
+        # decodes and scores groups as they arrive: one thread per group in flight (two steps' worth off-policy)
+        self.pool = ThreadPoolExecutor(max_workers=2 * max(cfg.prompts_per_step, cfg.data.eval_prompts) + 2)
         try:
             self._start_actors()
         except BaseException:
@@ -136,16 +186,53 @@ class GRPOJob:
     def _seed(self, step: int, k: int) -> int:
         return (self.cfg.seed * 1_000_003 + step * 1009 + k) % 2**31
 
-    def launch(self, prompts: list[Prompt], step: int, n: int | None = None, temperature: float | None = None):
-        """Submit one generate call per prompt, round-robin over the workers; returns {ref: (k, worker, args,
-        actor)}."""
-        pending = {}
-        for k, p in enumerate(prompts):
-            worker = k % len(self.rollouts)
-            args = ([p.input_ids], [self._seed(step, k)], n, temperature, [p.text])
+    def launch(
+        self,
+        prompts: list[Prompt],
+        step: int,
+        n: int | None = None,
+        temperature: float | None = None,
+        replay: dict[int, list[Completion]] | None = None,
+        draw: int = 0,
+    ) -> Rollout:
+        """Start generating (or, with `replay`, take already generated groups) and scoring `prompts`: prompt k
+        goes to worker k mod workers, each worker's share in one streaming call. `draw` > 0: a resampling round
+        of the same step, sampled under other seeds."""
+        rollout = Rollout(prompts, draw)
+        if replay is not None:
+            for k in range(len(prompts)):
+                self._arrived(rollout, k, replay[k])
+            return rollout
+        workers = len(self.rollouts)
+        for w in range(min(workers, len(prompts))):
+            share = list(range(w, len(prompts), workers))
+            rollout.start(self._stream, rollout, w, share, step, n, temperature)
+        return rollout
+
+    def _stream(self, rollout: Rollout, worker: int, share: list[int], step: int, n, temperature) -> None:
+        """Receive one worker's groups as they finish. A worker that dies is replaced (with the current weights)
+        and what it had not yet returned is generated again, once."""
+        for attempt in range(2):
+            todo = [k for k in share if k not in rollout.groups]
             actor = self.rollouts[worker]
-            pending[actor.generate.remote(*args)] = (k, worker, args, actor)
-        return pending
+            prompts = [rollout.prompts[k] for k in todo]
+            seeds = [self._seed(step, k + 1000 * rollout.draw) for k in todo]
+            args = ([p.input_ids for p in prompts], seeds, n, temperature)
+            try:
+                stream = actor.generate_stream.options(num_returns="streaming").remote(*args, [p.text for p in prompts])
+                for ref in stream:
+                    j, group = ray.get(ref)
+                    self._arrived(rollout, todo[j], group)
+                return
+            except RayActorError:
+                if attempt:
+                    raise
+                self._replace_rollout(worker, actor)
+
+    def _arrived(self, rollout: Rollout, k: int, group: list[Completion]) -> None:
+        rollout.groups[k] = group
+        rollout.generated_at = time.perf_counter()
+        rollout.scored[k] = self.pool.submit(rollout.timed, self._score, rollout.prompts[k], group)
 
     def _reference(self, path: str) -> np.ndarray:
         if path not in self._refs:
@@ -184,58 +271,85 @@ class GRPOJob:
                 raise NonFiniteError(f"reward of {rec['id']} is {rec['rewards']['total']}: stopping the run")
         return records
 
-    def _retry_rollout(self, worker: int, args: tuple, dead: Any):
-        """A dead rollout worker is replaced (with the current weights) and its call retried once; calls that
-        were queued on the same dead worker share one replacement."""
+    def _replace_rollout(self, worker: int, dead: Any) -> None:
+        """Replace a dead rollout worker and load the learner's current weights into it; callers that saw the same
+        dead worker share one replacement."""
         if self.rollouts.replace(worker, "RayActorError", dead) and self.learners:
             weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
             ray.get(self.rollouts[worker].load_weights.remote(weights, self.version))
-        return ray.get(self.rollouts[worker].generate.remote(*args))
 
-    def collect(self, prompts: list[Prompt], pending: dict, pool: ThreadPoolExecutor) -> tuple[list, dict]:
-        """Wait for the launched groups; each is decoded and scored as soon as it arrives."""
-        t0 = time.perf_counter()
-        futures: dict[int, Any] = {}
-        groups: dict[int, list[Completion]] = {}
-        waiting = dict(pending)
-        while waiting:
-            ready, _ = ray.wait(list(waiting), num_returns=1)
-            k, worker, args, actor = waiting.pop(ready[0])
-            try:
-                group = ray.get(ready[0])[0]
-            except RayActorError:
-                group = self._retry_rollout(worker, args, actor)[0]
-            groups[k] = group
-            futures[k] = pool.submit(self._score, prompts[k], group)
-        t_gen = time.perf_counter() - t0
-        records = [futures[k].result() for k in range(len(prompts))]
-        timing = {"rollout_s": t_gen, "reward_tail_s": time.perf_counter() - t0 - t_gen}
-        return [(prompts[k], groups[k], records[k]) for k in range(len(prompts))], timing
+    def collect(self, rollout: Rollout) -> tuple[list, dict]:
+        """Wait until every group of `rollout` is generated and scored; (prompt, group, records) per prompt."""
+        rollout.wait_generated()
+        prompts = rollout.prompts
+        records = [rollout.scored[k].result() for k in range(len(prompts))]
+        timing = {
+            "rollout_s": rollout.generated_at - rollout.t0,
+            "reward_tail_s": max(0.0, rollout.scored_at - rollout.generated_at),
+        }
+        return [(prompts[k], rollout.groups[k], records[k]) for k in range(len(prompts))], timing
 
     # -- learning --------------------------------------------------------------------------------------------
+    def filter_groups(self, results: list) -> tuple[list, dict]:
+        """`group_filter`: drop the groups whose samples all scored the same, or replace them with groups of new
+        prompts for the same step (`resample`). Returns the groups to train on and the step's group metrics."""
+        cfg = self.cfg
+        informative = [r for r in results if not all_equal(r[2])]
+        share = 1.0 - len(informative) / len(results)
+        if cfg.group_filter == "keep":
+            return results, {"groups_all_equal": share, "groups_trained": len(results)}
+        for draw in range(1, cfg.resample_rounds + 1 if cfg.group_filter == "resample" else 1):
+            missing = cfg.prompts_per_step - len(informative)
+            if missing <= 0:
+                break
+            prompts = self.data["train"].for_step(self.step, missing, cfg.seed, draw)
+            extra, _ = self.collect(self.launch(prompts, self.step, draw=draw))
+            informative += [r for r in extra if not all_equal(r[2])]
+        return informative, {"groups_all_equal": share, "groups_trained": len(informative)}
+
     def learn(self, results: list) -> dict:
         cfg = self.cfg
         totals = torch.tensor([rec["rewards"]["total"] for _, _, recs in results for rec in recs])
         adv = group_advantages(totals, cfg.rollout.group_size, cfg.learner.scale_by_std).tolist()
-        trajs = [Trajectory(p.input_ids, c.token_ids, c.logprobs, 0.0) for p, group, _ in results for c in group]
-        for t, a in zip(trajs, adv):
-            t.advantage = a
+        completions = [(p, c) for p, group, _ in results for c in group]
+        trajs = [
+            Trajectory(p.input_ids, c.token_ids, c.logprobs, a)
+            for (p, c), a in zip(completions, adv)
+            if not (cfg.mask_truncated and c.finish == "length")
+        ]
+        if not trajs:  # every group filtered out: no update this step
+            log.warning("step %d: no group to train on (all filtered); the weights stay as they are", self.step + 1)
+            return dict.fromkeys(LEARNER_METRICS, 0.0) | {"ratio_mean": 1.0, "learner_tokens": 0.0}
         return distributed_step(self.learners.actors, trajs, cfg.learner.loss.aggregation)
 
     def sync(self) -> float:
-        """Learner weights -> every rollout engine (queued behind calls already submitted to a worker)."""
+        """Learner weights -> every rollout engine; a worker that died meanwhile is replaced with these weights."""
         t0 = time.perf_counter()
         weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
-        ray.get([w.load_weights.remote(weights, self.version) for w in self.rollouts.actors])
+        loads = [(w, actor, actor.load_weights.remote(weights, self.version)) for w, actor in enumerate(self.rollouts)]
+        for w, actor, ref in loads:
+            try:
+                version = ray.get(ref)
+            except RayActorError:
+                self._replace_rollout(w, actor)
+                continue
+            if version != self.version:
+                raise RuntimeError(f"rollout worker {w} holds weights of step {version}, expected {self.version}")
         return time.perf_counter() - t0
 
-    def save(self, metrics: dict) -> Path:
-        """Checkpoint atomically: every rank writes into a temporary directory, renamed when all are done."""
+    def save(self, metrics: dict, launched: Rollout | None) -> Path:
+        """Checkpoint atomically: every rank writes into a temporary directory, renamed when all are done. With
+        `launched` (off-policy: the next step's rollouts, generated with the weights before this update) its
+        groups are kept too, so a resume scores them rather than generating them again with newer weights."""
         final = self.ckpt_dir / checkpoint.dir_name(self.step)
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         state = {"job": JOB, "step": self.step, "max_steps": self.cfg.steps, "seed": self.cfg.seed, "metrics": metrics}
         ray.get([r.save.remote(str(tmp), state) for r in self.learners.actors])
+        if launched is not None:
+            groups = launched.wait_generated()
+            rows = {k: [asdict(c) for c in groups[k]] for k in range(len(launched.prompts))}
+            (tmp / PENDING).write_text(json.dumps({"step": self.step, "groups": rows}))
         checkpoint.write_state(tmp, state)  # only now, with every rank's shards written, is it complete
         tmp.rename(final)
         kept = sorted(self.ckpt_dir.glob(f"{checkpoint.PREFIX}*[0-9]"))
@@ -244,10 +358,10 @@ class GRPOJob:
         return final
 
     # -- evaluation ------------------------------------------------------------------------------------------
-    def evaluate(self, tag: str, pool: ThreadPoolExecutor) -> dict:
+    def evaluate(self, tag: str) -> dict:
         prompts = self.data["test"].held_out(self.cfg.data.eval_prompts, self.cfg.seed)
-        pending = self.launch(prompts, step=-1, n=self.cfg.eval_samples, temperature=self.cfg.eval_temperature)
-        results, _ = self.collect(prompts, pending, pool)
+        rollout = self.launch(prompts, step=-1, n=self.cfg.eval_samples, temperature=self.cfg.eval_temperature)
+        results, _ = self.collect(rollout)
         records = [rec for _, _, recs in results for rec in recs]
         summary = summarise(records)
         rows = [
@@ -258,43 +372,55 @@ class GRPOJob:
         return summary
 
     def evaluate_only(self) -> dict:
-        with ThreadPoolExecutor(max_workers=max(2, self.cfg.data.eval_prompts)) as pool:
-            return {"policy": self.policy_dir, "eval": self.evaluate("only", pool), "placement": self.placement}
+        return {"policy": self.policy_dir, "eval": self.evaluate("only"), "placement": self.placement}
 
     # -- the run ---------------------------------------------------------------------------------------------
+    def _replayed(self) -> Rollout | None:
+        """Off-policy resume: the step's groups that the checkpoint kept (generated before its update)."""
+        kept = self.restore / PENDING if self.restore else None
+        if not (self.cfg.off_policy and kept and kept.is_file()):
+            return None
+        pending = json.loads(kept.read_text())
+        if pending["step"] != self.step:
+            return None
+        groups = {int(k): [Completion(**c) for c in group] for k, group in pending["groups"].items()}
+        prompts = self.data["train"].for_step(self.step, self.cfg.prompts_per_step, self.cfg.seed)
+        return self.launch(prompts, self.step, replay=groups)
+
     def run(self) -> dict:
         cfg = self.cfg
         t_start = time.perf_counter()
         keep_until(self.run_dir / "metrics.jsonl", self.step)
-        with ThreadPoolExecutor(max_workers=max(2, cfg.prompts_per_step)) as pool:
-            before_file = self.run_dir / "eval_before.json"
-            if before_file.is_file() and self.restore:
-                before = json.loads(before_file.read_text())["summary"]
-            else:
-                before = self.evaluate("before", pool) if cfg.eval_before else None
-            train = self.data["train"]
+        before_file = self.run_dir / "eval_before.json"
+        if before_file.is_file() and self.restore:
+            before = json.loads(before_file.read_text())["summary"]
+        else:
+            before = self.evaluate("before") if cfg.eval_before else None
+        train = self.data["train"]
+        launched = self._replayed()
+        while self.step < cfg.steps:
+            t0 = time.perf_counter()
+            rollout = launched or self.launch(train.for_step(self.step, cfg.prompts_per_step, cfg.seed), self.step)
+            results, timing = self.collect(rollout)
+            check_failures([rec for _, _, recs in results for rec in recs], cfg.rewards.max_failed_share)
+            trained, groups = self.filter_groups(results)
             launched = None
-            while self.step < cfg.steps:
-                t0 = time.perf_counter()
-                prompts = train.for_step(self.step, cfg.prompts_per_step, cfg.seed)
-                pending = launched or self.launch(prompts, self.step)
-                results, timing = self.collect(prompts, pending, pool)
-                check_failures([rec for _, _, recs in results for rec in recs], cfg.rewards.max_failed_share)
-                launched = None
-                if cfg.off_policy and self.step + 1 < cfg.steps:  # generate k+1 while learning on k
-                    nxt = train.for_step(self.step + 1, cfg.prompts_per_step, cfg.seed)
-                    launched = self.launch(nxt, self.step + 1)
-                t1 = time.perf_counter()
-                learner = self.learn(results)
-                timing["learner_s"] = time.perf_counter() - t1
-                self.step += 1
-                self.version = self.step
-                timing["sync_s"] = self.sync()
-                timing["step_s"] = time.perf_counter() - t0
-                metrics = self.telemetry.step(self.step, results, learner, timing)
-                if self.step % cfg.checkpoint_interval == 0 or self.step == cfg.steps:
-                    self.save(metrics)
-            after = self.evaluate("after", pool) if cfg.eval_after else None
+            if cfg.off_policy and self.step + 1 < cfg.steps:  # generate and score k+1 while learning on k
+                nxt = train.for_step(self.step + 1, cfg.prompts_per_step, cfg.seed)
+                launched = self.launch(nxt, self.step + 1)
+            t1 = time.perf_counter()
+            learner = self.learn(trained) | groups
+            timing["learner_s"] = time.perf_counter() - t1
+            self.step += 1
+            self.version = self.step
+            if launched is not None:
+                launched.wait_generated()  # step k+1 is generated with the weights it started with
+            timing["sync_s"] = self.sync()
+            timing["step_s"] = time.perf_counter() - t0
+            metrics = self.telemetry.step(self.step, results, learner, timing)
+            if self.step % cfg.checkpoint_interval == 0 or self.step == cfg.steps:
+                self.save(metrics, launched)
+        after = self.evaluate("after") if cfg.eval_after else None
         report = {"before": before, "after": after, "steps": self.step, "wall_s": time.perf_counter() - t_start}
         report["placement"] = self.placement
         self.telemetry.finish(report)
@@ -304,3 +430,4 @@ class GRPOJob:
         for group in (self.rewards, self.decoders, self.rollouts, self.learners):
             if group is not None:
                 group.shutdown()
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -24,7 +24,7 @@ from tts.base.cluster import bind_collectives_to_node_ip
 from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, optimizer
 from tts.base.weights import FlatWeights
 from tts.grpo.config import LearnerConfig
-from tts.grpo.math import grpo_loss, token_logprobs
+from tts.grpo.math import grpo_loss, token_entropy, token_logprobs
 from tts.speechlm import load_speechlm
 
 
@@ -105,7 +105,11 @@ class LearnerRank:
             if cuda:
                 self.ref.cuda()
         config = deepspeed_config(cfg.micro_batch_size, grad_accum, cfg.grad_clip, cfg.zero_stage, self.bf16)
-        self.engine = deepspeed_engine(model, config, optimizer(model, cfg))
+        opt = optimizer(model, cfg)
+        warmup = None
+        if cfg.warmup_steps:  # linear from lr / warmup_steps to lr over the first updates, then constant
+            warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min(1.0, (k + 1) / cfg.warmup_steps))
+        self.engine = deepspeed_engine(model, config, opt, warmup)
         self.pad_id = self.layout.speech_end_id
         if restore is not None:
             checkpoint.load(Path(restore), self.engine, rank)  # the driver reads the step from train_state.json
@@ -113,26 +117,58 @@ class LearnerRank:
     def ping(self) -> int:
         return self.rank
 
-    def _logprobs(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _logprobs(self, model: Any, batch: dict[str, torch.Tensor], entropy: bool = False):
+        """Token log-probs [B, L-1]; with `entropy`, also the policy's entropy at each position (no gradient)."""
         ids = batch["input_ids"].to(self.engine.device)
         logits = model(input_ids=ids, attention_mask=batch["attention_mask"].to(ids.device), use_cache=False).logits
-        return token_logprobs(logits[:, :-1], ids[:, 1:])
+        logp = token_logprobs(logits[:, :-1], ids[:, 1:])
+        if not entropy:
+            return logp
+        with torch.no_grad():
+            return logp, token_entropy(logits[:, :-1])
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Collective: every rank learns whether any rank's micro-batch loss is non-finite, and all stop before
+        `backward` (a rank that went on would wait forever in the gradient reduction)."""
+        bad = all_sum([0.0 if torch.isfinite(loss).item() else 1.0], self.engine.device)[0]
+        if bad:
+            raise NonFiniteError(
+                f"non-finite GRPO loss on {int(bad)} rank(s) (rank {self.rank}: {loss.item()}): stopping before "
+                "the update; the last checkpoint is intact. Check the rewards and the learning rate."
+            )
+
+    def _idle_micro_batch(self) -> None:
+        """A micro-batch without sequences (a rank whose share ran out, with filtered groups): a zero loss through
+        the whole model, so every rank still makes the same backward/step calls and collectives."""
+        ids = torch.tensor([[self.pad_id, self.pad_id]])
+        loss = self._logprobs(self.engine, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}).sum() * 0.0
+        self._check_finite(loss)
+        self.engine.backward(loss)
+        self.engine.step()
 
     def train_step(self, seqs: list[Trajectory], denominator: float) -> dict[str, float]:
         """One optimizer step on this rank's share; `denominator` = the step's completion tokens (all ranks)
-        for token_mean, its sequences for seq_mean. Returns step metrics reduced over ranks."""
-        per_rank = micro_batches(len(seqs), self.cfg.micro_batch_size)
-        if per_rank != self.grad_accum:
+        for token_mean, its sequences for seq_mean. Returns step metrics reduced over ranks.
+
+        The share goes into exactly `grad_accum` micro-batches (DeepSpeed's boundary), of at most
+        `micro_batch_size` sequences; a share made smaller by group filtering leaves some of them idle."""
+        mb = self.cfg.micro_batch_size
+        if len(seqs) > self.grad_accum * mb:
             raise ValueError(
-                f"rank {self.rank}: {len(seqs)} sequences need {per_rank} micro-batches, not {self.grad_accum}"
+                f"rank {self.rank}: {len(seqs)} sequences need more than the {self.grad_accum} micro-batches of {mb} "
+                "this engine accumulates"
             )
         scale = denominator / (self.world * self.grad_accum)  # DeepSpeed divides by gas and averages over ranks
-        sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clipped": 0.0, "ratio": 0.0, "tokens": 0.0}
-        mb = self.cfg.micro_batch_size
-        for start in range(0, len(seqs), mb):
-            batch = collate(seqs[start : start + mb], self.pad_id)
+        keys = ("loss", "policy_loss", "kl", "clipped", "dual_clipped", "ratio", "entropy", "tokens")
+        sums = dict.fromkeys(keys, 0.0)
+        for start in range(0, self.grad_accum * mb, mb):
+            part = seqs[start : start + mb]
+            if not part:
+                self._idle_micro_batch()
+                continue
+            batch = collate(part, self.pad_id)
             mask = batch["mask"].to(self.engine.device)
-            logp = self._logprobs(self.engine, batch)
+            logp, entropy = self._logprobs(self.engine, batch, entropy=True)
             ref = None
             if self.ref is not None:
                 with torch.no_grad():
@@ -146,12 +182,7 @@ class LearnerRank:
                 ref,
                 denominator=scale,
             )
-            bad = all_sum([0.0 if torch.isfinite(loss).item() else 1.0], self.engine.device)[0]
-            if bad:
-                raise NonFiniteError(
-                    f"non-finite GRPO loss on {int(bad)} rank(s) (rank {self.rank}: {loss.item()}): stopping before "
-                    "the update; the last checkpoint is intact. Check the rewards and the learning rate."
-                )
+            self._check_finite(loss)
             self.engine.backward(loss)
             self.engine.step()
             n = mask.sum().item()
@@ -159,19 +190,24 @@ class LearnerRank:
             sums["policy_loss"] += m["policy_loss"]
             sums["kl"] += m.get("kl", 0.0)
             sums["clipped"] += m["clip_fraction"] * n
+            sums["dual_clipped"] += m["dual_clip_fraction"] * n
             sums["ratio"] += m["ratio_mean"] * n
+            sums["entropy"] += (entropy * mask).sum().item()
             sums["tokens"] += n
-        keys = list(sums)
         total = dict(zip(keys, all_sum([sums[k] for k in keys], self.engine.device)))
         parts = self.world * self.grad_accum  # the loss of each micro-batch was scaled up by this
+        tokens = max(total["tokens"], 1.0)
         return {
             "loss": total["loss"] / parts,
             "policy_loss": total["policy_loss"] / parts,
             "kl": total["kl"] / parts,
-            "clip_fraction": total["clipped"] / total["tokens"],
-            "ratio_mean": total["ratio"] / total["tokens"],
+            "clip_fraction": total["clipped"] / tokens,
+            "dual_clip_fraction": total["dual_clipped"] / tokens,
+            "ratio_mean": total["ratio"] / tokens,
+            "entropy": total["entropy"] / tokens,
             "grad_norm": float(self.engine.get_global_grad_norm() or 0.0),
             "learner_tokens": total["tokens"],
+            "lr": self.engine.get_lr()[0],
         }
 
     def weights(self, dtype: str = "float32") -> FlatWeights:

@@ -50,13 +50,25 @@ def token_logprobs(logits: Tensor, tokens: Tensor) -> Tensor:
     return torch.log_softmax(logits, dim=-1).gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
 
 
-def kl_k3(logp: Tensor, ref_logp: Tensor) -> Tensor:
+def token_entropy(logits: Tensor) -> Tensor:
+    """Entropy of the next-token distribution at every position ([B, T, V] -> [B, T]), in float32: a policy
+    whose entropy collapses stops exploring, which the reward curve shows only later."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+LOG_RATIO_BOUND = 20.0  # exp(20) ~ 5e8: finite in fp32, and far beyond any clip range
+
+
+def kl_k3(logp: Tensor, ref_logp: Tensor, bound: float = 10.0) -> Tensor:
     """Per-token k3 estimator of KL(pi || ref) on tokens sampled from pi: exp(d) - d - 1 with d = ref - logp.
 
     Unbiased like -d (k1) but never negative and of lower variance (Schulman, "Approximating KL divergence").
+    d is clamped to +-20 before exp and the result to `bound` (verl's low_var_kl): one token the policy has
+    made very unlikely under the reference would otherwise dominate, or overflow, the whole step's KL.
     """
-    d = ref_logp - logp
-    return torch.exp(d) - d - 1.0
+    d = (ref_logp - logp).clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)
+    return (torch.exp(d) - d - 1.0).clamp(max=bound)
 
 
 @dataclass
@@ -64,6 +76,11 @@ class GRPOLossConfig:
     clip_low: float = 0.2  # ratio floor 1 - clip_low
     clip_high: float = 0.2  # ratio ceiling 1 + clip_high; > clip_low is DAPO's "clip-higher"
     beta: float = 0.04  # k3 KL coefficient; 0 disables the reference model
+    kl_bound: float = 10.0  # per-token k3 KL ceiling (verl's low_var_kl)
+    # dual-clip PPO (Ye et al. 2020; verl's clip_ratio_c): for A < 0 the per-token loss is capped at -A * dual_clip,
+    # so a token whose ratio exploded (stale or rare sample) cannot dominate the update; 0 turns it off
+    dual_clip: float = 3.0
+    log_ratio_clamp: float = LOG_RATIO_BOUND  # |log pi / pi_old| bound before exp: the ratio stays finite
     # token_mean: every completion token of the batch weighs the same (long utterances weigh more);
     # seq_mean: mean within each sequence, then over sequences (DeepSeekMath's 1/G sum 1/|o_i|).
     aggregation: str = "token_mean"
@@ -71,6 +88,12 @@ class GRPOLossConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.clip_low < 1.0 or self.clip_high < 0.0 or self.beta < 0.0:
             raise ValueError(f"need 0 <= clip_low < 1, clip_high >= 0, beta >= 0; got {self}")
+        if self.dual_clip and self.dual_clip <= 1.0 + self.clip_high:
+            raise ValueError(
+                f"dual_clip must be 0 (off) or > 1 + clip_high ({1 + self.clip_high}); got {self.dual_clip}"
+            )
+        if self.kl_bound <= 0 or self.log_ratio_clamp <= 0:
+            raise ValueError(f"kl_bound and log_ratio_clamp must be > 0; got {self.kl_bound}, {self.log_ratio_clamp}")
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}; got {self.aggregation!r}")
 
@@ -93,7 +116,8 @@ def grpo_loss(
     ref_logp: Tensor | None = None,
     denominator: float | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
-    """Clipped-surrogate GRPO loss plus beta * k3 KL to the reference, over the masked completion tokens.
+    """Clipped-surrogate GRPO loss plus beta * k3 KL to the reference, over the masked completion tokens; with
+    verl's safeguards: the log-ratio clamped before exp, dual-clip for negative advantages, a bounded k3.
 
     logp, old_logp (rollout-time), ref_logp and mask are [B, T]; advantages is [B]. old_logp and ref_logp are
     detached. All log-probs are zeroed outside the mask first, so padding values (even -inf) give neither
@@ -106,7 +130,9 @@ def grpo_loss(
     Metrics (floats): loss, policy_loss and kl (aggregated like the loss, so loss = policy_loss + beta * kl; kl
     only when ref_logp is given), clip_fraction (share of masked tokens where the clipped term is the one min
     picks: ratio > 1 + clip_high with A > 0, or ratio < 1 - clip_low with A < 0; those tokens get no gradient),
-    ratio_mean (token mean), advantage_mean and advantage_std (population std over the B sequences).
+    dual_clip_fraction (share of masked tokens with A < 0 whose ratio passed `dual_clip`: their loss is capped and
+    gets no gradient), ratio_mean (token mean), advantage_mean and advantage_std (population std over the B
+    sequences).
     """
     if logp.dim() != 2 or old_logp.shape != logp.shape or mask.shape != logp.shape:
         raise ValueError(
@@ -125,17 +151,20 @@ def grpo_loss(
     weights = keep.to(logp.dtype)
     logp = torch.where(keep, logp, 0.0)
 
-    ratio = torch.exp(logp - torch.where(keep, old_logp.detach(), 0.0))
+    bound = cfg.log_ratio_clamp
+    ratio = torch.exp((logp - torch.where(keep, old_logp.detach(), 0.0)).clamp(-bound, bound))
     adv = advantages.detach().to(logp.dtype).unsqueeze(1)
-    unclipped = ratio * adv
-    clipped = ratio.clamp(1.0 - cfg.clip_low, 1.0 + cfg.clip_high) * adv
-    policy_tok = -torch.minimum(unclipped, clipped) * weights
+    surrogate = torch.maximum(-ratio * adv, -ratio.clamp(1.0 - cfg.clip_low, 1.0 + cfg.clip_high) * adv)
+    capped = (adv < 0) & (ratio > cfg.dual_clip) if cfg.dual_clip else torch.zeros_like(keep)
+    if cfg.dual_clip:
+        surrogate = torch.where(adv < 0, torch.minimum(surrogate, -adv * cfg.dual_clip), surrogate)
+    policy_tok = surrogate * weights
     policy_loss = _aggregate(policy_tok, weights, cfg.aggregation, denominator)
     loss = policy_loss
 
     metrics: dict[str, float] = {}
     if ref_logp is not None:
-        kl_tok = kl_k3(logp, torch.where(keep, ref_logp.detach(), 0.0)) * weights
+        kl_tok = kl_k3(logp, torch.where(keep, ref_logp.detach(), 0.0), cfg.kl_bound) * weights
         kl = _aggregate(kl_tok, weights, cfg.aggregation, denominator)
         if cfg.beta > 0:
             loss = loss + cfg.beta * kl
@@ -148,6 +177,7 @@ def grpo_loss(
             "loss": loss.item(),
             "policy_loss": policy_loss.item(),
             "clip_fraction": ((binding & keep).sum() / n_tokens).item(),
+            "dual_clip_fraction": ((capped & keep).sum() / n_tokens).item(),
             "ratio_mean": ((ratio * weights).sum() / n_tokens).item(),
             "advantage_mean": advantages.float().mean().item(),
             "advantage_std": advantages.float().std(correction=0).item(),

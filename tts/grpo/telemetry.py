@@ -22,6 +22,10 @@ GAUGES = {
     "kl": "k3 KL to the reference (token mean)",
     "loss": "GRPO loss",
     "clip_fraction": "share of tokens whose ratio was clipped",
+    "entropy": "policy entropy per completion token (nats)",
+    "groups_all_equal": "share of the step's groups whose samples all scored the same (no signal)",
+    "reward_group_std": "mean over groups of the std of their total rewards",
+    "truncated_fraction": "share of completions cut at max_new_tokens",
     "rollout_tokens_per_s": "generated tokens per second of rollout time",
     "rollout_s": "seconds until the last group was generated",
     "reward_tail_s": "seconds of scoring after generation ended",
@@ -87,7 +91,10 @@ class Telemetry:
         metrics |= {
             "reward_std": float(np.std([r["rewards"]["total"] for r in records])),
             "completion_tokens_mean": tokens / max(len(records), 1),
-            "stopped_fraction": float(np.mean([r["finish"] == "stop" for r in records])),
+            "reward_group_std": float(
+                np.mean([np.std([r["rewards"]["total"] for r in recs]) for _, _, recs in results])
+            ),
+            "truncated_fraction": float(np.mean([r["finish"] == "length" for r in records])),
             "flagged": sum(bool(r["flags"]) for r in records),
             "rollout_tokens_per_s": tokens / max(timing["rollout_s"], 1e-9),
         }

@@ -120,10 +120,17 @@ def test_nan_advantage_stops_before_the_update(learner):
     assert max_change(before, snapshot(learner)) == 0.0
 
 
-def test_wrong_batch_size_is_refused(learner):
-    seqs = trajectories(learner, [1.0, -1.0])  # one micro-batch, but the engine accumulates two
-    with pytest.raises(ValueError, match="micro-batches"):
-        learner.train_step(seqs, 10.0)
+def test_a_smaller_share_leaves_micro_batches_idle_and_a_larger_one_is_refused(learner):
+    """Group filtering can leave a rank fewer sequences than its micro-batches hold: the rest run idle (zero
+    loss, same collectives), and the step still trains on what there is."""
+    seqs = trajectories(learner, [1.0, -1.0])  # one micro-batch of two; the engine accumulates two
+    before = snapshot(learner)
+    m = learner.train_step(seqs, float(sum(len(s.completion) for s in seqs)))
+    assert m["learner_tokens"] == sum(len(s.completion) for s in seqs)
+    assert m["grad_norm"] > 0 and max_change(before, snapshot(learner)) > 0
+    assert 0 < m["entropy"] < math.log(learner.engine.module.config.vocab_size) and m["lr"] == pytest.approx(1e-2)
+    with pytest.raises(ValueError, match="more than the 2 micro-batches"):
+        learner.train_step(trajectories(learner, [1.0, -1.0, 0.5, -0.5, 0.1]), 10.0)
 
 
 def test_save_writes_a_loadable_hf_checkpoint_of_the_weights(learner, policy_dir, tmp_path):

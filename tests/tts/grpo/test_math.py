@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tts.grpo.math import GRPOLossConfig, group_advantages, grpo_loss, kl_k3, token_logprobs
+from tts.grpo.math import GRPOLossConfig, group_advantages, grpo_loss, kl_k3, token_entropy, token_logprobs
 
 LN2 = math.log(2.0)
 
@@ -81,6 +81,21 @@ def test_kl_k3_values():
     assert (kl_k3(torch.randn(100), torch.randn(100)) >= 0).all()
 
 
+def test_kl_k3_is_bounded_and_finite_for_tokens_the_policy_made_unlikely():
+    # d = 50 (the reference finds the token e^50 times likelier): exp(50) - 51 unclamped, bounded here
+    logp, ref = torch.tensor([-60.0, -1.0]), torch.tensor([-10.0, -1.0])
+    kl = kl_k3(logp.requires_grad_(True), ref, bound=10.0)
+    assert kl.tolist() == [10.0, 0.0]
+    kl.sum().backward()
+    assert logp.grad.tolist() == [0.0, 0.0]  # past the bound, no gradient
+
+
+def test_token_entropy_uniform_and_peaked():
+    logits = torch.zeros(1, 2, 8)
+    logits[0, 1, 3] = 100.0
+    close(token_entropy(logits)[0], [math.log(8), 0.0], tol=1e-5)
+
+
 # two sequences of different lengths: A = [1, -2], row 0 has 3 completion tokens, row 1 has 1
 ADV = torch.tensor([1.0, -2.0])
 MASK = torch.tensor([[1, 1, 1], [1, 0, 0]])
@@ -120,6 +135,30 @@ def test_clipping_binds_only_in_the_direction_of_the_advantage():
     close(loss_hi, 0.13, tol=1e-5)
 
 
+def test_dual_clip_caps_negative_advantage_tokens_whose_ratio_exploded():
+    # A = -1, ratio 10: the clipped surrogate is max(10, 0.8) = 10 per token; dual-clip (c = 3) caps it at 3
+    old = torch.full((2, 1), math.log(0.01))
+    logp = (old + torch.log(torch.tensor([[10.0], [2.0]]))).requires_grad_(True)
+    adv = torch.tensor([-1.0, -1.0])
+    loss, m = grpo_loss(logp, old, adv, torch.ones(2, 1), GRPOLossConfig(beta=0.0, dual_clip=3.0))
+    close(loss, (3.0 + 2.0) / 2, tol=1e-5)  # ratio 2 < 3 is not capped
+    assert m["dual_clip_fraction"] == pytest.approx(0.5)
+    loss.backward()
+    close(logp.grad, [[0.0], [1.0]], tol=1e-5)  # the capped token gets no gradient; d(ratio)/dlogp / 2 = 2/2
+    off, m_off = grpo_loss(logp, old, adv, torch.ones(2, 1), GRPOLossConfig(beta=0.0, dual_clip=0.0))
+    close(off, (10.0 + 2.0) / 2, tol=1e-4)
+    assert m_off["dual_clip_fraction"] == 0.0
+    # positive advantages are never capped: ratio 10, A = +1 -> clipped at 1.2
+    pos, _ = grpo_loss(logp, old, -adv, torch.ones(2, 1), GRPOLossConfig(beta=0.0))
+    close(pos, -1.2, tol=1e-5)
+
+
+def test_log_ratio_is_clamped_so_the_loss_stays_finite():
+    old = torch.tensor([[-200.0]])  # a rollout log-prob the learner disagrees with by e^199
+    loss, m = grpo_loss(torch.tensor([[-1.0]]), old, torch.tensor([-1.0]), torch.ones(1, 1), GRPOLossConfig(beta=0.0))
+    assert math.isfinite(loss.item()) and m["ratio_mean"] == pytest.approx(math.exp(20.0), rel=1e-4)
+
+
 def test_gradient_at_ratio_one_is_minus_advantage_over_tokens():
     # d/dlogp of -ratio*A/N at ratio 1 = -A*mask/N with N = 4: row 0 -1/4, row 1 +2/4 on its one token
     logp = torch.log(torch.tensor([[0.2, 0.3, 0.4], [0.5, 0.6, 0.7]])).requires_grad_(True)
@@ -153,6 +192,10 @@ def test_grpo_loss_rejects_bad_inputs():
         grpo_loss(x, x, ADV, MASK, GRPOLossConfig(beta=0.04))
     with pytest.raises(ValueError):
         GRPOLossConfig(aggregation="sum")
+    with pytest.raises(ValueError, match="dual_clip"):
+        GRPOLossConfig(dual_clip=1.1)  # inside the clip band: would cap ordinary tokens
+    with pytest.raises(ValueError, match="kl_bound"):
+        GRPOLossConfig(kl_bound=0.0)
 
 
 def _random_batch(seed: int = 0):
