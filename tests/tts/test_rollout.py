@@ -159,6 +159,13 @@ if __name__ == "__main__":
     out["completions"] = [[c.token_ids, c.logprobs, c.finish] for c in group]
     worker.cfg.min_codes_per_char = 2.0
     out["floored"] = [len(c.token_ids) for c in worker.generate([prompt], [0], n=4, texts=["xxxxx"])[0]]
+    worker.cfg.min_codes_per_char = 0.0
+    # a worker's whole share in one stream: more prompt tokens than one step's budget (prefills over several
+    # steps), each group yielded once, equal to the same prompt generated on its own under its seed
+    many = [((prompt[k:] + prompt[:k]) * 300)[:300] + prompt for k in range(12)]  # distinct: no shared prefix
+    seen = [(k, [c.token_ids for c in g]) for k, g in worker.generate_stream(many, list(range(12)), n=4)]
+    alone = [c.token_ids for c in worker.generate(many[:1], [7], n=4)[0]]
+    out["stream"] = {"order": [k for k, _ in seen], "same": dict(seen)[7] == alone}
     print("RESULT", json.dumps(out), flush=True)
 """
 
@@ -205,6 +212,7 @@ def test_vllm_weight_sync_reaches_the_engine(policy_dir, prompt_ids, tmp_path):
     assert out["version"] == out["ping"] == 5
     assert len(out["completions"]) == 2
     assert min(out["floored"]) >= 10  # min_tokens: <|speech_end|> masked for 2 codes/char x 5 characters
+    assert sorted(out["stream"]["order"]) == list(range(12)) and out["stream"]["same"]
     for token_ids, logprobs, finish in out["completions"]:
         arr = np.asarray(token_ids)
         assert (layout.is_audio(arr) | (arr == layout.speech_end_id)).all()
