@@ -70,11 +70,25 @@ class Codec(ABC):
     ) -> np.ndarray:
         """Samples of `codes` only, decoded after `left_context` codes (e.g. the prompt audio) so the decoder
         sees where the voice comes from; the context's own samples are cut off."""
-        codes = self.check_codes(codes)
+        return self.decode_batch_with_context([codes], left_context)[0]
+
+    def decode_batch_with_context(
+        self, codes: Sequence[np.ndarray], left_context: np.ndarray | Sequence[int] | None = None
+    ) -> list[np.ndarray]:
+        """`decode_with_context` for several code sequences after one shared left context (a GRPO group: one
+        prompt, many completions) in one `decode_batch` call: one padded forward pass for a neural codec."""
+        checked = [self.check_codes(c) for c in codes]
         if left_context is None or len(left_context) == 0:
-            return self.decode(codes)
+            return self.decode_batch(checked)
         left = self.check_codes(left_context)
-        return self.decode(np.concatenate([left, codes]))[len(left) * self.hop_length :]
+        cut = len(left) * self.hop_length
+        return [w[cut:] for w in self.decode_batch([np.concatenate([left, c]) for c in checked])]
+
+    def to(self, device: str) -> Codec:
+        """Run on `device`. Signal-processing codecs (numpy) run on the CPU only; neural ones override this."""
+        if device != "cpu":
+            raise ValueError(f"{type(self).__name__} runs on the CPU only, not on {device!r}")
+        return self
 
     def encode_batch(self, waves: Sequence[np.ndarray], srs: int | Sequence[int]) -> list[np.ndarray]:
         srs = [srs] * len(waves) if isinstance(srs, int) else list(srs)

@@ -21,7 +21,7 @@ def codec(codec_dir):
 
 def test_decode_batch_cuts_the_context_and_isolates_bad_items(codec_dir, codec):
     actor = DecoderActor(str(codec_dir), {"threads": 1})
-    assert actor.ping() and actor.info() == {"sample_rate": codec.sample_rate, "codebook_size": 64}
+    assert actor.ping() and actor.info() == {"sample_rate": codec.sample_rate, "codebook_size": 64, "device": "cpu"}
     ctx, a, b = codes(40, 0), codes(15, 1), codes(9, 2)
     out = actor.decode_batch(
         [
@@ -40,6 +40,31 @@ def test_decode_batch_cuts_the_context_and_isolates_bad_items(codec_dir, codec):
     np.testing.assert_array_equal(out[2].wave, codec.decode(b))
     assert out[1].wave is None and out[1].error.startswith("decode: ValueError") and "non-empty" in out[1].error
     assert out[3].wave is None and "code 64 at position 1 is outside [0, 64)" in out[3].error
+
+
+def test_items_sharing_a_context_decode_in_one_batch_as_one_by_one(codec_dir, codec, monkeypatch):
+    """A GRPO group (one prompt's context, many completions) is one padded decode_batch call on the codec, and each
+    wave equals the item decoded on its own."""
+    actor = DecoderActor(str(codec_dir), {"threads": 1})
+    calls = []
+    batch = actor.codec.decode_batch
+    monkeypatch.setattr(actor.codec, "decode_batch", lambda codes: calls.append(len(codes)) or batch(codes))
+    ctx, other = codes(30, 0), codes(20, 9)
+    items = [DecodeItem(codes(n, n), ctx) for n in (12, 7, 19)] + [
+        DecodeItem(codes(5, 5), other),
+        DecodeItem(codes(8, 8)),
+    ]
+    out = actor.decode_batch(items)
+    assert sorted(calls) == [1, 1, 3]  # three contexts (one shared by three items, another, none): three batches
+    for item, d in zip(items, out):
+        assert d.error is None and len(d.wave) == len(item.codes) * codec.hop_length
+        np.testing.assert_allclose(d.wave, codec.decode_with_context(item.codes, item.context), atol=1e-5)
+
+
+def test_device_setting_is_checked():
+    with pytest.raises(ValueError, match="decoder.device"):
+        DecoderConfig(device="tpu")
+    assert DecoderActor(None, {"device": "auto", "num_gpus": 0}).device == "cpu"  # no GPU given: the CPU
 
 
 def test_encode_files_matches_the_codec(codec_dir, codec, corpus):

@@ -65,6 +65,12 @@ def test_properties_and_frame_rate(codec):
     assert codes.min() >= 0 and codes.max() < codec.codebook_size
 
 
+def test_runs_on_the_cpu_only(codec):
+    assert codec.to("cpu") is codec
+    with pytest.raises(ValueError, match="CPU only"):
+        codec.to("cuda")
+
+
 def test_decode_length_and_level(codec):
     wave = _vowelish(0.8)
     out = codec.decode(codec.encode(wave, SR))

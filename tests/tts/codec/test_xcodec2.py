@@ -125,6 +125,11 @@ def test_codec_interface_save_load(tiny, tmp_path):
 
     again = load_codec(codec.save(tmp_path / "c"))
     np.testing.assert_allclose(again.decode(codes), wave, atol=1e-6)
+    # a group after one shared context: one padded batch, each wave as if decoded alone
+    ctx, tails = codes[:20], [codes[20:], codes[30:45]]
+    batched = again.to("cpu").decode_batch_with_context(tails, ctx)
+    for tail, w in zip(tails, batched):
+        np.testing.assert_allclose(w, again.decode_with_context(tail, ctx), atol=1e-5)
 
 
 def test_cli_codec_info(capsys):

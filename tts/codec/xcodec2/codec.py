@@ -21,6 +21,7 @@ class XCodec2Codec(Codec):
     def __init__(self, model: XCodec2):
         self.model = model.eval()
         self.cfg = model.cfg
+        self.device = torch.device("cpu")
         self._semantic: W2VBertFeatures | None = None
 
     @property
@@ -44,14 +45,20 @@ class XCodec2Codec(Codec):
             if self._semantic is None:
                 self._semantic = W2VBertFeatures(self.cfg.semantic_model_path, self.cfg.semantic_layer)
             hidden = self._semantic(x)
-        return self.model.encode(x, hidden)[0].numpy()
+        hidden = None if hidden is None else hidden.to(self.device)
+        return self.model.encode(x.to(self.device), hidden)[0].cpu().numpy()
 
     def _decode(self, codes: np.ndarray) -> np.ndarray:
-        return self.model.decode(torch.from_numpy(codes.astype(np.int64))[None])[0].numpy()
+        return self.decode_batch([codes])[0]
 
     def decode_batch(self, codes) -> list[np.ndarray]:
-        checked = [torch.from_numpy(self.check_codes(c).astype(np.int64)) for c in codes]
-        return [w.numpy().astype(np.float32) for w in self.model.decode_batch(checked)]
+        checked = [torch.from_numpy(self.check_codes(c).astype(np.int64)).to(self.device) for c in codes]
+        return [w.float().cpu().numpy() for w in self.model.decode_batch(checked)]
+
+    def to(self, device: str) -> XCodec2Codec:
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
