@@ -5,6 +5,7 @@ re-run resumes without redoing anything; --compare and --arena run on the result
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import ray
@@ -21,9 +22,8 @@ pytestmark = pytest.mark.slow
 SENTENCES = ["The old man drank some coffee.", "My sister took the train.", "We will watch a funny movie."]
 
 
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval_inputs")
+def eval_inputs(root: Path) -> dict:
+    """A two-utterance eval set (espeak-ng voice, real text), a tiny SpeechLM and a random codec under `root`."""
     speaker = speakers_for("en", "en")[-1]
     rows = []
     for k, text in enumerate(SENTENCES):
@@ -40,6 +40,11 @@ def inputs(tmp_path_factory):
         "codec": tiny_codec(root / "codec"),
         "policy": tiny_policy(root / "lm", manifest),
     }
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return eval_inputs(tmp_path_factory.mktemp("eval_inputs"))
 
 
 @pytest.fixture(scope="module")

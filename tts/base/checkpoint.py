@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tts.base.distributed import gather_weights
 from tts.base.layout import TokenLayout
 
 STATE = "train_state.json"
@@ -104,8 +105,11 @@ def save(
     engine.save_checkpoint(str(directory / DEEPSPEED), tag=dir_name(state["step"]))
     (directory / "rng").mkdir(parents=True, exist_ok=True)
     torch.save(rng_state(), directory / "rng" / f"rank_{rank}.pt")
+    weights = None
+    if engine.zero_optimization_stage() == 3:  # the module holds shards: gather them, one parameter at a time
+        weights = gather_weights(engine, rank, next(engine.module.parameters()).dtype)
     if rank == 0:
-        engine.module.save_pretrained(directory)
+        engine.module.save_pretrained(directory, state_dict=weights.state_dict() if weights else None)
         tokenizer.save_pretrained(directory)
         layout.save(directory)
         if with_state:

@@ -11,10 +11,13 @@ of C++ compilation on every fresh machine.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from tts.base.weights import FlatWeights
 
 
 def deepspeed_config(micro_batch_size: int, grad_accum: int, grad_clip: float, zero_stage: int, bf16: bool) -> dict:
@@ -61,6 +64,38 @@ def deepspeed_engine(model: torch.nn.Module, config: dict, opt: torch.optim.Opti
         deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # see the module docstring
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=lr_scheduler, config=config)
     return engine
+
+
+def full_parameters(engine: Any) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, whole tensor) of every parameter, tied ones once. Under ZeRO-3 each rank holds a shard, and each
+    parameter is gathered on its own while it is yielded (collective: every rank must iterate to the end), so
+    no rank ever holds the whole model at once; under ZeRO-1/2 the parameters are whole already. Copy a yielded
+    tensor before the next one: under ZeRO-3 its storage is released."""
+    import deepspeed
+
+    stage3 = engine.zero_optimization_stage() == 3
+    for name, p in engine.module.named_parameters():
+        if not stage3:
+            yield name, p.detach()
+            continue
+        with deepspeed.zero.GatheredParameters([p], modifier_rank=None):
+            yield name, p.detach()
+
+
+def parameter_shapes(engine: Any) -> dict[str, tuple[int, ...]]:
+    """Full shape of every parameter (`ds_shape` under ZeRO-3, where `shape` is the local shard's)."""
+    return {n: tuple(getattr(p, "ds_shape", p.shape)) for n, p in engine.module.named_parameters()}
+
+
+def gather_weights(engine: Any, rank: int, dtype: torch.dtype) -> FlatWeights | None:
+    """Every parameter in one CPU buffer of `dtype` on rank 0 (None on the others, which under ZeRO-3 only
+    take part in each parameter's gather: call it on every rank)."""
+    params = full_parameters(engine)
+    if rank != 0:
+        for _ in params:
+            pass
+        return None
+    return FlatWeights.pack(parameter_shapes(engine), params, dtype)
 
 
 def all_sum(values: list[float], device: torch.device) -> list[float]:

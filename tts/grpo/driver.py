@@ -275,8 +275,7 @@ class GRPOJob:
         """Replace a dead rollout worker and load the learner's current weights into it; callers that saw the same
         dead worker share one replacement."""
         if self.rollouts.replace(worker, "RayActorError", dead) and self.learners:
-            weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
-            ray.get(self.rollouts[worker].load_weights.remote(weights, self.version))
+            ray.get(self.rollouts[worker].load_weights.remote(self._learner_weights(), self.version))
 
     def collect(self, rollout: Rollout) -> tuple[list, dict]:
         """Wait until every group of `rollout` is generated and scored; (prompt, group, records) per prompt."""
@@ -322,10 +321,14 @@ class GRPOJob:
             return dict.fromkeys(LEARNER_METRICS, 0.0) | {"ratio_mean": 1.0, "learner_tokens": 0.0}
         return distributed_step(self.learners.actors, trajs, cfg.learner.loss.aggregation)
 
+    def _learner_weights(self) -> ray.ObjectRef:
+        """Rank 0's packed weights. Every rank is asked: under ZeRO-3 each parameter is gathered from all."""
+        return [r.weights.remote(self.cfg.rollout.dtype) for r in self.learners.actors][0]
+
     def sync(self) -> float:
         """Learner weights -> every rollout engine; a worker that died meanwhile is replaced with these weights."""
         t0 = time.perf_counter()
-        weights = self.learners[0].weights.remote(self.cfg.rollout.dtype)
+        weights = self._learner_weights()
         loads = [(w, actor, actor.load_weights.remote(weights, self.version)) for w, actor in enumerate(self.rollouts)]
         for w, actor, ref in loads:
             try:

@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from tts.base import checkpoint
 from tts.base.cluster import bind_collectives_to_node_ip
-from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, optimizer
+from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, gather_weights, optimizer
 from tts.base.weights import FlatWeights
 from tts.grpo.config import LearnerConfig
 from tts.grpo.math import grpo_loss, token_entropy, token_logprobs
@@ -104,6 +104,9 @@ class LearnerRank:
                 self.ref.to(torch.bfloat16)
             if cuda:
                 self.ref.cuda()
+        if self.ref is not None and cfg.zero_stage == 3:  # sharded like the policy, not a full copy per rank
+            ref_config = deepspeed_config(cfg.micro_batch_size, 1, 0.0, 3, self.bf16)
+            self.ref = deepspeed_engine(self.ref, ref_config, None)
         config = deepspeed_config(cfg.micro_batch_size, grad_accum, cfg.grad_clip, cfg.zero_stage, self.bf16)
         opt = optimizer(model, cfg)
         warmup = None
@@ -141,7 +144,11 @@ class LearnerRank:
         """A micro-batch without sequences (a rank whose share ran out, with filtered groups): a zero loss through
         the whole model, so every rank still makes the same backward/step calls and collectives."""
         ids = torch.tensor([[self.pad_id, self.pad_id]])
-        loss = self._logprobs(self.engine, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}).sum() * 0.0
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        loss = self._logprobs(self.engine, batch).sum() * 0.0
+        if self.ref is not None and self.cfg.zero_stage == 3:  # its forward gathers parameters from every rank
+            with torch.no_grad():
+                self._logprobs(self.ref, batch)
         self._check_finite(loss)
         self.engine.backward(loss)
         self.engine.step()
@@ -210,9 +217,10 @@ class LearnerRank:
             "lr": self.engine.get_lr()[0],
         }
 
-    def weights(self, dtype: str = "float32") -> FlatWeights:
-        """All HF-named tensors in one CPU buffer (ZeRO-2 keeps whole parameters on every rank)."""
-        return FlatWeights.from_state_dict(self.engine.module.state_dict(), getattr(torch, dtype))
+    def weights(self, dtype: str = "float32") -> FlatWeights | None:
+        """Every parameter in one CPU buffer on rank 0 (None on the others). Call it on every rank: under ZeRO-3
+        each parameter is gathered from all of them, one at a time."""
+        return gather_weights(self.engine, self.rank, getattr(torch, dtype))
 
     @torch.no_grad()
     def sequence_logprobs(self, ids: list[int]) -> list[float]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +18,7 @@ from tts.base.cluster import free_port
 from tts.grpo.config import LearnerConfig
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate, distributed_step
 from tts.grpo.math import GRPOLossConfig
+from tts.rollout import RolloutConfig, RolloutWorker
 from tts.speechlm import load_speechlm
 
 PAD = 99
@@ -69,8 +73,9 @@ def snapshot(learner: LearnerRank) -> dict[str, torch.Tensor]:
 
 
 def max_change(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    assert a.keys() == b.keys()
-    return max((a[k] - b[k]).abs().max().item() for k in a)
+    """Over b's tensors (the learner's parameters: a tied lm_head only once), all of which a must have."""
+    assert set(b) <= set(a) and len(b) >= len(a) - 1, set(a) ^ set(b)
+    return max((a[k] - b[k]).abs().max().item() for k in b)
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +188,60 @@ def test_two_ranks_make_the_same_update_as_one(policy_dir):
     # Adam's first step is lr * g / |g|: an element whose gradient is ~0 may flip sign with summation order
     differ = sum(int(((a[k] - b[k]).abs() > 1e-6).sum()) for k in a)
     assert differ <= 1e-3 * sum(v.numel() for v in a.values()), differ
+
+
+ZERO3_VLLM = r"""
+import json, sys
+
+if __name__ == "__main__":
+    from tts.rollout import RolloutConfig, RolloutWorker
+
+    worker = RolloutWorker(sys.argv[1], RolloutConfig(backend="vllm", max_model_len=512), seed=0)
+    print("RESULT", json.dumps(worker.sequence_logprobs(json.loads(sys.argv[2]))), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_zero3_ranks_sync_and_save_what_zero2_ranks_do(policy_dir, tmp_path):
+    """ZeRO-3 over 2 ranks (each holds a shard of the policy and of the reference): the weights gathered for the
+    sync, one parameter at a time, give an engine the same log-probs as ZeRO-2's after the same step, and the
+    checkpoint the ranks save holds whole weights that vLLM loads."""
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+    try:
+        actor = ray.remote(LearnerRank).options(num_cpus=1)
+        cfg = LearnerConfig(lr=1e-2, micro_batch_size=1, loss=GRPOLossConfig(beta=0.04))
+        groups = {}
+        for stage in (2, 3):
+            master = ("127.0.0.1", free_port())
+            stage_cfg = replace(cfg, zero_stage=stage)
+            groups[stage] = [actor.remote(str(policy_dir), stage_cfg, r, 2, master, 2, 0) for r in range(2)]
+        seqs = trajectories(ActorView(groups[2][0], policy_dir), [1.0, -1.0, 0.5, -0.5])
+        metrics = {stage: distributed_step(ranks, seqs, "token_mean") for stage, ranks in groups.items()}
+        weights = {stage: ray.get([r.weights.remote() for r in ranks]) for stage, ranks in groups.items()}
+        ray.get([r.save.remote(str(tmp_path / "zero3"), {"step": 1, "job": "grpo"}) for r in groups[3]])
+    finally:
+        ray.shutdown()
+    assert weights[3][1] is None and weights[2][1] is None  # only rank 0 packs
+    assert metrics[3]["loss"] == pytest.approx(metrics[2]["loss"], abs=1e-6)
+    assert metrics[3]["grad_norm"] == pytest.approx(metrics[2]["grad_norm"], rel=1e-4)
+    z2, z3 = weights[2][0], weights[3][0]
+    assert [(n, s) for n, _, _, s in z3.index] == [(n, s) for n, _, _, s in z2.index]  # whole shapes, not shards
+    engine = RolloutWorker(str(policy_dir), RolloutConfig(backend="hf", max_model_len=512), seed=0)
+    ids = seqs[0].prompt + seqs[0].completion
+    synced = {
+        stage: (engine.load_weights(w, stage), engine.sequence_logprobs(ids))[1] for stage, w in ((2, z2), (3, z3))
+    }
+    np.testing.assert_allclose(synced[3], synced[2], atol=1e-5)
+    saved, _, _ = load_speechlm(tmp_path / "zero3")
+    assert max_change(saved.state_dict(), z3.state_dict()) == 0.0
+    script = tmp_path / "zero3_vllm.py"
+    script.write_text(ZERO3_VLLM)
+    res = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "zero3"), json.dumps(ids)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+    assert res.returncode == 0 and lines, res.stderr[-3000:]
+    np.testing.assert_allclose(json.loads(lines[0][len("RESULT ") :]), synced[3], atol=1e-3)
