@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,12 @@ def node_of(actor: Any) -> str:
 Pending = list[tuple[int, Any, list, ray.ObjectRef]]
 
 
+def _reason(exc: Exception) -> str:
+    """What went wrong in an actor, in one line: the task's own exception when it raised one."""
+    cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
+    return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+
+
 class ActorGroup:
     """`cfg.actors` Ray actors of `actor_cls`; actor k is built from `args(k)`. With `method`, `submit`/`gather`
     call `method(chunk) -> list` on chunks of a batch."""
@@ -163,7 +169,7 @@ class ActorGroup:
         with self._lock:
             if dead is not None and self.actors[index] is not dead:
                 return False  # calls queued on the same dead actor share one replacement
-            log.warning("%s: actor %d died (%s); replacing it", self.name, index, reason)
+            log.warning("%s: actor %d failed (%s); replacing it", self.name, index, reason)
             try:
                 ray.kill(self.actors[index])
             except Exception:  # noqa: BLE001  already gone
@@ -216,12 +222,13 @@ class ActorGroup:
             for index, actor, chunk, ref in pending:
                 try:
                     out.extend(ray.get(ref))
-                except RayActorError as exc:
-                    self.replace(index, type(exc).__name__, actor)
+                except (RayActorError, RayTaskError) as exc:
+                    # dead, or its task raised (CUDA error, OOM): a fresh actor retries the chunk once
+                    self.replace(index, _reason(exc), actor)
                     try:
                         out.extend(ray.get(getattr(self.actors[index], self.method).remote(chunk)))
-                    except RayActorError as again:
-                        raise PoolError(f"pool {self.name}: chunk failed twice ({again})") from again
+                    except (RayActorError, RayTaskError) as again:
+                        raise PoolError(f"pool {self.name}: chunk failed twice: {_reason(again)}") from again
                 finally:
                     self._done(index)
                     done += 1

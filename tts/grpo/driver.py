@@ -32,7 +32,7 @@ import numpy as np
 import ray
 import torch
 import yaml
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 
 from rewards.router import RewardRouter, check_failures
 from rewards.scorers import Sample
@@ -224,9 +224,10 @@ class GRPOJob:
                     j, group = ray.get(ref)
                     self._arrived(rollout, todo[j], group)
                 return
-            except RayActorError:
+            except (RayActorError, RayTaskError) as exc:  # dead, or its engine raised: a fresh worker, once
                 if attempt:
                     raise
+                log.warning("rollout worker %d failed mid-rollout (%s); replacing it", worker, type(exc).__name__)
                 self._replace_rollout(worker, actor)
 
     def _arrived(self, rollout: Rollout, k: int, group: list[Completion]) -> None:
@@ -272,9 +273,9 @@ class GRPOJob:
         return records
 
     def _replace_rollout(self, worker: int, dead: Any) -> None:
-        """Replace a dead rollout worker and load the learner's current weights into it; callers that saw the same
-        dead worker share one replacement."""
-        if self.rollouts.replace(worker, "RayActorError", dead) and self.learners:
+        """Replace a failed rollout worker and load the learner's current weights into it; callers that saw the
+        same failed worker share one replacement."""
+        if self.rollouts.replace(worker, "rollout failed", dead) and self.learners:
             ray.get(self.rollouts[worker].load_weights.remote(self._learner_weights(), self.version))
 
     def collect(self, rollout: Rollout) -> tuple[list, dict]:
@@ -333,7 +334,7 @@ class GRPOJob:
         for w, actor, ref in loads:
             try:
                 version = ray.get(ref)
-            except RayActorError:
+            except (RayActorError, RayTaskError):  # a fresh worker starts from these weights
                 self._replace_rollout(w, actor)
                 continue
             if version != self.version:

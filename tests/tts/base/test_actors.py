@@ -25,6 +25,14 @@ class Echo:
     def run(self, items: list[int]) -> list[tuple[int, int, int]]:
         return [(item, self.tag, os.getpid()) for item in items]
 
+    def flaky(self, markers: list[str]) -> list[int]:
+        """Raises while a marker file exists (removing it): a task error that a fresh actor does not repeat."""
+        for m in markers:
+            if os.path.exists(m):
+                os.remove(m)
+                raise RuntimeError(f"transient failure ({m})")
+        return [self.tag for _ in markers]
+
     def slow(self, items: list[float]) -> list[int]:
         time.sleep(sum(items))
         return [self.tag for _ in items]
@@ -82,6 +90,20 @@ def test_dead_actor_is_replaced_once_and_its_chunks_retried(ray_local):
     out = g.gather(g.submit(list(range(6))))  # three chunks sent to the dead actor
     assert [item for item, _, _ in out] == list(range(6)) and g.replaced == 1
     assert {pid for _, _, pid in out} != {first_pid}
+    g.shutdown()
+
+
+def test_a_task_error_replaces_the_actor_and_retries_once(ray_local, tmp_path):
+    g = ActorGroup(Echo, lambda k: (k,), PoolConfig(actors=1, num_cpus=0.25), "echo", "flaky")
+    g.wait_ready(60)
+    marker = tmp_path / "fail_once"
+    marker.touch()
+    assert g.map([str(marker)]) == [0] and g.replaced == 1  # raised once, a fresh actor served the retry
+    twice = [str(tmp_path / "a"), str(tmp_path / "b")]
+    for m in twice:
+        open(m, "w").close()
+    with pytest.raises(PoolError, match=r"echo: chunk failed twice: RuntimeError: transient failure"):
+        g.map(twice)  # the retry meets the second marker: the cause is named, not retried forever
     g.shutdown()
 
 

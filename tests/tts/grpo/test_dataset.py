@@ -93,6 +93,10 @@ def test_for_step_is_a_function_of_seed_and_step(corpus, tok):
     assert len({tuple(ids(ps, step)) for step in range(5)}) == 5
     assert ids(ps, 3, seed=1) != ids(ps, 3)
     assert len(ps.for_step(0, 40, 0)) == 40  # more prompts than targets: drawn with replacement
+    # resampling draws of a step: other prompts, again a function of (seed, step, draw); draw 0 is the step's own
+    draw = [p.id for p in ps.for_step(3, 4, 0, draw=1)]
+    assert draw == [p.id for p in again.for_step(3, 4, 0, draw=1)] and draw != ids(ps, 3)
+    assert [p.id for p in ps.for_step(3, 4, 0, draw=0)] == ids(ps, 3)
 
 
 def test_held_out_uses_only_the_test_split(corpus, tok):
