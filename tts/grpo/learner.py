@@ -105,7 +105,10 @@ class LearnerRank:
             if cuda:
                 self.ref.cuda()
         if self.ref is not None and cfg.zero_stage == 3:  # sharded like the policy, not a full copy per rank
+            import deepspeed
+
             ref_config = deepspeed_config(cfg.micro_batch_size, 1, 0.0, 3, self.bf16)
+            deepspeed.zero.Init(module=self.ref, config_dict_or_path=ref_config)  # partitions its parameters
             self.ref = deepspeed_engine(self.ref, ref_config, None)
         config = deepspeed_config(cfg.micro_batch_size, grad_accum, cfg.grad_clip, cfg.zero_stage, self.bf16)
         opt = optimizer(model, cfg)

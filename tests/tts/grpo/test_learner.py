@@ -201,6 +201,14 @@ if __name__ == "__main__":
 """
 
 
+def _local_elements(rank: LearnerRank) -> dict[str, int]:
+    """Elements of the policy and of the reference this rank stores (ZeRO-3 partitions: `ds_tensor`)."""
+    return {
+        name: sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in module.parameters())
+        for name, module in (("policy", rank.engine.module), ("reference", rank.ref.module))
+    }
+
+
 @pytest.mark.slow
 def test_zero3_ranks_sync_and_save_what_zero2_ranks_do(policy_dir, tmp_path):
     """ZeRO-3 over 2 ranks (each holds a shard of the policy and of the reference): the weights gathered for the
@@ -219,9 +227,12 @@ def test_zero3_ranks_sync_and_save_what_zero2_ranks_do(policy_dir, tmp_path):
         metrics = {stage: distributed_step(ranks, seqs, "token_mean") for stage, ranks in groups.items()}
         weights = {stage: ray.get([r.weights.remote() for r in ranks]) for stage, ranks in groups.items()}
         ray.get([r.save.remote(str(tmp_path / "zero3"), {"step": 1, "job": "grpo"}) for r in groups[3]])
+        held = ray.get(groups[3][0].__ray_call__.remote(_local_elements))  # what one ZeRO-3 rank holds
     finally:
         ray.shutdown()
     assert weights[3][1] is None and weights[2][1] is None  # only rank 0 packs
+    total = weights[2][0].nbytes // 4  # fp32 elements of the whole policy
+    assert held["policy"] <= total // 2 + 1000 and held["reference"] <= total // 2 + 1000  # shards, not copies
     assert metrics[3]["loss"] == pytest.approx(metrics[2]["loss"], abs=1e-6)
     assert metrics[3]["grad_norm"] == pytest.approx(metrics[2]["grad_norm"], rel=1e-4)
     z2, z3 = weights[2][0], weights[3][0]
