@@ -42,6 +42,16 @@ def eval_inputs(root: Path) -> dict:
     }
 
 
+def eval_argv(inputs: dict, out: Path) -> list[str]:
+    """rayjobs/eval.py arguments for `eval_inputs`: short syntheses, results under `out`."""
+    return [
+        *("--meta", str(inputs["meta"]), "--checkpoint", str(inputs["policy"]), "--out", str(out)),
+        f"synthesis.codec_dir={inputs['codec']}",
+        "synthesis.rollout.max_new_tokens=24",
+        "synthesis.rollout.max_model_len=512",
+    ]
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     return eval_inputs(tmp_path_factory.mktemp("eval_inputs"))
@@ -60,17 +70,7 @@ def lines(path) -> list[str]:
 
 def test_synthesize_score_report_resume_compare_arena(ray_local, inputs, tmp_path):
     out = tmp_path / "run"
-    argv = [
-        "--meta",
-        str(inputs["meta"]),
-        "--checkpoint",
-        str(inputs["policy"]),
-        "--out",
-        str(out),
-        f"synthesis.codec_dir={inputs['codec']}",
-        "synthesis.rollout.max_new_tokens=24",
-        "synthesis.rollout.max_model_len=512",
-    ]
+    argv = eval_argv(inputs, out)
     report = main(argv)
 
     synthesis = [json.loads(x) for x in lines(out / "synthesis.jsonl")]

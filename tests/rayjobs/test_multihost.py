@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.netns_cluster import RAY, Cluster, available
-from tests.rayjobs.test_eval import eval_inputs
+from tests.rayjobs.test_eval import eval_argv, eval_inputs
 from tests.rayjobs.test_grpo import CONFIG, ROOT, overrides
 from tests.tts.grpo.tiny_setup import tiny_codec, tiny_corpus, tiny_policy
 from tests.tts.serve.tiny_app import tiny_config
@@ -150,19 +150,7 @@ def test_serve_app_runs_its_replicas_on_worker_hosts(cluster, tmp_path):
 def test_eval_job_runs_on_the_cluster(cluster, tmp_path):
     inputs = eval_inputs(tmp_path / "inputs")
     out = tmp_path / "eval"
-    entry = [
-        sys.executable,
-        "rayjobs/eval.py",
-        "--meta",
-        str(inputs["meta"]),
-        "--checkpoint",
-        str(inputs["policy"]),
-        "--out",
-        str(out),
-        f"synthesis.codec_dir={inputs['codec']}",
-        "synthesis.rollout.max_new_tokens=24",
-        "synthesis.rollout.max_model_len=512",
-    ]
+    entry = [sys.executable, "rayjobs/eval.py", *eval_argv(inputs, out)]
     res = cluster.submit(entry, ROOT)
     assert res.returncode == 0 and "succeeded" in res.stdout, (res.stdout + res.stderr)[-4000:]
     report = json.loads((out / "report.json").read_text())
