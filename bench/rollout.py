@@ -12,7 +12,6 @@ import json
 import time
 from pathlib import Path
 
-from tts.base.manifest import read_manifest
 from tts.codec import load_codec
 from tts.grpo.config import DataConfig
 from tts.grpo.dataset import PromptSet
@@ -37,7 +36,6 @@ def main() -> None:
     args = p.parse_args()
 
     model = open_speechlm(args.policy)
-    read_manifest(args.manifest)  # a clear error now if the corpus is missing
     data = PromptSet(DataConfig(manifest=args.manifest), "train", model.tokenizer, model.layout)
     codec = load_codec(model.codec.directory)
     refs = sorted(set(data.references()))

@@ -75,10 +75,7 @@ def full_parameters(engine: Any) -> Iterator[tuple[str, torch.Tensor]]:
 
     stage3 = engine.zero_optimization_stage() == 3
     for name, p in engine.module.named_parameters():
-        if not stage3:
-            yield name, p.detach()
-            continue
-        with deepspeed.zero.GatheredParameters([p], modifier_rank=None):
+        with deepspeed.zero.GatheredParameters([p], modifier_rank=None, enabled=stage3):
             yield name, p.detach()
 
 
@@ -96,6 +93,16 @@ def gather_weights(engine: Any, rank: int, dtype: torch.dtype) -> FlatWeights | 
             pass
         return None
     return FlatWeights.pack(parameter_shapes(engine), params, dtype)
+
+
+def frozen_engine(model: torch.nn.Module, config: dict) -> Any:
+    """A model that is only run forward (the GRPO reference) under `config`'s ZeRO stage, without an optimizer;
+    under ZeRO-3 its parameters are partitioned first, so each rank holds a shard, not a full copy."""
+    import deepspeed
+
+    if config["zero_optimization"]["stage"] == 3:
+        deepspeed.zero.Init(module=model, config_dict_or_path=config)
+    return deepspeed_engine(model, config, None)
 
 
 def all_sum(values: list[float], device: torch.device) -> list[float]:

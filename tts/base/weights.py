@@ -28,7 +28,7 @@ class FlatWeights:
     ) -> FlatWeights:
         """Copy `tensors` (named as in `shapes`, in any order, each visited once: a ZeRO-3 learner gathers one
         parameter at a time) into a buffer of `dtype` laid out from `shapes`."""
-        size = torch.tensor([], dtype=dtype).element_size()
+        size = dtype.itemsize
         offsets, index, total = {}, [], 0
         for name, shape in shapes.items():
             offsets[name] = total
@@ -62,7 +62,7 @@ class FlatWeights:
             flat = torch.from_numpy(self.buffer)
         for name, offset, dtype, shape in self.index:
             dt = getattr(torch, dtype)
-            n = int(np.prod(shape, dtype=np.int64)) * torch.tensor([], dtype=dt).element_size()
+            n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
             yield name, flat[offset : offset + n].view(dt).view(shape)
 
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -216,11 +216,11 @@ class GRPOJob:
             todo = [k for k in share if k not in rollout.groups]
             actor = self.rollouts[worker]
             prompts = [rollout.prompts[k] for k in todo]
+            ids, texts = [p.input_ids for p in prompts], [p.text for p in prompts]
             seeds = [self._seed(step, k + 1000 * rollout.draw) for k in todo]
-            args = ([p.input_ids for p in prompts], seeds, n, temperature)
             try:
-                stream = actor.generate_stream.options(num_returns="streaming").remote(*args, [p.text for p in prompts])
-                for ref in stream:
+                stream = actor.generate_stream.options(num_returns="streaming")
+                for ref in stream.remote(ids, seeds, n, temperature, texts):
                     j, group = ray.get(ref)
                     self._arrived(rollout, todo[j], group)
                 return
@@ -298,7 +298,8 @@ class GRPOJob:
         share = 1.0 - len(informative) / len(results)
         if cfg.group_filter == "keep":
             return results, {"groups_all_equal": share, "groups_trained": len(results)}
-        for draw in range(1, cfg.resample_rounds + 1 if cfg.group_filter == "resample" else 1):
+        rounds = cfg.resample_rounds if cfg.group_filter == "resample" else 0
+        for draw in range(1, rounds + 1):
             missing = cfg.prompts_per_step - len(informative)
             if missing <= 0:
                 break

@@ -21,7 +21,14 @@ import torch.distributed as dist
 
 from tts.base import checkpoint
 from tts.base.cluster import bind_collectives_to_node_ip
-from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, gather_weights, optimizer
+from tts.base.distributed import (
+    all_sum,
+    deepspeed_config,
+    deepspeed_engine,
+    frozen_engine,
+    gather_weights,
+    optimizer,
+)
 from tts.base.weights import FlatWeights
 from tts.grpo.config import LearnerConfig
 from tts.grpo.math import grpo_loss, token_entropy, token_logprobs
@@ -105,11 +112,7 @@ class LearnerRank:
             if cuda:
                 self.ref.cuda()
         if self.ref is not None and cfg.zero_stage == 3:  # sharded like the policy, not a full copy per rank
-            import deepspeed
-
-            ref_config = deepspeed_config(cfg.micro_batch_size, 1, 0.0, 3, self.bf16)
-            deepspeed.zero.Init(module=self.ref, config_dict_or_path=ref_config)  # partitions its parameters
-            self.ref = deepspeed_engine(self.ref, ref_config, None)
+            self.ref = frozen_engine(self.ref, deepspeed_config(cfg.micro_batch_size, 1, 0.0, 3, self.bf16))
         config = deepspeed_config(cfg.micro_batch_size, grad_accum, cfg.grad_clip, cfg.zero_stage, self.bf16)
         opt = optimizer(model, cfg)
         warmup = None
