@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from tts.base.actors import check_strategy
+from tts.base.cluster import gpu_uuid
 from tts.base.weights import FlatWeights
 from tts.speech_sampling import (
     AudioOnly,
@@ -35,6 +36,7 @@ from tts.speech_sampling import (
 from tts.speechlm import load_layout
 
 BACKENDS = ("vllm", "hf")
+WEIGHT_SYNCS = ("auto", "object_store", "nccl", "ipc")
 
 
 @dataclass
@@ -47,12 +49,18 @@ class RolloutConfig(EngineSettings, SamplingSettings):
     num_gpus: float = 0.0
     group_size: int = 8  # completions per prompt
     placement: str = "spread"  # engines on different nodes where possible (tts.base.actors.Placement)
+    # how the GRPO learner's weights reach the engines: "object_store" (one packed buffer, tts.base.weights),
+    # "nccl" (learner rank 0 broadcasts into every vLLM engine; GPUs of their own), "ipc" (CUDA IPC: engines on
+    # learner rank 0's GPU), "auto" (nccl where both sides have GPUs, else object_store)
+    weight_sync: str = "auto"
     # min_codes_per_char stays 0 (off) here, so the reward, not a sampling rule, teaches the policy not to stop at
     # once (Serve uses 2.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_strategy(self.placement, "rollout.placement")
+        if self.weight_sync not in WEIGHT_SYNCS:
+            raise ValueError(f"rollout.weight_sync must be one of {WEIGHT_SYNCS}, got {self.weight_sync!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"rollout.backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.group_size < 2:
@@ -98,7 +106,7 @@ class RolloutWorker:
 
     def __init__(self, policy_dir: str, cfg: RolloutConfig, seed: int):
         self.cfg, self.seed, self.version = cfg, seed, 0
-        self._sync = {"engine_s": 0.0}
+        self._sync, self._sync_started, self._transfer_open = {"engine_s": 0.0}, 0.0, False
         self.layout = load_layout(policy_dir)
         if not torch.cuda.is_available():
             torch.set_num_threads(cfg.threads)
@@ -111,8 +119,10 @@ class RolloutWorker:
     def _init_vllm(self, policy_dir: str) -> None:
         from vllm import LLM
 
+        gpu_sync = self.cfg.weight_sync in ("nccl", "ipc")
+        extra = {"weight_transfer_config": {"backend": self.cfg.weight_sync}} if gpu_sync else {}
         self.llm = LLM(
-            **vllm_engine_kwargs(policy_dir, self.cfg),
+            **vllm_engine_kwargs(policy_dir, self.cfg, **extra),
             seed=self.seed,
             worker_extension_cls="tts.rollout.WeightSync",
         )
@@ -257,6 +267,39 @@ class RolloutWorker:
                 raise ValueError(f"weight sync: missing {missing[:3]}, unexpected {unexpected[:3]}")
         self.version = version
         self._sync = {"engine_s": time.perf_counter() - start}
+        return version
+
+    # -- NCCL / CUDA IPC weight sync (GPUs): vLLM's weight-transfer API, driven by learner rank 0 --------------
+    def gpu(self) -> str:
+        """UUID of the GPU this engine runs on ("" without one): which weight sync can reach it."""
+        return gpu_uuid()
+
+    def init_weight_transfer_engine(self, request: dict) -> None:
+        """Join learner rank 0's NCCL group (again after a peer was replaced: the old group is left first)."""
+        if self._transfer_open:
+            self.shutdown_weight_transfer_engine()
+        self.llm.init_weight_transfer_engine(request)
+        self._transfer_open = True
+
+    def shutdown_weight_transfer_engine(self) -> None:
+        self.llm.shutdown_weight_transfer_engine()
+        self._transfer_open = False
+
+    def start_weight_update(self) -> None:
+        self._sync_started = time.perf_counter()
+        self.llm.start_weight_update()
+
+    def update_weights(self, request: dict) -> None:
+        self.llm.update_weights(request)
+
+    def finish_weight_update(self) -> None:
+        self.llm.finish_weight_update()
+        self.llm.reset_prefix_cache()  # cached KV blocks were computed with the old weights
+
+    def commit_version(self, version: int) -> int:
+        """After an NCCL or IPC update: the weights now belong to step `version` (checked by the driver)."""
+        self.version = version
+        self._sync = {"engine_s": time.perf_counter() - self._sync_started}
         return version
 
     def last_sync(self) -> dict[str, float]:

@@ -43,3 +43,12 @@ def bind_collectives_to_node_ip() -> str | None:
             os.environ.setdefault("NCCL_SOCKET_IFNAME", name)
             return name
     return None
+
+
+def gpu_uuid() -> str:
+    """UUID of the GPU this process computes on ("" without one): tells colocated actors from separate ones."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return ""
+    return str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid)

@@ -10,6 +10,7 @@ from rewards.router import RewardsConfig
 from tts.base.actors import check_strategy
 from tts.codec.decoders import DecoderConfig
 from tts.grpo.math import GRPOLossConfig
+from tts.grpo.weight_transfer import resolve_weight_sync
 from tts.rollout import RolloutConfig
 from tts.speechlm import EMBEDDED_SPEECHLM
 
@@ -79,6 +80,9 @@ class GRPOConfig:
 
     def __post_init__(self) -> None:
         check_strategy(self.learner.placement, "learner.placement")
+        self.rollout.weight_sync = resolve_weight_sync(
+            self.rollout.weight_sync, self.rollout.backend, self.rollout.num_gpus, self.learner.num_gpus
+        )
         if self.steps < 1 or self.prompts_per_step < 1 or self.checkpoint_interval < 1:
             raise ValueError("steps, prompts_per_step and checkpoint_interval must be >= 1")
         batch = self.prompts_per_step * self.rollout.group_size

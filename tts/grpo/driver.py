@@ -47,6 +47,7 @@ from tts.grpo.dataset import Prompt, PromptSet
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, distributed_step, micro_batches
 from tts.grpo.math import group_advantages
 from tts.grpo.telemetry import Telemetry, summarise
+from tts.grpo.weight_transfer import GPU_SYNCS, check_gpus
 from tts.rollout import Completion, RolloutWorker
 from tts.speechlm import codec_record, open_speechlm
 
@@ -171,6 +172,7 @@ class GRPOJob:
             placement=placement,
         )
         self.learners.wait_ready(cfg.start_timeout_s, "learner ranks")
+        self._reform = cfg.rollout.weight_sync in GPU_SYNCS  # the NCCL group / IPC link forms at the first sync
         self.telemetry = Telemetry(cfg, self.run_dir, resumed_at=self.step if self.restore else None)
 
     def _placement(self) -> dict[str, list[str]]:
@@ -277,6 +279,7 @@ class GRPOJob:
         same failed worker share one replacement."""
         if self.rollouts.replace(worker, "rollout failed", dead) and self.learners:
             ray.get(self.rollouts[worker].load_weights.remote(self._learner_weights(), self.version))
+            self._reform = self.cfg.rollout.weight_sync in GPU_SYNCS  # the NCCL group lost a member
 
     def collect(self, rollout: Rollout) -> tuple[list, dict]:
         """Wait until every group of `rollout` is generated and scored; (prompt, group, records) per prompt."""
@@ -330,6 +333,9 @@ class GRPOJob:
     def sync(self) -> float:
         """Learner weights -> every rollout engine; a worker that died meanwhile is replaced with these weights."""
         t0 = time.perf_counter()
+        if self.cfg.rollout.weight_sync in GPU_SYNCS:
+            self._sync_gpu()
+            return time.perf_counter() - t0
         weights = self._learner_weights()
         loads = [(w, actor, actor.load_weights.remote(weights, self.version)) for w, actor in enumerate(self.rollouts)]
         for w, actor, ref in loads:
@@ -341,6 +347,20 @@ class GRPOJob:
             if version != self.version:
                 raise RuntimeError(f"rollout worker {w} holds weights of step {version}, expected {self.version}")
         return time.perf_counter() - t0
+
+    def _sync_gpu(self) -> None:
+        """Learner rank 0 sends into every engine over NCCL or CUDA IPC (tts.grpo.weight_transfer). The link forms
+        at the first sync and again after a worker was replaced (the replacement got its weights from the object
+        store); a GPU placement the chosen path cannot reach is refused first, naming the one that can."""
+        choice, learners, engines = self.cfg.rollout.weight_sync, self.learners.actors, self.rollouts.actors
+        if self._reform:
+            check_gpus(choice, ray.get(learners[0].gpu.remote()), ray.get([e.gpu.remote() for e in engines]))
+            ray.get([r.open_weight_transfer.remote(choice, engines, self.cfg.rollout.dtype) for r in learners])
+            self._reform = False
+        ray.get([r.send_weights.remote() for r in learners])
+        versions = ray.get([e.commit_version.remote(self.version) for e in engines])
+        if versions != [self.version] * len(engines):
+            raise RuntimeError(f"rollout workers hold weights of steps {versions}, expected {self.version}")
 
     def save(self, metrics: dict, launched: Rollout | None) -> Path:
         """Checkpoint atomically: every rank writes into a temporary directory, renamed when all are done. With

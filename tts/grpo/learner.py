@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from tts.base import checkpoint
-from tts.base.cluster import bind_collectives_to_node_ip
+from tts.base.cluster import bind_collectives_to_node_ip, gpu_uuid
 from tts.base.distributed import (
     all_sum,
     deepspeed_config,
@@ -227,6 +227,27 @@ class LearnerRank:
         """Every parameter in one CPU buffer on rank 0 (None on the others). Call it on every rank: under ZeRO-3
         each parameter is gathered from all of them, one at a time."""
         return gather_weights(self.engine, self.rank, getattr(torch, dtype))
+
+    def gpu(self) -> str:
+        return gpu_uuid()
+
+    def open_weight_transfer(self, choice: str, engines: list[Any], dtype: str) -> None:
+        """Join the GPU weight sync with the rollout engines, `nccl` or `ipc` (tts.grpo.weight_transfer; rank 0
+        drives it; call on every rank)."""
+        from tts.grpo.weight_transfer import ParameterSource, open_sender
+
+        self.close_weight_transfer()
+        source = ParameterSource(self.engine, getattr(torch, dtype), self.engine.device)
+        self.sender = open_sender(choice, source, self.rank, engines)
+
+    def send_weights(self) -> None:
+        """Every parameter to every engine (call on every rank: under ZeRO-3 each one is gathered from all)."""
+        self.sender.send_weights()
+
+    def close_weight_transfer(self) -> None:
+        if getattr(self, "sender", None) is not None:
+            self.sender.shutdown()
+        self.sender = None
 
     @torch.no_grad()
     def sequence_logprobs(self, ids: list[int]) -> list[float]:
