@@ -179,7 +179,7 @@ def prompts_of(model) -> list[list[int]]:
     """The prompt ids the API builds for TEXTS with the default voice."""
     from tts.prompts import encode_text, inference
 
-    return [inference(model.layout, encode_text(model.tokenizer, t)).input_ids for t in TEXTS]
+    return [inference(model.layout, encode_text(model.tokenizer, model.layout, t)).input_ids for t in TEXTS]
 
 
 def bench_backend(cfg: ServeConfig, args, prompts: list[list[int]]) -> tuple[dict, dict, float]:

@@ -73,8 +73,8 @@ class Synthesizer:
         return out
 
     def _prompt_ids(self, item: EvalItem, codes: np.ndarray) -> list[int]:
-        text = prompts.encode_text(self.tokenizer, item.target_text)
-        ref = prompts.encode_text(self.tokenizer, item.prompt_text)
+        text = prompts.encode_text(self.tokenizer, self.layout, item.target_text)
+        ref = prompts.encode_text(self.tokenizer, self.layout, item.prompt_text)
         ids = prompts.inference(self.layout, text, ref, codes).input_ids
         limit = self.cfg.rollout.max_model_len
         if len(ids) + self.cfg.rollout.max_new_tokens > limit:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from tts.base.layout import TokenLayout
+from tts.front_end import FrontEnd
 
 IGNORE = -100
 Codes = Sequence[int] | np.ndarray | torch.Tensor
@@ -36,11 +37,19 @@ class Prompt:
         return len(self.input_ids)
 
 
-def encode_text(tokenizer: Any, text: str) -> list[int]:
-    """Tokenize prompt text without BOS/EOS (the layout markers frame it); empty text is an error."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"text must be a non-empty string, got {text!r}")
-    return list(tokenizer.encode(text.strip(), add_special_tokens=False))
+def encode_text(tokenizer: Any, layout: TokenLayout, text: str) -> list[int]:
+    """Tokenize prompt text without BOS/EOS (the layout markers frame it), through the checkpoint's front end
+    (raw text or phonemes, tts.front_end); empty text is an error."""
+    return encode_texts(tokenizer, layout, [text])[0]
+
+
+def encode_texts(tokenizer: Any, layout: TokenLayout, texts: Sequence[str]) -> list[list[int]]:
+    """`encode_text` for many texts at once (one phonemiser call for the batch)."""
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"text must be a non-empty string, got {text!r}")
+    read = FrontEnd.from_record(layout.front_end).apply_batch([t.strip() for t in texts])
+    return [list(ids) for ids in tokenizer(read, add_special_tokens=False)["input_ids"]] if read else []
 
 
 def _text(layout: TokenLayout, ids: Sequence[int], what: str) -> list[int]:

@@ -1,16 +1,17 @@
 """The embedded SpeechLM: a tiny LLaMA built through the same token layout as Llasa/LLaMA-3 checkpoints.
 
-A byte-level BPE text tokenizer is trained on the corpus texts (so any input text tokenizes, every
-language included), a randomly initialised `LlamaForCausalLM` is created for it, and `tts.base.layout.expand`
-adds the special and audio tokens. The result is saved with `save_pretrained` so transformers, vLLM and
-the training jobs load it like any hub checkpoint.
+A byte-level BPE text tokenizer is trained on the corpus texts, or on their espeak-ng phonemes with
+`front_end.kind: phonemes` (tts.front_end; any input tokenizes either way, every language included), a randomly
+initialised `LlamaForCausalLM` is created for it, and `tts.base.layout.expand` adds the special and audio tokens.
+The result is saved with `save_pretrained` so transformers, vLLM and the training jobs load it like any hub
+checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tts.base import checkpoint
 from tts.base.checksum import sha256
 from tts.base.layout import TokenLayout, audio_token, expand, from_tokenizer
 from tts.codec import CodecRef, codec_ref
+from tts.front_end import FrontEnd
 
 BASE_SPECIALS = ["<|pad|>", "<|bos|>", "<|eos|>"]
 EMBEDDED_SPEECHLM = "tts/checkpoints/speechlm-embedded"  # the committed default policy (relative to the repo root)
@@ -37,6 +39,7 @@ class TinySpeechLMConfig:
     rope_theta: float = 10000.0
     tie_embeddings: bool = True
     seed: int = 0
+    front_end: FrontEnd = field(default_factory=FrontEnd)  # what the tokenizer reads: raw text or phonemes
 
 
 def train_text_tokenizer(texts: Iterable[str], vocab_size: int):
@@ -57,18 +60,23 @@ def train_text_tokenizer(texts: Iterable[str], vocab_size: int):
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", bos_token="<|bos|>", eos_token="<|eos|>")
 
 
-def _corpus_texts(manifest: str | Path | None) -> list[str]:
+def _corpus_texts(manifest: str | Path | None, language: str | None = None) -> list[str]:
+    """Train-split texts of `manifest` (default: generated sentences), of one language (e.g. "en") if given."""
     if manifest is not None:
         from tts.base.manifest import read_manifest
 
-        texts = [r.text for r in read_manifest(manifest, split="train", check_files=False)]
+        rows = read_manifest(manifest, split="train", check_files=False)
+        texts = [r.text for r in rows if language is None or r.language == language]
         if not texts:
-            raise ValueError(f"{manifest}: no train-split texts to build the tokenizer from")
+            raise ValueError(
+                f"{manifest}: no train-split texts{f' in {language}' if language else ''} to build the tokenizer from"
+            )
         return texts
     from tts.base.languages import LANGUAGES
     from tts.corpus.text import generate_sentences
 
-    return [s for lang in LANGUAGES for s in generate_sentences(lang, 200 if lang != "en" else 2000)]
+    langs = [language] if language else LANGUAGES
+    return [s for lang in langs for s in generate_sentences(lang, 200 if lang != "en" else 2000)]
 
 
 def stop_at_speech_end(model, layout: TokenLayout) -> None:
@@ -92,7 +100,10 @@ def create_tiny_speechlm(
     if codebook_size is None:
         codebook_size = codec.codebook_size
     torch.manual_seed(cfg.seed)
-    tokenizer = train_text_tokenizer(_corpus_texts(manifest), cfg.text_vocab_size)
+    # phonemes are of one language: the tokenizer learns that language's texts
+    language = cfg.front_end.language.split("-")[0] if cfg.front_end.kind == "phonemes" else None
+    texts = cfg.front_end.apply_batch(_corpus_texts(manifest, language))
+    tokenizer = train_text_tokenizer(texts, cfg.text_vocab_size)
     if len(tokenizer) < cfg.text_vocab_size:  # BPE ran out of merges (e.g. LLaMA-3's 128,256 for a 1B-shaped model)
         reserved = [f"<|reserved_text_{k}|>" for k in range(cfg.text_vocab_size - len(tokenizer))]
         tokenizer.add_special_tokens({"additional_special_tokens": reserved})
@@ -114,6 +125,7 @@ def create_tiny_speechlm(
     layout = expand(model, tokenizer, codebook_size=codebook_size, seed=cfg.seed)
     if codec is not None:
         layout = with_codec(layout, codec)
+    layout = replace(layout, front_end=cfg.front_end.record())
     stop_at_speech_end(model, layout)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -100,8 +100,9 @@ def _tokenizer() -> PreTrainedTokenizerFast:
 
 
 def test_encode_text():
-    tok = _tokenizer()
-    assert prompts.encode_text(tok, "  hello world ") == [1, 2]
+    tok, layout = _tokenizer(), TokenLayout.plan(3, 8)
+    assert prompts.encode_text(tok, layout, "  hello world ") == [1, 2]
+    assert prompts.encode_texts(tok, layout, ["hello", "world hello"]) == [[1], [2, 1]]
     for bad in ["", "   ", "\n\t"]:
         with pytest.raises(ValueError, match="non-empty"):
-            prompts.encode_text(tok, bad)
+            prompts.encode_text(tok, layout, bad)

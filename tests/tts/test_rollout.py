@@ -28,7 +28,7 @@ def tok(policy_dir):
 @pytest.fixture(scope="module")
 def prompt_ids(tok):
     tokenizer, layout = tok
-    enc = lambda text: prompts.encode_text(tokenizer, text)  # noqa: E731
+    enc = lambda text: prompts.encode_text(tokenizer, layout, text)  # noqa: E731
     return [
         prompts.inference(layout, enc("The cat sat on the mat."), enc("Hello there."), np.arange(12) * 5).input_ids,
         prompts.inference(layout, enc("A second sentence, without a reference.")).input_ids,

@@ -38,7 +38,7 @@ def test_created_through_layout(tiny):
 def test_reload_and_forward_tts_prompt(tiny):
     out, _ = tiny
     model, tokenizer, layout = load_speechlm(out)
-    text = prompts.encode_text(tokenizer, "The children walked to the park [happy] after lunch.")
+    text = prompts.encode_text(tokenizer, layout, "The children walked to the park [happy] after lunch.")
     assert layout.tag_id("[happy]") in text  # markup tags stay whole tokens
     p = prompts.tts(layout, text, np.arange(20) % layout.codebook_size)
     with torch.no_grad():
@@ -78,7 +78,7 @@ def test_vllm_cpu_loads_and_matches_transformers(tiny, tmp_path):
 
     out, _ = tiny
     model, tokenizer, layout = load_speechlm(out)
-    p = prompts.inference(layout, prompts.encode_text(tokenizer, "My sister bought a warm coat."))
+    p = prompts.inference(layout, prompts.encode_text(tokenizer, layout, "My sister bought a warm coat."))
     with torch.no_grad():
         hf = model.generate(
             torch.tensor([p.input_ids]), max_new_tokens=6, do_sample=False, eos_token_id=None, pad_token_id=0
@@ -101,11 +101,11 @@ def test_text_vocabulary_padded_to_the_configured_size(tmp_path):
 
     info = create_tiny_speechlm(tmp_path, dataclasses.replace(SMALL, text_vocab_size=10_000), codebook_size=64)
     assert info["text_vocab_size"] == 10_000 and info["audio_offset"] > 10_000
-    _, tokenizer, _ = load_speechlm(tmp_path)
+    _, tokenizer, layout = load_speechlm(tmp_path)
     vocab = tokenizer.get_vocab()
     reserved = {i for t, i in vocab.items() if t.startswith("<|reserved_text_")}
     assert reserved and max(reserved) < 10_000
-    assert not reserved & set(prompts.encode_text(tokenizer, "My sister bought a warm coat; reserved text."))
+    assert not reserved & set(prompts.encode_text(tokenizer, layout, "My sister bought a warm coat; reserved text."))
 
 
 def test_export_round_trip_and_checksum(tiny, tmp_path):

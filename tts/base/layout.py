@@ -126,6 +126,8 @@ class TokenLayout:
     special_ids: dict[str, int] = field(default_factory=dict)
     # {"path", "sha256"} of the codec whose codes the audio tokens are (tts.speechlm.with_codec); None: unknown
     codec: dict[str, str] | None = None
+    # what the tokenizer reads (tts.front_end.FrontEnd.record): None = raw text
+    front_end: dict[str, str] | None = None
 
     @classmethod
     def plan(cls, text_vocab_size: int, codebook_size: int = DEFAULT_CODEBOOK) -> TokenLayout:

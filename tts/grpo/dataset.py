@@ -83,8 +83,8 @@ class PromptSet:
         self.codes = codes
 
     def build(self, target: Utterance, ref: Utterance) -> Prompt:
-        text_ids = prompts.encode_text(self.tokenizer, target.text)
-        ref_ids = prompts.encode_text(self.tokenizer, ref.text)
+        text_ids = prompts.encode_text(self.tokenizer, self.layout, target.text)
+        ref_ids = prompts.encode_text(self.tokenizer, self.layout, ref.text)
         ids = prompts.inference(self.layout, text_ids, ref_ids, self.codes[ref.id]).input_ids
         reference = Reference(ref.id, ref.text, str(ref.wav_path(self.root)), self.codes[ref.id])
         return Prompt(f"{target.id}@{ref.id}", target.text, target.language, ids, reference)

@@ -353,9 +353,13 @@ class SpeechAPI:
             check_markup(self.layout, body.input)  # each known tag becomes its one special token
         except ValueError as exc:
             raise ApiError(400, str(exc), "unknown_markup", "input") from None
-        text_ids = encode_text(self.tokenizer, body.input)
+        try:  # through the model's front end: a text its phonemiser finds nothing to say in is the client's
+            text_ids = encode_text(self.tokenizer, self.layout, body.input)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "invalid_value", "input") from None
         if voice.codes is not None:
-            prompt = inference(self.layout, text_ids, encode_text(self.tokenizer, voice.text), voice.codes).input_ids
+            ref_ids = encode_text(self.tokenizer, self.layout, voice.text)
+            prompt = inference(self.layout, text_ids, ref_ids, voice.codes).input_ids
         else:
             prompt = inference(self.layout, text_ids).input_ids
         room = cfg.generation.max_model_len - len(prompt)

@@ -24,7 +24,7 @@ import torch
 
 from tts import prompts
 from tts.base.layout import TokenLayout
-from tts.prompts import IGNORE, Prompt
+from tts.prompts import IGNORE, Prompt, encode_texts
 from tts.tokenize import ShardDataset
 from tts.train.config import TrainConfig
 
@@ -45,15 +45,16 @@ class Example(NamedTuple):
 class Corpus:
     """The utterances of one or more tokenize outputs with their tokenized transcripts."""
 
-    def __init__(self, paths: Sequence[str | Path], tokenizer: Any):
+    def __init__(self, paths: Sequence[str | Path], tokenizer: Any, layout: TokenLayout):
         self.datasets = [open_shards(p) for p in paths]
         self.meta = [m for ds in self.datasets for _, rows, _ in ds.shards for m in rows]
         self._starts = np.cumsum([0] + [len(ds) for ds in self.datasets])
         self.n_codes = np.array([m["n_codes"] for m in self.meta], dtype=np.int64)
         self.speakers = [str(m.get("speaker", "")) for m in self.meta]
         texts = [str(m.get("text") or "").strip() for m in self.meta]
-        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-        self.text_ids = [np.asarray(ids, dtype=np.int64) for ids in encoded]  # what prompts.encode_text gives
+        said = [k for k, t in enumerate(texts) if t]  # audio-only rows have no transcript
+        encoded = dict(zip(said, encode_texts(tokenizer, layout, [texts[k] for k in said])))
+        self.text_ids = [np.asarray(encoded.get(k, []), dtype=np.int64) for k in range(len(texts))]
         self.eos_id = tokenizer.eos_token_id
 
     def __len__(self) -> int:

@@ -78,8 +78,8 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
     model, tokenizer, layout = load_model(
         restore or Path(cfg.init_from), codec.codebook_size, cfg.seed, cfg.attn_implementation
     )
-    corpus = Corpus(cfg.shards, tokenizer)
     layout = with_codec(layout, codec_ref(cfg.codec_dir))  # every checkpoint records the codec it speaks
+    corpus = Corpus(cfg.shards, tokenizer, layout)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else layout.speech_end_id
     train, val = streams(cfg, corpus, layout, codec.frame_rate, pad_id, rank, world)
     engine = engine_for(model, cfg)

@@ -23,7 +23,7 @@ def setup(tiny):
     cfg.generation.backend = "hf"
     cfg.voices = [VoiceSpec(name="anna", lora=str(tiny / "lora"))]
     _, tokenizer, layout = load_speechlm(cfg.model)
-    prompt = inference(layout, encode_text(tokenizer, "hello there")).input_ids
+    prompt = inference(layout, encode_text(tokenizer, layout, "hello there")).input_ids
     return SpeechLMGeneration(cfg, cfg.model), prompt
 
 

@@ -21,14 +21,14 @@ def test_every_tag_is_one_special_token_of_the_embedded_model(embedded):
     tokenizer, layout = embedded
     assert model_tags(layout) == list(MARKUP_TAGS)
     for tag in MARKUP_TAGS:
-        assert encode_text(tokenizer, f"{tag} hi")[0] == layout.tag_id(tag)
+        assert encode_text(tokenizer, layout, f"{tag} hi")[0] == layout.tag_id(tag)
 
 
 def test_tags_inside_input_land_in_the_prompt_text_block_in_order(embedded):
     tokenizer, layout = embedded
     text = "[happy] Hello there. [laugh] And now [whispering] quietly."
     assert check_markup(layout, text) == ["[happy]", "[laugh]", "[whispering]"]
-    ids = inference(layout, encode_text(tokenizer, text)).input_ids
+    ids = inference(layout, encode_text(tokenizer, layout, text)).input_ids
     block = ids[ids.index(layout.text_start_id) + 1 : ids.index(layout.text_end_id)]
     tags = [i for i in block if i in {layout.tag_id(t) for t in MARKUP_TAGS}]
     assert tags == [layout.tag_id("[happy]"), layout.tag_id("[laugh]"), layout.tag_id("[whispering]")]

@@ -31,7 +31,7 @@ def lm(lm_dir):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, codec_dir, lm):
     root = write_corpus(tmp_path_factory.mktemp("corpus40"), codec_dir, rows=40, speakers=4, n_codes=(20, 130))
-    return Corpus([root], lm[1])
+    return Corpus([root], lm[1], lm[2])
 
 
 def segments(position_ids: torch.Tensor) -> list[tuple[int, int]]:

@@ -31,7 +31,7 @@ class ScriptedLM(torch.nn.Module):
 @pytest.fixture(scope="module")
 def setup(lm_dir, tokens_dir, codec_dir):
     _, tokenizer, layout = load_speechlm(lm_dir)
-    return Corpus([tokens_dir], tokenizer), layout, load_codec(codec_dir)
+    return Corpus([tokens_dir], tokenizer, layout), layout, load_codec(codec_dir)
 
 
 def test_prompts_per_job(setup):
