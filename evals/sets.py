@@ -31,10 +31,9 @@ from evals.continuation import bisect
 from evals.espeak_words import word_starts
 from evals.meta import EvalItem, by_speaker, cloning_items, pick_prompt, spread, write_meta_lst
 from tts.base.audio import AudioError, load_audio, save_audio
-from tts.base.languages import LANGUAGES
 from tts.base.manifest import Utterance, read_manifest
 from tts.corpus.generate import speak
-from tts.corpus.voices import Speaker, speakers_for
+from tts.corpus.voices import Speaker, find_speaker
 
 log = logging.getLogger(__name__)
 TIMING_TOLERANCE_S = 0.01  # the espeak-ng word timing must be of this very audio
@@ -42,9 +41,7 @@ TIMING_TOLERANCE_S = 0.01  # the espeak-ng word timing must be of this very audi
 
 def corpus_speaker(row: Utterance) -> Speaker | None:
     """The espeak-ng voice that rendered a row of the embedded corpus (None for other corpora)."""
-    if row.language not in LANGUAGES:
-        return None
-    return {s.id: s for s in speakers_for(row.language, LANGUAGES[row.language].espeak_voice)}.get(row.speaker)
+    return find_speaker(row.language, row.speaker)
 
 
 def _place(src: str, dst: Path) -> str:

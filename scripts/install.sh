@@ -10,6 +10,7 @@ STAMP="$VENV/.tts-align-installed"
 
 need_apt=()
 for bin in espeak-ng sox; do command -v "$bin" >/dev/null 2>&1 || need_apt+=("$bin"); done
+[ -f /usr/share/games/fortunes/fortunes ] || need_apt+=(fortunes fortunes-min)  # open-vocabulary corpus text
 # headless Chromium + its WebDriver for the Serve playground/arena browser tests (Selenium)
 command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then

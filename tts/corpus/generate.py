@@ -23,6 +23,7 @@ from tqdm import tqdm
 from tts.base.audio import AudioError, check_wave, resample, save_audio
 from tts.base.languages import LANGUAGES
 from tts.base.manifest import Utterance, write_manifest
+from tts.corpus.open_text import FORTUNES, open_sentences
 from tts.corpus.text import generate_sentences
 from tts.corpus.voices import Speaker, speakers_for
 
@@ -46,6 +47,11 @@ class CorpusConfig:
             "ko": 100,
         }
     )
+    # open-vocabulary sentences per language (tts.corpus.open_text: English only), on top of the grammar's; ids
+    # carry "_open" so evaluation can tell the two sets apart
+    open_sentences: dict[str, int] = field(default_factory=dict)
+    open_text_source: str = FORTUNES
+    en_speakers: int = 10  # English voices, 10-24 (tts.corpus.voices; two are held out for the test split)
     val_fraction: float = 0.04
     test_fraction: float = 0.05
     sample_rate: int = 16000
@@ -81,25 +87,39 @@ def speak(speaker: Speaker, text: str, sample_rate: int) -> np.ndarray:
 
 def plan(cfg: CorpusConfig) -> list[tuple[Utterance, Speaker]]:
     """Assign sentences to splits and speakers (deterministic; no audio rendered)."""
-    unknown = sorted(set(cfg.sentences) - set(LANGUAGES))
+    unknown = sorted((set(cfg.sentences) | set(cfg.open_sentences)) - set(LANGUAGES))
     if unknown:
         raise ValueError(f"unknown language(s) {unknown}; supported: {sorted(LANGUAGES)}")
     jobs: list[tuple[Utterance, Speaker]] = []
-    for lang, n in cfg.sentences.items():
-        sentences = generate_sentences(lang, n, seed=cfg.seed)
-        speakers = speakers_for(lang, LANGUAGES[lang].espeak_voice)
-        seen = [s for s in speakers if not s.held_out]
-        held = [s for s in speakers if s.held_out]
-        n_test = max(2, round(n * cfg.test_fraction))
-        n_val = max(2, round(n * cfg.val_fraction))
+    for lang in dict.fromkeys([*cfg.sentences, *cfg.open_sentences]):
+        speakers = speakers_for(lang, LANGUAGES[lang].espeak_voice, cfg.en_speakers)
         rng = random.Random(f"{cfg.seed}:{lang}")
-        for i, text in enumerate(sentences):
-            split = "test" if i < n_test else "val" if i < n_test + n_val else "train"
-            spk = rng.choice(held if split == "test" else seen)
-            # the file name carries a digest of what is spoken and how: a changed sentence or voice is re-rendered
-            digest = hashlib.sha1(f"{text}|{spk.espeak_args()}|{cfg.sample_rate}".encode()).hexdigest()[:8]
-            wav = f"wavs/{lang}/{spk.id}/{spk.id}_{i:05d}_{digest}.wav"
-            jobs.append((Utterance(f"{spk.id}_{i:05d}", text, lang, spk.id, wav, 0.0, cfg.sample_rate, split), spk))
+        sets = [("", generate_sentences(lang, cfg.sentences.get(lang, 0), seed=cfg.seed))]
+        if cfg.open_sentences.get(lang):
+            sets.append(("open", open_sentences(lang, cfg.open_sentences[lang], cfg.seed, cfg.open_text_source)))
+        for kind, sentences in sets:
+            jobs += _assign(cfg, lang, kind, sentences, speakers, rng)
+    return jobs
+
+
+def _assign(
+    cfg: CorpusConfig, lang: str, kind: str, sentences: list[str], speakers: list[Speaker], rng: random.Random
+) -> list[tuple[Utterance, Speaker]]:
+    """Split one sentence set (test: held-out voices only) and give each sentence a speaker."""
+    seen = [s for s in speakers if not s.held_out]
+    held = [s for s in speakers if s.held_out]
+    n = len(sentences)
+    n_test = max(2, round(n * cfg.test_fraction))
+    n_val = max(2, round(n * cfg.val_fraction))
+    jobs = []
+    for i, text in enumerate(sentences):
+        split = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+        spk = rng.choice(held if split == "test" else seen)
+        # the file name carries a digest of what is spoken and how: a changed sentence or voice is re-rendered
+        digest = hashlib.sha1(f"{text}|{spk.espeak_args()}|{cfg.sample_rate}".encode()).hexdigest()[:8]
+        uid = f"{spk.id}_{kind}{i:05d}"
+        wav = f"wavs/{lang}/{spk.id}/{uid}_{digest}.wav"
+        jobs.append((Utterance(uid, text, lang, spk.id, wav, 0.0, cfg.sample_rate, split), spk))
     return jobs
 
 

@@ -40,14 +40,12 @@ class Voice:
 
 def corpus_speaker(speaker_id: str):
     """The embedded corpus' espeak-ng speaker `speaker_id` (e.g. "en_08"); ValueError naming the known ones."""
-    from tts.base.languages import LANGUAGES
-    from tts.corpus.voices import speakers_for
+    from tts.corpus.voices import find_speaker
 
-    language = speaker_id.split("_")[0]
-    known = {s.id: s for s in speakers_for(language, LANGUAGES[language].espeak_voice)} if language in LANGUAGES else {}
-    if speaker_id not in known:
-        raise ValueError(f"unknown corpus speaker {speaker_id!r}; e.g. {sorted(known) or 'en_00 .. en_09'}")
-    return known[speaker_id]
+    speaker = find_speaker(speaker_id.split("_")[0], speaker_id)
+    if speaker is None:
+        raise ValueError(f"unknown corpus speaker {speaker_id!r}; e.g. en_00 .. en_23, de_00 .. de_02")
+    return speaker
 
 
 def render_reference(speaker_id: str, text: str, sample_rate: int) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,9 @@ import tts.corpus.generate as gen
 from tts.base.languages import LANGUAGES
 from tts.base.manifest import read_manifest
 from tts.corpus.generate import CorpusConfig, SynthesisError, generate, plan, speak
-from tts.corpus.voices import Speaker, speakers_for
+from tts.corpus.open_text import FORTUNES, open_sentences
+from tts.corpus.text import generate_sentences
+from tts.corpus.voices import MAX_EN_SPEAKERS, Speaker, find_speaker, speakers_for
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not on PATH")
 REQUIRED = {"id", "text", "language", "speaker", "wav", "duration", "sample_rate", "split", "tags"}
@@ -36,6 +39,36 @@ def test_english_speakers():
     assert all(s.language == "en" for s in speakers)
     held = [s for s in speakers if s.held_out]
     assert len(held) == 2 and len(speakers) - len(held) >= 8
+
+
+def test_up_to_24_english_voices_keep_the_first_ten_and_their_held_out_pair():
+    ten, all_ = speakers_for("en", "en-us"), speakers_for("en", "en-us", MAX_EN_SPEAKERS)
+    assert MAX_EN_SPEAKERS == 24 and all_[:10] == ten
+    assert len({(s.voice, s.pitch, s.speed) for s in all_}) == 24
+    assert [s.id for s in all_ if s.held_out] == ["en_08", "en_09"]
+    assert find_speaker("en", "en_23") == all_[23] and find_speaker("en", "en_24") is None
+    with pytest.raises(ValueError, match=r"en_speakers must be in \[10, 24\]"):
+        speakers_for("en", "en-us", 25)
+
+
+@pytest.mark.skipif(not Path(FORTUNES).is_dir(), reason="the fortunes package is not installed")
+def test_open_sentences_are_plain_distinct_deterministic_and_split_apart():
+    got = open_sentences("en", 300, seed=1)
+    assert got == open_sentences("en", 300, seed=1) != open_sentences("en", 300, seed=2)
+    assert len(set(got)) == 300 and all(5 <= len(s.split()) <= 20 and s[-1] in ".!?" for s in got)
+    assert not any(ch.isdigit() or ch in ':"' for s in got for ch in s)
+    grammar = set(generate_sentences("en", 2000))
+    assert not grammar & set(got)  # other words, other sentence shapes
+    with pytest.raises(ValueError, match="only English"):
+        open_sentences("de", 10)
+    cfg = CorpusConfig(out_dir="unused", sentences={"en": 40}, open_sentences={"en": 60}, en_speakers=24)
+    jobs = plan(cfg)
+    opened = [u for u, _ in jobs if "_open" in u.id]
+    assert len(opened) == 60 and len({u.id for u, _ in jobs}) == 100
+    assert Counter(u.split for u in opened) == {"test": 3, "val": 2, "train": 55}
+    assert all(s.held_out for u, s in jobs if u.split == "test")
+    used = {s.id for _, s in jobs if not s.held_out}
+    assert len(used & {f"en_{i:02d}" for i in range(10, 24)}) >= 10  # the new voices speak too
 
 
 def test_other_language_speakers():
