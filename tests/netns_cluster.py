@@ -105,14 +105,36 @@ class Cluster:
         raise TimeoutError(f"not all {self.workers + 1} nodes joined within {timeout} s")
 
     def submit(self, entry: list[str], cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess:
-        """`ray job submit` from the head host, as a user would; waits for the job to end."""
-        cmd = [RAY, "job", "submit", "--address", self.dashboard, "--working-dir", str(cwd), "--", *entry]
+        """`ray job submit` from the head host, as a user would; waits for the job to end. A job still running
+        after `timeout` is stopped and the error carries its log tail and the cluster's resources, so a hang in
+        CI says where it hung."""
+        self._jobs = getattr(self, "_jobs", 0) + 1
+        job = f"{self.tag}-job{self._jobs}"
+        cmd = [RAY, "job", "submit", "--address", self.dashboard, "--working-dir", str(cwd)]
+        cmd += ["--submission-id", job, "--", *entry]
         deadline = time.monotonic() + 180
         while True:  # the head's job API answers before its node's job agent is up
-            res = self.run(0, cmd, capture_output=True, text=True, timeout=timeout)
+            try:
+                res = self.run(0, cmd, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"job {job} still running after {timeout:.0f} s\n{self.diagnose(job)}") from None
             if "No available agent" not in res.stderr or time.monotonic() > deadline:
                 return res
+            job = f"{self.tag}-job{self._jobs}-retry{int(time.monotonic())}"
+            cmd[cmd.index("--submission-id") + 1] = job
             time.sleep(3)
+
+    def diagnose(self, job: str) -> str:
+        """The tail of `job`'s log and the cluster's resource status; the job is stopped."""
+
+        def ray(*args: str) -> str:
+            res = self.run(0, [RAY, *args], capture_output=True, text=True, timeout=120)
+            return (res.stdout + res.stderr)[-6000:]
+
+        logs = ray("job", "logs", job, "--address", self.dashboard)
+        status = ray("status", "--address", f"{self.ip(0)}:6379")
+        ray("job", "stop", job, "--address", self.dashboard)
+        return f"--- job log (tail) ---\n{logs}\n--- ray status ---\n{status}"
 
     def stop(self) -> None:
         for node in reversed(self.nodes):  # `ray start --block` stops its node's processes on SIGTERM

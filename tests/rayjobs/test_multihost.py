@@ -21,7 +21,13 @@ from tests.rayjobs.test_grpo import CONFIG, ROOT, overrides
 from tests.tts.grpo.tiny_setup import tiny_codec, tiny_corpus, tiny_policy
 from tests.tts.serve.tiny_app import tiny_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(available() is not None, reason=str(available()))]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(available() is not None, reason=str(available())),
+    # two jobs of 12 actors each on 2 cores: a job that is still running after submit's own timeout is stopped
+    # and reported with its log; pytest's limit stays above that
+    pytest.mark.timeout(2 * 1200 + 300),
+]
 
 TWO_OF_EACH = [
     "learner.ranks=2",

@@ -13,12 +13,32 @@ import socket
 from typing import Any
 
 
-def init_ray(**kwargs: Any) -> None:
-    """`ray.init` once per process, on RAY_ADDRESS if set, else on a fresh local instance."""
+def init_ray(connect_timeout_s: float = 15.0, **kwargs: Any) -> None:
+    """`ray.init` once per process, on RAY_ADDRESS if set, else on a fresh local instance. A cluster address that
+    does not answer is an error naming it within `connect_timeout_s` (Ray itself may wait minutes)."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", **kwargs)
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS") or "local"
+    if address not in ("local", "auto") and "://" not in address:  # host:port of a cluster's GCS
+        check_reachable(address, connect_timeout_s)
+    ray.init(address=address, **kwargs)
+
+
+def check_reachable(address: str, timeout_s: float) -> None:
+    """A TCP connection to `address` (host:port) opens within `timeout_s`, or a ConnectionError saying what to
+    check."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"RAY_ADDRESS {address!r} is not host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ConnectionError(
+            f"cannot reach the Ray cluster at {address} (RAY_ADDRESS) within {timeout_s:.0f} s: {e}. Is its head "
+            f"running (`ray status --address {address}`) and reachable from this host?"
+        ) from None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
