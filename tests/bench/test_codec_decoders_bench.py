@@ -18,7 +18,16 @@ EMBEDDED_LM = "embedded SpeechLM (6.9 M)"
 def test_codec_decoders_bench_table_and_json(tmp_path):
     out = tmp_path / "decoders.json"
     cmd = [sys.executable, str(ROOT / "bench/codec_decoders.py"), "--seconds", "0.2", "--repeats", "1"]
-    cmd += ["--llm-1b-tokens", "0", "--out", str(out)]  # 0: the 1B-shaped SpeechLM is skipped
+    cmd += [
+        "--llm-1b-tokens",
+        "0",
+        "--group",
+        "2",
+        "--reference-seconds",
+        "1",
+        "--out",
+        str(out),
+    ]  # 0: the 1B-shaped SpeechLM is skipped
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     lines = res.stdout.splitlines()
@@ -37,3 +46,11 @@ def test_codec_decoders_bench_table_and_json(tmp_path):
         assert row["rtf"] > 0 and row["rtf"] == pytest.approx(row["decode_s"] / 0.2)
         assert row["decode_over_generation"][EMBEDDED_LM] > 0
     assert 186 < rows["xcodec2-16k"]["params_m"] < 188 and 192 < rows["xcodec2-48k"]["params_m"] < 195
+
+    assert "GRPO group decode: 2 x 0.2 s after a 1 s reference" in res.stdout
+    groups = {r["codec"]: r for r in report["group_decode"]}
+    assert list(groups) == ["codec-speechlm", "codec-embedded", "xcodec2-16k (random)"]
+    for r in groups.values():
+        assert r["whole_s"] > 0 and r["tail_s"] > 0 and r["speedup"] == pytest.approx(r["whole_s"] / r["tail_s"])
+    for name in ("codec-speechlm", "codec-embedded"):  # the tail changes the audio less than another completion
+        assert 0 <= groups[name]["tail_vs_whole_db"] < groups[name]["two_completions_db"]

@@ -3,8 +3,10 @@
 They run as a `tts.base.actors.ActorGroup` (method `decode_batch`), so a decoder that dies mid-step is replaced
 and its chunk retried like a reward model's. A chunk's items that share a left context (a GRPO group: one
 prompt, many completions) are decoded in one padded batch on the actor's device (`device`: a GPU when the actor
-has one). One bad item (empty codes, an out-of-range code) becomes an `error` on that item, never an exception
-that would fail the whole chunk.
+has one). Only the tail of a left context is decoded (`prompt_context` codes, as Serve's streaming decoder does):
+the tail is what shapes the completion's first frames, and a full reference (3-10 s) would otherwise cost more
+than the completion itself, for every completion of the group. One bad item (empty codes, an out-of-range code)
+becomes an `error` on that item, never an exception that would fail the whole chunk.
 """
 
 from __future__ import annotations
@@ -21,10 +23,16 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass
 class DecoderConfig(PoolConfig):
-    prompt_context: bool = True  # decode after the reference audio's codes and cut them off (clone prompts)
+    # codes of the reference audio's tail decoded before each completion and cut off (clone prompts); 0: no
+    # context; None: the whole reference. 25 codes = 0.5 s at 50 codes/s, Serve's streaming prompt_context.
+    prompt_context: int | None = 25
     device: str = "auto"  # "auto": cuda when the actor was given a GPU (num_gpus > 0), else cpu
 
     def __post_init__(self) -> None:
+        if self.prompt_context is not None and (isinstance(self.prompt_context, bool) or self.prompt_context < 0):
+            raise ValueError(
+                f"decoder.prompt_context must be a number of codes >= 0 or null, got {self.prompt_context!r}"
+            )
         if self.device not in DEVICES:
             raise ValueError(f"decoder.device must be one of {DEVICES}, got {self.device!r}")
 
@@ -42,8 +50,15 @@ class Decoded:
     error: str | None = None
 
 
-def _context_key(item: DecodeItem) -> bytes:
-    return b"" if item.context is None else np.asarray(item.context, dtype=np.int64).tobytes()
+def _context_key(context: np.ndarray | None) -> bytes:
+    return b"" if context is None else np.asarray(context, dtype=np.int64).tobytes()
+
+
+def context_tail(context: np.ndarray | None, keep: int | None) -> np.ndarray | None:
+    """The last `keep` codes of `context` (None: all of it); None when nothing is left."""
+    if context is None or keep == 0 or len(context) == 0:
+        return None
+    return np.asarray(context)[-keep:] if keep is not None else np.asarray(context)
 
 
 class DecoderActor:
@@ -58,6 +73,7 @@ class DecoderActor:
         if device == "cpu":
             torch.set_num_threads(int(kwargs.get("threads", 1)))
         self.device = device
+        self.prompt_context = kwargs.get("prompt_context")
         self.codec = load_codec(codec_dir or EMBEDDED_CODEC).to(device)
 
     def ping(self) -> bool:
@@ -68,18 +84,18 @@ class DecoderActor:
 
     def decode_batch(self, items: list[DecodeItem]) -> list[Decoded]:
         out: list[Decoded | None] = [None] * len(items)
-        groups: dict[bytes, list[int]] = {}
+        groups: dict[bytes, tuple[np.ndarray | None, list[int]]] = {}
         for i, item in enumerate(items):
+            context = context_tail(item.context, self.prompt_context)
             try:
                 self.codec.check_codes(item.codes)
-                if item.context is not None and len(item.context):
-                    self.codec.check_codes(item.context)
+                if context is not None:
+                    self.codec.check_codes(context)
             except Exception as exc:  # noqa: BLE001  one bad sample must not fail its chunk
                 out[i] = self._failed(exc)
                 continue
-            groups.setdefault(_context_key(item), []).append(i)
-        for members in groups.values():
-            context = items[members[0]].context
+            groups.setdefault(_context_key(context), (context, []))[1].append(i)
+        for context, members in groups.values():
             try:
                 waves = self.codec.decode_batch_with_context([items[i].codes for i in members], context)
             except Exception as exc:  # noqa: BLE001
@@ -96,5 +112,10 @@ class DecoderActor:
 
 
 def decoder_pool(codec_dir: str | None, cfg: DecoderConfig) -> ActorGroup:
-    kwargs = {"threads": cfg.threads, "device": cfg.device, "num_gpus": cfg.num_gpus}
+    kwargs = {
+        "threads": cfg.threads,
+        "device": cfg.device,
+        "num_gpus": cfg.num_gpus,
+        "prompt_context": cfg.prompt_context,
+    }
     return ActorGroup(DecoderActor, lambda _: (codec_dir, kwargs), cfg, "decoder", "decode_batch")

@@ -244,7 +244,7 @@ class GRPOJob:
 
     def _score(self, prompt: Prompt, group: list[Completion]) -> list[dict]:
         """Decode (prompt audio as left context) and score one group; one record per completion."""
-        context = prompt.ref.codes if self.cfg.decoder.prompt_context else None
+        context = prompt.ref.codes  # the decoders keep its tail (decoder.prompt_context)
         items = []
         for c in group:
             codes = self.layout.ids_to_codes(

@@ -61,9 +61,24 @@ def test_items_sharing_a_context_decode_in_one_batch_as_one_by_one(codec_dir, co
         np.testing.assert_allclose(d.wave, codec.decode_with_context(item.codes, item.context), atol=1e-5)
 
 
-def test_device_setting_is_checked():
+def test_only_the_contexts_tail_is_decoded(codec_dir, codec):
+    """prompt_context codes of the reference's tail go before each completion (as Serve streams); 0: none."""
+    ctx, a = codes(60, 0), codes(15, 1)
+    hop = codec.hop_length
+    for keep, expected in ((10, codec.decode(np.concatenate([ctx[-10:], a]))[10 * hop :]), (0, codec.decode(a))):
+        (got,) = DecoderActor(str(codec_dir), {"prompt_context": keep}).decode_batch([DecodeItem(a, ctx)])
+        assert got.error is None
+        np.testing.assert_array_equal(got.wave, expected)
+    (full,) = DecoderActor(str(codec_dir), {"prompt_context": None}).decode_batch([DecodeItem(a, ctx)])
+    assert np.abs(full.wave - codec.decode(a)).max() > 1e-3
+
+
+def test_settings_are_checked():
     with pytest.raises(ValueError, match="decoder.device"):
         DecoderConfig(device="tpu")
+    for bad in (-1, True):
+        with pytest.raises(ValueError, match="decoder.prompt_context"):
+            DecoderConfig(prompt_context=bad)
     assert DecoderActor(None, {"device": "auto", "num_gpus": 0}).device == "cpu"  # no GPU given: the CPU
 
 
@@ -96,6 +111,8 @@ def test_pool_replaces_a_killed_decoder_and_returns_every_item(ray_local, codec_
     assert len(out) == 6
     for item, d in zip(items, out):
         assert d.error is None
-        np.testing.assert_array_equal(d.wave, codec.decode_with_context(item.codes, ctx))
+        np.testing.assert_array_equal(
+            d.wave, codec.decode_with_context(item.codes, ctx[-DecoderConfig.prompt_context :])
+        )
     assert ray.get(pool.actors[0].ping.remote())
     pool.shutdown()
