@@ -10,6 +10,7 @@ checkpoint.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from tts.codec import CodecRef, codec_ref
 from tts.front_end import FrontEnd
 
 BASE_SPECIALS = ["<|pad|>", "<|bos|>", "<|eos|>"]
+log = logging.getLogger(__name__)
 EMBEDDED_SPEECHLM = "tts/checkpoints/speechlm-embedded"  # the committed default policy (relative to the repo root)
 
 
@@ -306,4 +308,11 @@ def open_speechlm(path: str | Path, codec_dir: str | Path | None = None) -> Spee
             f"SpeechLM {directory} expects a codebook of {layout.codebook_size} codes but codec {codec.directory} "
             f"has {codec.codebook_size}: use the codec the SpeechLM was trained with"
         )
+    if codec_dir is not None and layout.codec and layout.codec.get("sha256") != codec.sha256:
+        log.warning(
+            "SpeechLM %s was trained with codec %s (weights %s...); serving it with codec %s (weights %s...), whose "
+            "codes must mean the same (e.g. a retrained decoder on the same quantiser)",
+            directory, layout.codec.get("path"), layout.codec.get("sha256", "")[:12],
+            codec.directory, codec.sha256[:12],
+        )  # fmt: skip
     return SpeechLM(directory, tokenizer, layout, codec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,27 @@ def test_embedded_app_has_preset_voices_for_the_arena():
     cfg = load_config(ServeConfig, CONFIGS / "serve_embedded.yaml")
     assert contenders(cfg) == ["speechlm-embedded/default", "speechlm-embedded/alice", "speechlm-embedded/bob"]
     assert all(corpus_speaker(v.speaker).held_out for v in cfg.voices)
+
+
+def test_a_model_and_codec_that_do_not_belong_together_stop_the_app_before_it_starts(tmp_path, caplog):
+    """build_app opens the pair through the one door: a codebook of another size is an error naming both, another
+    codec of the same size is served with a warning naming both (a retrained decoder keeps the codes' meaning)."""
+    from tests.tts.serve.codecs import burst_codec
+    from tests.tts.serve.tiny_app import tiny_config
+    from tts.base.layout import TokenLayout
+    from tts.codec import codec_ref
+    from tts.serve.app import build_app
+    from tts.speechlm import with_codec
+
+    cfg = tiny_config(tmp_path)  # a SpeechLM of 64 codes (8 f0 bins x 8) with its codec, recorded in its layout
+    with_codec(TokenLayout.load(cfg.model), codec_ref(cfg.codec)).save(cfg.model)
+    bigger, same_size = tmp_path / "codec-128", tmp_path / "codec-64"
+    burst_codec(16).save(bigger)
+    burst_codec(8).save(same_size)
+    cfg.codec = str(bigger)
+    with pytest.raises(ValueError, match=r"SpeechLM .*lm expects a codebook of 64 codes but codec .*codec-128 has 128"):
+        build_app(cfg)
+    cfg.codec = str(same_size)
+    with caplog.at_level(logging.WARNING, logger="tts.speechlm"):
+        build_app(cfg)
+    assert "was trained with codec" in caplog.text and "codec-64" in caplog.text

@@ -11,9 +11,9 @@ answers 503 with Retry-After under overload instead of piling requests up.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -30,10 +30,11 @@ from tts.base.audio import AudioError, load_audio
 from tts.base.cluster import init_ray
 from tts.prompts import encode_text, inference
 from tts.serve.arena import ArenaError, Pairing, contenders, voice_of
-from tts.serve.config import ServeConfig
+from tts.serve.config import MAX_INPUT_CHARS, ServeConfig, with_secrets
 from tts.serve.decoding import CodecDecoding
 from tts.serve.formats import AudioEncoder, encode_whole, supported_formats
 from tts.serve.generation import Sampling, SpeechLMGeneration, lora_voices
+from tts.serve.guard import Guard, GuardSettings, error_body
 from tts.serve.markup import check_markup, model_tags
 from tts.serve.metrics import ServeMetrics
 from tts.serve.streaming import StreamingDecoder
@@ -55,10 +56,6 @@ class ApiError(HTTPException):
         self.kind, self.param = kind, param
 
 
-def error_body(message: str, kind: str, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": kind}}
-
-
 class VoiceRef(BaseModel):
     id: str
 
@@ -69,7 +66,7 @@ class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str
-    input: str
+    input: str = Field(..., max_length=MAX_INPUT_CHARS)
     voice: str | VoiceRef
     response_format: str = "mp3"
     speed: float = 1.0
@@ -129,6 +126,7 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 _METRICS: ServeMetrics | None = None
+_GUARD: GuardSettings | None = None  # set by this process's SpeechAPI replica: the key and body caps
 
 
 def _metrics() -> ServeMetrics:
@@ -136,6 +134,9 @@ def _metrics() -> ServeMetrics:
     if _METRICS is None:
         _METRICS = ServeMetrics()
     return _METRICS
+
+
+api.add_middleware(Guard, settings=lambda: _GUARD, on_error=lambda kind: _metrics().error(kind))
 
 
 def _stretch(wave: np.ndarray, speed: float, sr: int) -> np.ndarray:
@@ -156,7 +157,10 @@ class SpeechAPI:
 
         from tts.base.layout import TokenLayout
 
+        global _GUARD
         self.cfg, self.generation, self.decoding = cfg, generation, decoding
+        lim = cfg.limits
+        _GUARD = GuardSettings(cfg.api_key, max_body_bytes=lim.max_body_bytes, max_upload_bytes=lim.max_upload_bytes)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.layout = TokenLayout.load(model_dir)
         self.voices = VoiceStore(cfg.voices_dir)
@@ -187,14 +191,6 @@ class SpeechAPI:
                     self.voices.add(Voice(spec.name, spec.name, kind, spec.text, codes, lora=spec.name in loras))
         return self.codec
 
-    def _authorize(self, request: Request) -> None:
-        key = self.cfg.api_key
-        if not key:
-            return
-        given = request.headers.get("authorization", "")
-        if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), key.encode())):
-            raise ApiError(401, "missing or wrong API key (Authorization: Bearer <key>)", "unauthorized")
-
     # -- routes ------------------------------------------------------------------------------------------------
     @api.get("/", include_in_schema=False)
     async def playground(self) -> FileResponse:
@@ -217,27 +213,23 @@ class SpeechAPI:
         return {"status": "ok", "backend": gen["backend"], "sample_rate": codec["sample_rate"], "busy": self.admitted}
 
     @api.get("/v1/models")
-    async def models(self, request: Request) -> dict:
-        self._authorize(request)
+    async def models(self) -> dict:
         facts = {"languages": self.cfg.languages, "markup_tags": model_tags(self.layout)}
         return {"object": "list", "data": [{"id": m, "object": "model", **facts} for m in self.cfg.model_names]}
 
     @api.get("/v1/voices")
-    async def list_voices(self, request: Request) -> dict:
-        self._authorize(request)
+    async def list_voices(self) -> dict:
         await self._ready()
         return {"object": "list", "data": [v.public() for v in self.voices.list()]}
 
     @api.post("/v1/voices", status_code=201)
     async def create_voice(
         self,
-        request: Request,
         file: UploadFile = File(..., description="reference audio (wav, flac, ogg, mp3), 1-30 s"),
         text: str = Form(..., description="transcript of the reference audio"),
         name: str = Form("", max_length=100),
     ) -> dict:
         """Instant cloning: the reference is encoded once and its codes cached under a new voice id."""
-        self._authorize(request)
         lim = self.cfg.limits
         data = await file.read(lim.max_upload_bytes + 1)
         if len(data) > lim.max_upload_bytes:
@@ -258,36 +250,31 @@ class SpeechAPI:
         return voice.public()
 
     @api.delete("/v1/voices/{voice_id}")
-    async def delete_voice(self, voice_id: str, request: Request) -> dict:
-        self._authorize(request)
+    async def delete_voice(self, voice_id: str) -> dict:
         if not self.voices.delete(voice_id):
             raise ApiError(404, f"no uploaded voice {voice_id!r}", "voice_not_found", "voice_id")
         return {"id": voice_id, "object": "voice", "deleted": True}
 
     @api.post("/v1/audio/speech")
-    async def speech(self, body: SpeechRequest, request: Request) -> StreamingResponse:
-        self._authorize(request)
+    async def speech(self, body: SpeechRequest) -> StreamingResponse:
         return await self._speak(body)
 
     @api.post("/v1/arena/pairs", status_code=201)
-    async def arena_pair(self, body: PairRequest, request: Request) -> dict:
+    async def arena_pair(self, body: PairRequest) -> dict:
         """A blind pair for `text`: an opaque token; the contenders' names come back with the vote."""
-        self._authorize(request)
         await self._ready()
         self._prompt(self._arena_request(body.text, self.cfg.default_voice))  # speech's checks, before any audio
         return {"token": self._arena(self.pairing.new, body.text.strip())}
 
     @api.post("/v1/arena/audio")
-    async def arena_audio(self, body: ArenaAudioRequest, request: Request) -> StreamingResponse:
+    async def arena_audio(self, body: ArenaAudioRequest) -> StreamingResponse:
         """Side a or b of a pair as streamed 16-bit PCM (sample rate in /health)."""
-        self._authorize(request)
         pair = self._arena(self.pairing.open, body.token)
         return await self._speak(self._arena_request(pair["text"], voice_of(pair[body.side]), pair["seed"]))
 
     @api.post("/v1/arena/votes", status_code=201)
-    async def arena_vote(self, body: VoteRequest, request: Request) -> dict:
+    async def arena_vote(self, body: VoteRequest) -> dict:
         """Record a vote (once per pair) in the arena's SQLite file and reveal the contenders."""
-        self._authorize(request)
         if not body.annotator.strip():
             raise ApiError(400, "annotator is empty: say who is voting", "invalid_value", "annotator")
         pair = self._arena(self.pairing.spend, body.token)
@@ -317,11 +304,10 @@ class SpeechAPI:
                 "response_format",
             )
         encoder = AudioEncoder(body.response_format, codec["sample_rate"])
-        await self._admit()
+        ticket = self._admit()
         audio = self._synthesize(prompt, voice, sampling, body.stream, body.speed, codec)
-        return StreamingResponse(
-            self._respond(audio, encoder, body.stream, started, codec["sample_rate"]), media_type=encoder.media_type
-        )
+        body_ = self._respond(audio, encoder, body.stream, started, codec["sample_rate"])
+        return AdmittedStream(body_, ticket, media_type=encoder.media_type)
 
     def _prompt(self, body: SpeechRequest) -> tuple[list[int], Voice, Sampling]:
         cfg, lim = self.cfg, self.cfg.limits
@@ -376,7 +362,7 @@ class SpeechAPI:
         )
         return prompt, voice, sampling
 
-    async def _admit(self) -> None:
+    def _admit(self) -> Ticket:
         lim = self.cfg.limits
         if self.admitted >= lim.max_concurrent + lim.max_queue:
             raise ApiError(
@@ -384,28 +370,26 @@ class SpeechAPI:
                 headers={"Retry-After": str(lim.retry_after_s)},
             )  # fmt: skip
         self.admitted += 1
+        return Ticket(self)
 
     async def _synthesize(
         self, prompt: list[int], voice: Voice, sampling: Sampling, stream: bool, speed: float, codec: dict
     ) -> AsyncIterator[np.ndarray]:
         """Audio chunks of one request; holds one of the `max_concurrent` slots while generating."""
-        try:
-            async with self.slots:
-                dec = StreamingDecoder(self.cfg.streaming, codec["hop_length"], codec["sample_rate"], voice.codes)
-                gen = self.generation.options(stream=True).generate.remote(
-                    prompt, sampling, voice.id if voice.lora else None
-                )
-                async for codes in gen:
-                    dec.push(codes)
-                    while stream and (job := dec.next_decode()) is not None:
-                        out = dec.take(job, await self.decoding.decode.remote(job.codes, job.context))
-                        if out.size:
-                            yield _stretch(out, speed, codec["sample_rate"])
-                if (job := dec.next_decode(final=True)) is not None:
+        async with self.slots:
+            dec = StreamingDecoder(self.cfg.streaming, codec["hop_length"], codec["sample_rate"], voice.codes)
+            gen = self.generation.options(stream=True).generate.remote(
+                prompt, sampling, voice.id if voice.lora else None
+            )
+            async for codes in gen:
+                dec.push(codes)
+                while stream and (job := dec.next_decode()) is not None:
                     out = dec.take(job, await self.decoding.decode.remote(job.codes, job.context))
-                    yield _stretch(out, speed, codec["sample_rate"])
-        finally:
-            self.admitted -= 1
+                    if out.size:
+                        yield _stretch(out, speed, codec["sample_rate"])
+            if (job := dec.next_decode(final=True)) is not None:
+                out = dec.take(job, await self.decoding.decode.remote(job.codes, job.context))
+                yield _stretch(out, speed, codec["sample_rate"])
 
     async def _respond(
         self, audio: AsyncIterator[np.ndarray], encoder: AudioEncoder, stream: bool, started: float, sr: int
@@ -437,8 +421,40 @@ class SpeechAPI:
                 self.metrics.finished(stream, first - started, time.perf_counter() - started, seconds)
 
 
+class Ticket:
+    """One admitted request's place in the API's admission count, given back exactly once however the request
+    ends: streamed to the end, failed, or its client gone before or after the first byte."""
+
+    def __init__(self, api: SpeechAPI):
+        self.api: SpeechAPI | None = api
+
+    def release(self) -> None:
+        if self.api is not None:
+            self.api.admitted -= 1
+            self.api = None
+
+
+class AdmittedStream(StreamingResponse):
+    """A streaming response that gives its ticket back when it ends, whatever ends it (a client that disconnects
+    raises out of Starlette's response before any body generator runs its `finally`); if the response is dropped
+    without ever being sent, the ticket goes back when it is collected."""
+
+    def __init__(self, content: AsyncIterator[bytes], ticket: Ticket, media_type: str):
+        super().__init__(content, media_type=media_type)
+        self.ticket = ticket
+        weakref.finalize(self, ticket.release)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.ticket.release()
+
+
 def build_app(cfg: ServeConfig) -> serve.Application:
-    """The Serve application graph for `cfg` (checkpoint paths are checked here, before any replica starts)."""
+    """The Serve application graph for `cfg` (checkpoint paths and secrets are checked here, before any replica
+    starts; the key and arena secret are resolved here: tts.serve.config.with_secrets)."""
+    cfg = with_secrets(cfg)
     model = open_speechlm(cfg.model, cfg.codec)  # the SpeechLM and its codec, checked together
     model_dir, codec_dir = str(model.directory), str(model.codec.directory)
     for voice in cfg.voices:

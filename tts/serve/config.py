@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from tts.base.languages import LANGUAGES
@@ -82,9 +84,17 @@ class VoiceSpec:
             raise ValueError(f"voice {self.name!r}: a reference (audio or speaker) needs its transcript in text")
 
 
+API_KEY_ENV = "TTS_ALIGN_API_KEY"  # the API key, when neither api_key_file nor api_key gives it
+ARENA_SECRET_ENV = "TTS_ALIGN_ARENA_SECRET"
+# values the example configs and docs use: a server that starts with one of them is open to anyone who read them
+PLACEHOLDERS = frozenset({"change-me", "change-me-too", "changeme", "secret", "password", "your-key-here"})
+MAX_INPUT_CHARS = 16384  # schema bound of `input` (limits.max_input_chars may only lower it)
+
+
 @dataclass
 class Limits:
     max_input_chars: int = 4096
+    max_body_bytes: int = 65536  # JSON request bodies; larger ones get 413 from their Content-Length, unread
     min_reference_s: float = 1.0
     max_reference_s: float = 30.0
     max_upload_bytes: int = 10_000_000
@@ -120,7 +130,10 @@ class ServeConfig:
     default_voice: str = "default"  # no reference audio: the model's own voice
     voices: list[VoiceSpec] = field(default_factory=list)
     voices_dir: str | None = None  # where uploaded voices persist (None: memory only)
-    api_key: str | None = None  # when set, requests need `Authorization: Bearer <api_key>`
+    # when a key is given, requests need `Authorization: Bearer <key>`; it comes from api_key_file (a file holding
+    # only the key), else the environment variable TTS_ALIGN_API_KEY, else api_key (visible in configs and `ps`)
+    api_key: str | None = None
+    api_key_file: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     app_name: str = "tts"
@@ -132,6 +145,35 @@ class ServeConfig:
     arena: ArenaSettings = field(default_factory=ArenaSettings)
 
     def __post_init__(self) -> None:
+        if not 1 <= self.limits.max_input_chars <= MAX_INPUT_CHARS:
+            raise ValueError(
+                f"limits.max_input_chars must be in [1, {MAX_INPUT_CHARS}], got {self.limits.max_input_chars}"
+            )
         unknown = [lang for lang in self.languages if lang not in LANGUAGES]
         if not self.languages or unknown:
             raise ValueError(f"languages must be a non-empty subset of {sorted(LANGUAGES)}, got {self.languages}")
+
+
+def _secret(name: str, value: str | None) -> str | None:
+    if value is not None and (value.strip().lower() in PLACEHOLDERS or not value.strip()):
+        raise ValueError(f"{name} is a placeholder ({value!r}): set a real secret before serving")
+    return value
+
+
+def with_secrets(cfg: ServeConfig) -> ServeConfig:
+    """`cfg` with its API key and arena secret resolved (api_key_file, then $TTS_ALIGN_API_KEY, then api_key; the
+    arena secret from $TTS_ALIGN_ARENA_SECRET over arena.secret); a placeholder value is refused, so an example
+    config never goes on the internet with its example key."""
+    key = cfg.api_key
+    if cfg.api_key_file:
+        path = Path(cfg.api_key_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"api_key_file {path} not found")
+        key = path.read_text().strip()
+        if not key:
+            raise ValueError(f"api_key_file {path} is empty")
+    elif os.environ.get(API_KEY_ENV):
+        key = os.environ[API_KEY_ENV].strip()
+    secret = os.environ.get(ARENA_SECRET_ENV) or cfg.arena.secret
+    arena = replace(cfg.arena, secret=_secret("arena.secret", secret))
+    return replace(cfg, api_key=_secret("the API key", key), api_key_file=None, arena=arena)

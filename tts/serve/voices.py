@@ -55,14 +55,36 @@ def render_reference(speaker_id: str, text: str, sample_rate: int) -> np.ndarray
     return speak(corpus_speaker(speaker_id), text, sample_rate)
 
 
+MAX_CHANNELS = 8
+UNKNOWN_FRAMES = 2**62  # libsndfile's frame count of a stream that does not say its length (INT64_MAX)
+
+
 def read_reference(data: bytes, min_s: float, max_s: float) -> tuple[np.ndarray, int]:
-    """Decode uploaded audio bytes (any libsndfile format) to float32 mono; AudioError says what is wrong."""
+    """Decode uploaded audio bytes (any libsndfile format) to float32 mono; AudioError says what is wrong.
+
+    The header is read first (rate, channels, length): a reference longer than `max_s` by its header, or whose
+    header does not give its length, is refused before any decoding, and the decode itself stops after `max_s`, so
+    a few KB of compressed silence cannot expand to hours of samples in memory."""
     if not data:
         raise AudioError("reference audio: the upload is empty")
     try:
-        wave, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+        info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"reference audio: not a readable audio file (wav, flac, ogg, mp3): {exc}") from exc
+    if not 1 <= info.channels <= MAX_CHANNELS or not 1000 <= info.samplerate <= 384_000:
+        raise AudioError(f"reference audio: {info.channels} channels at {info.samplerate} Hz is not speech audio")
+    if not 0 < info.frames < UNKNOWN_FRAMES:
+        raise AudioError("reference audio: its header does not say how long it is; send WAV, FLAC, Ogg or MP3 files")
+    if info.frames / info.samplerate > max_s:
+        seconds = info.frames / info.samplerate
+        raise AudioError(f"reference audio: {seconds:.2f} s long by its header; voices need {min_s:g} to {max_s:g} s")
+    most = int(max_s * info.samplerate) + 1
+    try:
+        wave, sr = sf.read(io.BytesIO(data), frames=most, dtype="float32", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"reference audio: not a readable audio file (wav, flac, ogg, mp3): {exc}") from exc
+    if len(wave) >= most:
+        raise AudioError(f"reference audio: longer than {max_s:g} s; voices need {min_s:g} to {max_s:g} s")
     wave = check_wave(wave, "reference audio")
     seconds = len(wave) / sr
     if not min_s <= seconds <= max_s:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import socket
 import struct
+import time
 
 import httpx
 import numpy as np
@@ -14,6 +16,7 @@ import soundfile as sf
 
 from tests.tts.serve.codecs import bursts
 from tests.tts.serve.tiny_app import KEY
+from tts.serve.config import MAX_INPUT_CHARS
 
 pytestmark = pytest.mark.slow
 
@@ -167,6 +170,54 @@ def test_malformed_json_and_auth(server):
     with client(url, key="wrong") as c:
         assert c.post("/v1/audio/speech", json=speech()).status_code == 401
         assert c.get("/v1/voices").status_code == 401
+
+
+def test_key_and_size_are_checked_before_the_body(server):
+    """The guard answers from the headers: 401 before an unauthenticated body is read, 413 for a body over the cap
+    (a chunked one too), and the same app keeps serving."""
+    url, cfg, _ = server
+    cap = cfg.limits.max_body_bytes
+    json_headers = {"content-type": "application/json"}
+    with client(url, key="wrong") as c:
+        r = c.post("/v1/audio/speech", content=b" " * (cap - 1), headers=json_headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        assert c.get("/health").status_code == 200  # public
+    with client(url) as c:
+        r = c.post("/v1/audio/speech", content=b" " * (cap + 1), headers=json_headers)
+        assert r.status_code == 413 and f"at most {cap}" in r.json()["error"]["message"]
+        chunked = c.post("/v1/audio/speech", content=iter([b" " * 1024] * (cap // 1024 + 2)), headers=json_headers)
+        assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "too_large"
+        long_input = c.post("/v1/audio/speech", json=speech(input="x" * (MAX_INPUT_CHARS + 1)))
+        assert long_input.status_code == 400 and "input" in long_input.json()["error"]["message"]
+        assert c.post("/v1/audio/speech", json=speech()).status_code == 200
+
+
+def busy(url: str) -> int:
+    with client(url) as c:
+        return c.get("/health").json()["busy"]
+
+
+def test_clients_that_leave_early_give_their_places_back(server):
+    """Twice the admission capacity of clients hang up: a third before any byte comes back, a third after the status
+    line, a third after the first audio bytes. Every place is given back, and the API serves again."""
+    url, cfg, _ = server
+    host, port = url.split("//")[1].split(":")
+    body = json.dumps(speech(input="hello there, how are you today")).encode()
+    head = f"POST /v1/audio/speech HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
+    head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    for k in range(2 * (cfg.limits.max_concurrent + cfg.limits.max_queue)):
+        with socket.create_connection((host, int(port)), timeout=120) as sock:
+            sock.sendall(head.encode() + body)
+            if k % 3 >= 1:
+                seen = sock.recv(64)  # the status line
+                while k % 3 == 2 and b"\r\n\r\n" not in seen:
+                    seen += sock.recv(4096)  # through the headers: audio bytes follow
+    deadline = time.monotonic() + 120
+    while busy(url) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert busy(url) == 0
+    with client(url) as c:
+        assert c.post("/v1/audio/speech", json=speech()).status_code == 200
 
 
 def test_overload_answers_503_with_retry_after_and_keeps_serving(server):
