@@ -28,7 +28,7 @@ import numpy as np
 
 from tts.base.cluster import free_port
 from tts.base.config import load_config
-from tts.serve.config import ServeConfig
+from tts.serve.config import ServeConfig, with_secrets
 
 TEXTS = [
     "The old man walked to the market in the morning.",
@@ -172,7 +172,8 @@ async def run(url: str, cfg: ServeConfig, prompts: list[list[int]], args, sample
 
 
 def auth(cfg: ServeConfig) -> dict:
-    return {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+    keys = with_secrets(cfg).api_keys
+    return {"Authorization": f"Bearer {keys[0]}"} if keys else {}
 
 
 def prompts_of(model) -> list[list[int]]:

@@ -34,11 +34,18 @@ from tts.serve.config import MAX_INPUT_CHARS, ServeConfig, with_secrets
 from tts.serve.decoding import CodecDecoding
 from tts.serve.formats import AudioEncoder, encode_whole, supported_formats
 from tts.serve.generation import Sampling, SpeechLMGeneration, lora_voices
-from tts.serve.guard import Guard, GuardSettings, error_body
+from tts.serve.guard import OWNER, Guard, GuardSettings, error_body
 from tts.serve.markup import check_markup, model_tags
 from tts.serve.metrics import ServeMetrics
 from tts.serve.streaming import StreamingDecoder
-from tts.serve.voices import Voice, VoiceStore, corpus_speaker, read_reference, render_reference
+from tts.serve.voices import (
+    Voice,
+    VoiceRegistry,
+    VoiceStore,
+    corpus_speaker,
+    read_reference,
+    render_reference,
+)
 from tts.serve.votes import VoteStore
 from tts.speech_sampling import min_new_tokens
 from tts.speechlm import open_speechlm
@@ -152,18 +159,18 @@ def _stretch(wave: np.ndarray, speed: float, sr: int) -> np.ndarray:
 class SpeechAPI:
     """The ingress deployment (options from `ServeConfig.api`)."""
 
-    def __init__(self, cfg: ServeConfig, model_dir: str, generation: Any, decoding: Any):
+    def __init__(self, cfg: ServeConfig, model_dir: str, generation: Any, decoding: Any, registry: Any):
         from transformers import AutoTokenizer
 
         from tts.base.layout import TokenLayout
 
         global _GUARD
-        self.cfg, self.generation, self.decoding = cfg, generation, decoding
+        self.cfg, self.generation, self.decoding, self.registry = cfg, generation, decoding, registry
         lim = cfg.limits
-        _GUARD = GuardSettings(cfg.api_key, max_body_bytes=lim.max_body_bytes, max_upload_bytes=lim.max_upload_bytes)
+        _GUARD = GuardSettings(tuple(cfg.api_keys), lim.max_body_bytes, lim.max_upload_bytes)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.layout = TokenLayout.load(model_dir)
-        self.voices = VoiceStore(cfg.voices_dir)
+        self.voices = VoiceStore()  # presets; uploaded voices live in the registry, shared by every replica
         self.voices.add(Voice(cfg.default_voice, cfg.default_voice, "default"))
         self.slots = asyncio.Semaphore(cfg.limits.max_concurrent)
         self.admitted = 0  # running + waiting for a slot
@@ -218,13 +225,16 @@ class SpeechAPI:
         return {"object": "list", "data": [{"id": m, "object": "model", **facts} for m in self.cfg.model_names]}
 
     @api.get("/v1/voices")
-    async def list_voices(self) -> dict:
+    async def list_voices(self, request: Request) -> dict:
+        """The preset voices and the voices this key uploaded."""
         await self._ready()
-        return {"object": "list", "data": [v.public() for v in self.voices.list()]}
+        mine = await self.registry.list.remote(request.scope.get(OWNER))
+        return {"object": "list", "data": [v.public() for v in self.voices.list() + mine]}
 
     @api.post("/v1/voices", status_code=201)
     async def create_voice(
         self,
+        request: Request,
         file: UploadFile = File(..., description="reference audio (wav, flac, ogg, mp3), 1-30 s"),
         text: str = Form(..., description="transcript of the reference audio"),
         name: str = Form("", max_length=100),
@@ -246,38 +256,44 @@ class SpeechAPI:
             codes = await self.decoding.encode.remote(wave, sr)
         except AudioError as exc:
             raise ApiError(400, str(exc), "invalid_audio", "file") from None
-        voice = self.voices.create_clone(name.strip() or (file.filename or "voice")[:100], text, codes)
+        name = name.strip() or (file.filename or "voice")[:100]
+        voice = await self.registry.create.remote(request.scope.get(OWNER), name, text, codes)
+        if isinstance(voice, str):
+            raise ApiError(429, voice, "too_many_voices")
         return voice.public()
 
     @api.delete("/v1/voices/{voice_id}")
-    async def delete_voice(self, voice_id: str) -> dict:
-        if not self.voices.delete(voice_id):
+    async def delete_voice(self, voice_id: str, request: Request) -> dict:
+        if not await self.registry.delete.remote(request.scope.get(OWNER), voice_id):
             raise ApiError(404, f"no uploaded voice {voice_id!r}", "voice_not_found", "voice_id")
         return {"id": voice_id, "object": "voice", "deleted": True}
 
     @api.post("/v1/audio/speech")
-    async def speech(self, body: SpeechRequest) -> StreamingResponse:
-        return await self._speak(body)
+    async def speech(self, body: SpeechRequest, request: Request) -> StreamingResponse:
+        return await self._speak(body, request.scope.get(OWNER))
 
     @api.post("/v1/arena/pairs", status_code=201)
     async def arena_pair(self, body: PairRequest) -> dict:
         """A blind pair for `text`: an opaque token; the contenders' names come back with the vote."""
         await self._ready()
-        self._prompt(self._arena_request(body.text, self.cfg.default_voice))  # speech's checks, before any audio
+        request = self._arena_request(body.text, self.cfg.default_voice)
+        self._prompt(request, await self._voice(request, None))  # speech's checks, before any audio
         return {"token": self._arena(self.pairing.new, body.text.strip())}
 
     @api.post("/v1/arena/audio")
     async def arena_audio(self, body: ArenaAudioRequest) -> StreamingResponse:
         """Side a or b of a pair as streamed 16-bit PCM (sample rate in /health)."""
         pair = self._arena(self.pairing.open, body.token)
-        return await self._speak(self._arena_request(pair["text"], voice_of(pair[body.side]), pair["seed"]))
+        return await self._speak(self._arena_request(pair["text"], voice_of(pair[body.side]), pair["seed"]), None)
 
     @api.post("/v1/arena/votes", status_code=201)
     async def arena_vote(self, body: VoteRequest) -> dict:
         """Record a vote (once per pair) in the arena's SQLite file and reveal the contenders."""
         if not body.annotator.strip():
             raise ApiError(400, "annotator is empty: say who is voting", "invalid_value", "annotator")
-        pair = self._arena(self.pairing.spend, body.token)
+        pair = self._arena(self.pairing.open, body.token)
+        if not await self.registry.spend.remote(pair["nonce"], self.pairing.expiry(body.token)):
+            raise ApiError(409, "this pair has been voted on already", "arena")
         self.votes = self.votes or VoteStore(self.cfg.arena.votes)
         vote = self.votes.add(pair["a"], pair["b"], body.winner, body.annotator, pair["text"])
         return {"id": vote.id, "model_a": vote.model_a, "model_b": vote.model_b, "winner": vote.winner}
@@ -292,10 +308,23 @@ class SpeechAPI:
     def _arena_request(self, text: str, voice: str, seed: int | None = None) -> SpeechRequest:
         return SpeechRequest(model=self.cfg.model_names[0], input=text, voice=voice, response_format="pcm", seed=seed)
 
-    async def _speak(self, body: SpeechRequest) -> StreamingResponse:
+    async def _voice(self, body: SpeechRequest, owner: str | None) -> Voice:
+        """A preset voice, or one the request's key uploaded (any replica: the registry)."""
+        voice_id = body.voice if isinstance(body.voice, str) else body.voice.id
+        voice = self.voices.get(voice_id)
+        if voice is None and voice_id.startswith("voice_"):
+            voice = await self.registry.get.remote(owner, voice_id)
+        if voice is None:
+            names = [v.id for v in self.voices.list()]
+            message = f"unknown voice {voice_id!r}; presets: {names}, or a voice you uploaded (GET /v1/voices)"
+            raise ApiError(404, message, "voice_not_found", "voice")
+        return voice
+
+    async def _speak(self, body: SpeechRequest, owner: str | None) -> StreamingResponse:
         started = time.perf_counter()
         codec = await self._ready()
-        prompt, voice, sampling = self._prompt(body)
+        voice = await self._voice(body, owner)
+        prompt, sampling = self._prompt(body, voice)
         if body.response_format not in supported_formats():
             raise ApiError(
                 400,
@@ -309,16 +338,11 @@ class SpeechAPI:
         body_ = self._respond(audio, encoder, body.stream, started, codec["sample_rate"])
         return AdmittedStream(body_, ticket, media_type=encoder.media_type)
 
-    def _prompt(self, body: SpeechRequest) -> tuple[list[int], Voice, Sampling]:
+    def _prompt(self, body: SpeechRequest, voice: Voice) -> tuple[list[int], Sampling]:
         cfg, lim = self.cfg, self.cfg.limits
         if body.model not in cfg.model_names:
             names = cfg.model_names
             raise ApiError(404, f"unknown model {body.model!r}; available: {names}", "model_not_found", "model")
-        voice_id = body.voice if isinstance(body.voice, str) else body.voice.id
-        voice = self.voices.get(voice_id)
-        if voice is None:
-            names = [v.id for v in self.voices.list()]
-            raise ApiError(404, f"unknown voice {voice_id!r}; available: {names}", "voice_not_found", "voice")
         if not body.input.strip():
             raise ApiError(400, "input is empty", "invalid_value", "input")
         if len(body.input) > lim.max_input_chars:
@@ -360,7 +384,7 @@ class SpeechAPI:
             seed=body.seed,
             min_tokens=min_new_tokens(body.input, gen.min_codes_per_char, most),
         )
-        return prompt, voice, sampling
+        return prompt, sampling
 
     def _admit(self) -> Ticket:
         lim = self.cfg.limits
@@ -466,7 +490,10 @@ def build_app(cfg: ServeConfig) -> serve.Application:
     )
     decoding = serve.deployment(CodecDecoding, name="CodecDecoding").options(**cfg.decoding.options())
     ingress = serve.deployment(SpeechAPI, name="SpeechAPI").options(**cfg.api.options())
-    return ingress.bind(cfg, model_dir, generation.bind(cfg, model_dir), decoding.bind(codec_dir))
+    # one registry replica: the single place uploaded voices and spent arena tokens live (num_cpus 0: bookkeeping)
+    registry = serve.deployment(VoiceRegistry, name="VoiceRegistry", num_replicas=1, ray_actor_options={"num_cpus": 0})
+    voices = registry.bind(cfg.voices_dir, cfg.limits.max_voices_per_key)
+    return ingress.bind(cfg, model_dir, generation.bind(cfg, model_dir), decoding.bind(codec_dir), voices)
 
 
 def start(cfg: ServeConfig, **ray_init: Any) -> str:

@@ -2,7 +2,7 @@
 
 A pair token carries the two contenders and the text, encrypted and authenticated (Fernet: AES + HMAC, with a
 timestamp), so the page cannot read the names before voting, cannot alter them, and any API replica holding the
-key can serve the audio and count the vote. A token is voted on once per replica.
+key can serve the audio and count the vote. A token is voted on once (the voice registry remembers it).
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ class Pairing:
         key = base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()) if secret else Fernet.generate_key()
         self.fernet = Fernet(key)
         self.ttl, self.seed = cfg.arena.pair_ttl_s, cfg.arena.seed
-        self.voted: dict[str, float] = {}  # nonce -> expiry, of tokens already voted on here
 
     def new(self, text: str, rng: random.Random | None = None) -> str:
         """A token for `text` and two distinct contenders in random order."""
@@ -81,12 +80,6 @@ class Pairing:
             raise ArenaError("this pair expired; start a new one", 410)
         return pair
 
-    def spend(self, token: str) -> dict:
-        """`open`, once: a second vote on the same pair is refused."""
-        pair = self.open(token)
-        now = time.time()
-        self.voted = {n: until for n, until in self.voted.items() if until >= now}
-        if pair["nonce"] in self.voted:
-            raise ArenaError("this pair has been voted on already", 409)
-        self.voted[pair["nonce"]] = now + self.ttl
-        return pair
+    def expiry(self, token: str) -> float:
+        """Until when a token can be used (its vote must be remembered that long)."""
+        return self.fernet.extract_timestamp(token.encode()) + self.ttl

@@ -98,6 +98,7 @@ class Limits:
     min_reference_s: float = 1.0
     max_reference_s: float = 30.0
     max_upload_bytes: int = 10_000_000
+    max_voices_per_key: int = 100  # uploaded voices each API key may keep
     max_concurrent: int = 4  # streams synthesised at once per API replica
     max_queue: int = 16  # requests waiting for a slot; beyond that: 503 with Retry-After
     retry_after_s: int = 2
@@ -130,10 +131,12 @@ class ServeConfig:
     default_voice: str = "default"  # no reference audio: the model's own voice
     voices: list[VoiceSpec] = field(default_factory=list)
     voices_dir: str | None = None  # where uploaded voices persist (None: memory only)
-    # when a key is given, requests need `Authorization: Bearer <key>`; it comes from api_key_file (a file holding
-    # only the key), else the environment variable TTS_ALIGN_API_KEY, else api_key (visible in configs and `ps`)
+    # when keys are given, requests need `Authorization: Bearer <key>`; they come from api_key_file (one key per
+    # line: each key owns the voices it uploads), else the environment variable TTS_ALIGN_API_KEY, else api_key
+    # (visible in configs and `ps`). `with_secrets` resolves them into api_keys.
     api_key: str | None = None
     api_key_file: str | None = None
+    api_keys: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
     app_name: str = "tts"
@@ -161,19 +164,21 @@ def _secret(name: str, value: str | None) -> str | None:
 
 
 def with_secrets(cfg: ServeConfig) -> ServeConfig:
-    """`cfg` with its API key and arena secret resolved (api_key_file, then $TTS_ALIGN_API_KEY, then api_key; the
-    arena secret from $TTS_ALIGN_ARENA_SECRET over arena.secret); a placeholder value is refused, so an example
-    config never goes on the internet with its example key."""
-    key = cfg.api_key
+    """`cfg` with its API keys and arena secret resolved: the keys from api_key_file (one per line; blank lines and
+    '#' comments skipped), else $TTS_ALIGN_API_KEY, else api_key; the arena secret from $TTS_ALIGN_ARENA_SECRET over
+    arena.secret. A placeholder value is refused, so an example config never goes on the internet with its example
+    key."""
+    keys = [cfg.api_key] if cfg.api_key is not None else []
     if cfg.api_key_file:
         path = Path(cfg.api_key_file)
         if not path.is_file():
             raise FileNotFoundError(f"api_key_file {path} not found")
-        key = path.read_text().strip()
-        if not key:
+        keys = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        if not keys:
             raise ValueError(f"api_key_file {path} is empty")
     elif os.environ.get(API_KEY_ENV):
-        key = os.environ[API_KEY_ENV].strip()
+        keys = [os.environ[API_KEY_ENV].strip()]
+    keys = [_secret("the API key", k) for k in keys]
     secret = os.environ.get(ARENA_SECRET_ENV) or cfg.arena.secret
     arena = replace(cfg.arena, secret=_secret("arena.secret", secret))
-    return replace(cfg, api_key=_secret("the API key", key), api_key_file=None, arena=arena)
+    return replace(cfg, api_key=None, api_key_file=None, api_keys=keys, arena=arena)

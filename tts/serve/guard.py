@@ -8,6 +8,7 @@ that are already known to be small, from clients already known to hold the key.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -30,9 +31,17 @@ def error_body(message: str, kind: str, param: str | None = None) -> dict:
     return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": kind}}
 
 
+def owner_of(key: str) -> str:
+    """What a request's key is known by (voices it owns): a digest, so the key itself is stored nowhere."""
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+OWNER = "tts_align.owner"  # the scope entry the guard sets: owner_of(the request's key), None without keys
+
+
 @dataclass(frozen=True)
 class GuardSettings:
-    api_key: str | None  # None: no key needed
+    api_keys: tuple[str, ...]  # empty: no key needed
     max_body_bytes: int  # JSON bodies
     max_upload_bytes: int  # the audio file of POST /v1/voices
 
@@ -59,13 +68,16 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         path = scope.get("path", "")
-        if settings.api_key and not (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)):
+        scope[OWNER] = None
+        if settings.api_keys and not (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)):
             given = headers.get("authorization", "")
-            key = settings.api_key.encode()
-            if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), key)):
-                return await self._refuse(
-                    send, 401, "missing or wrong API key (Authorization: Bearer <key>)", "unauthorized"
-                )
+            token = given[7:].encode() if given.startswith("Bearer ") else b""
+            # every key compared, in constant time each: which key matched does not show in the timing
+            matched = [k for k in settings.api_keys if hmac.compare_digest(token, k.encode())]
+            if not matched:
+                message = "missing or wrong API key (Authorization: Bearer <key>)"
+                return await self._refuse(send, 401, message, "unauthorized")
+            scope[OWNER] = owner_of(matched[0])
         cap = settings.cap(scope.get("method", "GET"), path)
         length = headers.get("content-length")
         if length is not None:

@@ -1,8 +1,12 @@
 """Voices: the model's own voice, instant-cloning voices (reference transcript + cached codec codes) and LoRA
 voices (professional cloning, an adapter the generation deployment holds).
 
-Uploaded voices get a server-made id (`voice_<hex>`): no request value ever becomes a file name. With
-`voices_dir` set they persist as `<id>.npz` and are found again by any API replica.
+Preset voices come from the config and live in every API replica (`VoiceStore`). Uploaded voices live in one
+place, the `VoiceRegistry` deployment, so that a voice made through one API replica is usable and deletable through
+every other, and is owned by the API key that made it (listed, used and deleted by that key only; at most
+`limits.max_voices_per_key` each). They get a server-made id (`voice_<hex>`): no request value ever becomes a file
+name. With `voices_dir` set they persist as `<id>.npz` across restarts. The registry also spends arena vote tokens,
+once across replicas.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Voice:
     codes: np.ndarray | None = field(default=None, repr=False)  # its codec codes, the prompt's audio
     lora: bool = False  # generate with the LoRA adapter named `id`
     created: int = field(default_factory=lambda: int(time.time()))
+    owner: str | None = None  # uploaded voices: the owner id of the API key that made it (tts.serve.guard.owner_of)
 
     def public(self) -> dict:
         """The JSON description of GET /v1/voices (no codes)."""
@@ -95,51 +100,74 @@ def read_reference(data: bytes, min_s: float, max_s: float) -> tuple[np.ndarray,
 
 
 class VoiceStore:
-    """Id -> Voice, with optional persistence of uploaded voices."""
+    """Id -> Voice of one replica: the preset voices (the same in every replica, made from the config)."""
 
-    def __init__(self, directory: str | None = None):
+    def __init__(self) -> None:
         self.voices: dict[str, Voice] = {}
-        self.directory = Path(directory) if directory else None
-        if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
 
     def add(self, voice: Voice) -> Voice:
         self.voices[voice.id] = voice
         return voice
 
-    def create_clone(self, name: str, text: str, codes: np.ndarray) -> Voice:
-        voice = self.add(Voice(f"voice_{secrets.token_hex(8)}", name, "clone", text, np.asarray(codes)))
+    def get(self, voice_id: str) -> Voice | None:
+        return self.voices.get(voice_id)
+
+    def list(self) -> list[Voice]:
+        return sorted(self.voices.values(), key=lambda v: (v.kind != "default", v.created, v.id))
+
+
+class VoiceRegistry:
+    """The uploaded voices of every API replica, and the arena tokens already voted on (a Serve deployment with one
+    replica, bound in `tts.serve.app.build_app`; a plain object in tests)."""
+
+    def __init__(self, directory: str | None = None, max_per_owner: int = 100):
+        self.directory = Path(directory) if directory else None
+        self.max_per_owner = max_per_owner
+        self.voices: dict[str, Voice] = {}
+        self.spent: dict[str, float] = {}  # arena nonce -> until when it is remembered
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for path in self.directory.glob("voice_*.npz"):
+                with np.load(path) as z:
+                    meta = json.loads(str(z["meta"]))
+                    self.voices[meta["id"]] = Voice(**meta, codes=z["codes"])
+
+    def create(self, owner: str | None, name: str, text: str, codes: np.ndarray) -> Voice | str:
+        """The new voice, or why not (a message: this key already keeps `max_per_owner` voices)."""
+        mine = sum(v.owner == owner for v in self.voices.values())
+        if mine >= self.max_per_owner:
+            return f"this key keeps {mine} voices, the most it may; delete one first (DELETE /v1/voices/ID)"
+        voice = Voice(f"voice_{secrets.token_hex(8)}", name, "clone", text, np.asarray(codes), owner=owner)
         if self.directory is not None:
             meta = {k: v for k, v in asdict(voice).items() if k != "codes"}
             tmp = self.directory / f".{voice.id}.npz"
             with open(tmp, "wb") as f:
                 np.savez(f, codes=voice.codes, meta=json.dumps(meta))
             tmp.replace(self.directory / f"{voice.id}.npz")
+        self.voices[voice.id] = voice
         return voice
 
-    def get(self, voice_id: str) -> Voice | None:
-        if voice_id in self.voices:
-            return self.voices[voice_id]
-        if self.directory is None or not voice_id.startswith("voice_") or not voice_id[6:].isalnum():
-            return None
-        path = self.directory / f"{voice_id}.npz"  # id checked: letters and digits only, made by create_clone
-        if not path.is_file():
-            return None
-        with np.load(path) as z:
-            meta = json.loads(str(z["meta"]))
-            return self.add(Voice(**meta, codes=z["codes"]))
+    def get(self, owner: str | None, voice_id: str) -> Voice | None:
+        """The voice if `owner` made it (another key's voice is as unknown as a missing one)."""
+        voice = self.voices.get(voice_id)
+        return voice if voice is not None and voice.owner == owner else None
 
-    def delete(self, voice_id: str) -> bool:
-        voice = self.get(voice_id)
-        if voice is None or voice.kind != "clone":
+    def delete(self, owner: str | None, voice_id: str) -> bool:
+        if self.get(owner, voice_id) is None:
             return False
         del self.voices[voice_id]
         if self.directory is not None:
             (self.directory / f"{voice_id}.npz").unlink(missing_ok=True)
         return True
 
-    def list(self) -> list[Voice]:
-        if self.directory is not None:
-            for path in self.directory.glob("voice_*.npz"):
-                self.get(path.stem)
-        return sorted(self.voices.values(), key=lambda v: (v.kind != "default", v.created, v.id))
+    def list(self, owner: str | None) -> list[Voice]:
+        return sorted((v for v in self.voices.values() if v.owner == owner), key=lambda v: (v.created, v.id))
+
+    def spend(self, nonce: str, until: float) -> bool:
+        """True the first time `nonce` is spent (remembered until `until`), False after."""
+        now = time.time()
+        self.spent = {n: t for n, t in self.spent.items() if t >= now}
+        if nonce in self.spent:
+            return False
+        self.spent[nonce] = until
+        return True

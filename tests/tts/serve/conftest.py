@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from tests.tts.serve.codecs import bursts
-from tests.tts.serve.tiny_app import KEY, free_port, save_lora, tiny_config
+from tests.tts.serve.tiny_app import KEY, KEY2, free_port, save_lora, tiny_config
 from tts.serve.config import VoiceSpec
 
 
@@ -24,10 +24,10 @@ def tiny(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="package")
 def server(tiny, tmp_path_factory):
-    """(url, ServeConfig, metrics port) of the tiny app with bearer key `KEY`, three preset voices (a reference
-    file, a corpus speaker and a LoRA adapter: four arena contenders) and its arena votes under a temporary
-    directory. Generation backend "auto": the vLLM engine where vllm is installed (one engine start for every
-    test of the package; the transformers engine is tested directly in test_generation.py)."""
+    """(url, ServeConfig, metrics port) of the tiny app with two API replicas and bearer keys `KEY` and `KEY2`,
+    three preset voices (a reference file, a corpus speaker and a LoRA adapter: four arena contenders) and its arena
+    votes under a temporary directory. Generation backend "auto": the vLLM engine where vllm is installed (one
+    engine start for every test of the package; the transformers engine is tested directly in test_generation.py)."""
     import ray
     from ray import serve
 
@@ -35,7 +35,9 @@ def server(tiny, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("serve")
     sf.write(tmp / "alice.wav", bursts(2.0, seed=4), 16000)
-    cfg = tiny_config(tiny, api_key=KEY, voices_dir=str(tmp / "voices"))
+    (tmp / "keys").write_text(f"{KEY}\n{KEY2}\n")
+    cfg = tiny_config(tiny, api_key_file=str(tmp / "keys"), voices_dir=str(tmp / "voices"))
+    cfg.api.num_replicas = 2  # voices and arena votes must hold across API replicas
     cfg.voices = [
         VoiceSpec(name="alice", audio=str(tmp / "alice.wav"), text="a reference"),
         VoiceSpec(name="bob", speaker="en_08", text="A small red boat."),

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from tests.tts.serve.codecs import bursts
-from tests.tts.serve.tiny_app import KEY
+from tests.tts.serve.tiny_app import KEY, KEY2
 from tts.serve.config import MAX_INPUT_CHARS
 
 pytestmark = pytest.mark.slow
@@ -94,18 +94,25 @@ def test_official_openai_client(server):
 
 
 def test_voice_clone_upload_list_use_delete(server):
-    url, *_ = server
+    """An uploaded voice lives in the registry, not in one API replica (the server runs two): usable through any
+    replica once made, gone from every replica once deleted, and seen only by the key that made it."""
+    url, cfg, _ = server
+    assert cfg.api.num_replicas == 2
     buf = io.BytesIO()
     sf.write(buf, bursts(2.0), 16000, format="WAV")
-    with client(url) as c:
+    with client(url) as c, client(url, key=KEY2) as other:
         r = c.post("/v1/voices", files={"file": ("ref.wav", buf.getvalue())}, data={"text": "a reference", "name": "A"})
         assert r.status_code == 201, r.text
         vid = r.json()["id"]
         assert vid in [v["id"] for v in c.get("/v1/voices").json()["data"]]
-        assert c.post("/v1/audio/speech", json=speech(voice=vid, seed=1)).status_code == 200
-        assert c.post("/v1/audio/speech", json=speech(voice={"id": vid})).status_code == 200
+        assert vid not in [v["id"] for v in other.get("/v1/voices").json()["data"]]
+        assert other.post("/v1/audio/speech", json=speech(voice=vid)).status_code == 404  # not its voice
+        assert other.delete(f"/v1/voices/{vid}").status_code == 404
+        for seed in range(6):  # requests spread over both replicas
+            assert c.post("/v1/audio/speech", json=speech(voice={"id": vid}, seed=seed)).status_code == 200
         assert c.delete(f"/v1/voices/{vid}").status_code == 200
-        assert c.post("/v1/audio/speech", json=speech(voice=vid)).status_code == 404
+        for _ in range(6):
+            assert c.post("/v1/audio/speech", json=speech(voice=vid)).status_code == 404
 
 
 def short_wav(seconds: float) -> bytes:
@@ -193,8 +200,9 @@ def test_key_and_size_are_checked_before_the_body(server):
 
 
 def busy(url: str) -> int:
+    """Requests admitted, at the busiest API replica /health reached in a few calls (each lands on either)."""
     with client(url) as c:
-        return c.get("/health").json()["busy"]
+        return max(c.get("/health").json()["busy"] for _ in range(8))
 
 
 def test_clients_that_leave_early_give_their_places_back(server):
@@ -222,11 +230,12 @@ def test_clients_that_leave_early_give_their_places_back(server):
 
 def test_overload_answers_503_with_retry_after_and_keeps_serving(server):
     url, cfg, _ = server
-    capacity = cfg.limits.max_concurrent + cfg.limits.max_queue
+    capacity = cfg.limits.max_concurrent + cfg.limits.max_queue  # per API replica
 
     async def burst():
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as c:
-            return await asyncio.gather(*[c.post("/v1/audio/speech", json=speech()) for _ in range(capacity + 6)])
+            n = cfg.api.num_replicas * capacity + 6
+            return await asyncio.gather(*[c.post("/v1/audio/speech", json=speech()) for _ in range(n)])
 
     replies = asyncio.run(burst())
     codes = [r.status_code for r in replies]

@@ -16,13 +16,13 @@ def no_env(monkeypatch):
 
 
 def test_key_from_file_over_environment_over_config(tmp_path, monkeypatch):
-    assert with_secrets(ServeConfig()).api_key is None  # no key anywhere: an open local server
-    assert with_secrets(ServeConfig(api_key="from-config-1234")).api_key == "from-config-1234"
+    assert with_secrets(ServeConfig()).api_keys == []  # no key anywhere: an open local server
+    assert with_secrets(ServeConfig(api_key="from-config-1234")).api_keys == ["from-config-1234"]
     monkeypatch.setenv(API_KEY_ENV, "from-env-5678")
-    assert with_secrets(ServeConfig(api_key="from-config-1234")).api_key == "from-env-5678"
-    (tmp_path / "key").write_text("from-file-9012\n")
-    cfg = with_secrets(ServeConfig(api_key="from-config-1234", api_key_file=str(tmp_path / "key")))
-    assert cfg.api_key == "from-file-9012" and cfg.api_key_file is None
+    assert with_secrets(ServeConfig(api_key="from-config-1234")).api_keys == ["from-env-5678"]
+    (tmp_path / "keys").write_text("# team a\nfrom-file-9012\n\nfrom-file-3456\n")
+    cfg = with_secrets(ServeConfig(api_key="from-config-1234", api_key_file=str(tmp_path / "keys")))
+    assert cfg.api_keys == ["from-file-9012", "from-file-3456"] and cfg.api_key is None and cfg.api_key_file is None
 
 
 def test_missing_or_empty_key_file_is_an_error(tmp_path):
@@ -50,7 +50,7 @@ def test_placeholder_arena_secret_refused_and_env_secret_used(monkeypatch):
 
 def test_production_example_needs_the_operators_key_file(tmp_path):
     cfg = load_config(ServeConfig, "rayjobs/configs/serve_production.yaml")
-    assert cfg.api_key is None and cfg.arena.secret is None  # no secret in the file
+    assert cfg.api_key is None and not cfg.api_keys and cfg.arena.secret is None  # no secret in the file
     with pytest.raises(FileNotFoundError, match="api_key_file"):
         with_secrets(cfg)
 
@@ -58,7 +58,7 @@ def test_production_example_needs_the_operators_key_file(tmp_path):
 def test_input_bound_and_body_caps():
     with pytest.raises(ValueError, match="max_input_chars"):
         ServeConfig(limits=Limits(max_input_chars=MAX_INPUT_CHARS + 1))
-    guard = GuardSettings("k", max_body_bytes=100, max_upload_bytes=1000)
+    guard = GuardSettings(("k",), max_body_bytes=100, max_upload_bytes=1000)
     assert guard.cap("POST", "/v1/audio/speech") == 100
     assert guard.cap("POST", "/v1/voices") == guard.cap("POST", "/v1/voices/") == 1000 + FORM_OVERHEAD
     assert guard.cap("GET", "/v1/voices") == 100

@@ -17,7 +17,7 @@ KEY = "k" * 32
 @pytest.fixture
 def app():
     """(client, state): a route that records every body it read; the guard in front of it."""
-    state = {"bodies": [], "errors": [], "settings": GuardSettings(KEY, max_body_bytes=100, max_upload_bytes=1000)}
+    state = {"bodies": [], "errors": [], "settings": GuardSettings((KEY,), max_body_bytes=100, max_upload_bytes=1000)}
 
     async def echo(request: Request) -> JSONResponse:
         body = await request.body()
@@ -77,6 +77,6 @@ def test_no_settings_no_checks(app):
     client, state = app
     state["settings"] = None
     assert client.post("/v1/audio/speech", content=b"x" * 500).status_code == 200
-    state["settings"] = GuardSettings(None, max_body_bytes=100, max_upload_bytes=1000)  # no key: size only
+    state["settings"] = GuardSettings((), max_body_bytes=100, max_upload_bytes=1000)  # no key: size only
     assert client.post("/v1/audio/speech", content=b"x" * 50).status_code == 200
     assert client.post("/v1/audio/speech", content=b"x" * 500).status_code == 413

@@ -9,7 +9,8 @@ from tts.base.cluster import free_port
 from tts.serve.config import DeploymentSettings, Limits, ServeConfig
 from tts.speechlm import create_tiny_speechlm
 
-KEY = "sekret"  # the bearer key of the end-to-end tests' server
+KEY = "sekret-0123456789"  # the bearer keys of the end-to-end tests' server (each owns its voices)
+KEY2 = "sekret-abcdefghij"
 
 
 def tiny_config(directory: Path, **overrides) -> ServeConfig:
