@@ -1,6 +1,8 @@
-"""Training throughput: tokens/s and per-worker peak memory of SFT steps, one process (no Ray) vs Ray Train
-with 1 and 2 workers, measured side by side in one run on the same synthetic shards (random codes of the
-embedded codec, real transcripts). The paper's reference: 18,000 tokens/s/GPU (1B SpeechLM, SFT, H100).
+"""Training throughput: tokens/s and per-worker peak memory of SFT steps: a bare torch loop (the same model and
+micro-batches, AdamW, no DeepSpeed, no Ray: the reference the training path is held to), the training loop in one
+process (DeepSpeed, no Ray), and Ray Train with 1 and 2 workers, measured side by side in one run on the same
+synthetic shards (random codes of the embedded codec, real transcripts). The paper's reference: 18,000
+tokens/s/GPU (1B SpeechLM, SFT, H100).
 
     python bench/train.py [--steps 12] [--hidden 256 --layers 6] [--max-len 1024] [--out runs/bench/train.json]
 """
@@ -12,16 +14,61 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from tts.codec import EMBEDDED_CODEC
 from tts.speechlm import TinySpeechLMConfig
 from tts.tokenize.synthetic import write_random_shards
 from tts.train.config import SFTConfig
-from tts.train.trainer import fit, run_local
+from tts.train.trainer import fit, prepare, run_local
+
+
+def plain_torch(cfg: SFTConfig) -> None:
+    """`cfg`'s model and micro-batches in a bare torch loop (AdamW, clipping, no DeepSpeed, no Ray); writes
+    metrics.jsonl rows like the training loop's (tokens_per_s, max_rss_mb) every log_interval steps."""
+    import resource
+
+    import torch
+
+    from tts.codec import load_codec
+    from tts.train.data import Corpus, Position, streams
+    from tts.train.model import load as load_model
+
+    cfg, _ = prepare(cfg)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.cpus_per_worker)
+    codec = load_codec(cfg.codec_dir)
+    model, tokenizer, layout = load_model(Path(cfg.init_from), codec.codebook_size, cfg.seed, cfg.attn_implementation)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else layout.speech_end_id
+    train, _ = streams(cfg, Corpus(cfg.shards, tokenizer, layout), layout, codec.frame_rate, pad, 0, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    batches, run_dir = train(Position()), Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tokens, start = 0, time.perf_counter()
+    with open(run_dir / "metrics.jsonl", "w") as log:
+        for step in range(1, cfg.max_steps + 1):
+            for _ in range(cfg.grad_accum):
+                _, batch = next(batches)
+                (model(**batch.inputs, use_cache=False).loss / cfg.grad_accum).backward()
+                tokens += batch.tokens
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if step % cfg.log_interval == 0:
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                log.write(
+                    json.dumps(
+                        {"step": step, "tokens_per_s": tokens / (time.perf_counter() - start), "max_rss_mb": rss}
+                    )
+                    + "\n"
+                )
+                tokens, start = 0, time.perf_counter()
+
 
 # --settings id -> (table label, runner, Ray Train workers); the first one run is the ratios' reference
 SETTINGS = {
+    "plain": ("bare torch loop", plain_torch, 1),
     "local": ("1 process (no Ray)", run_local, 1),
     "ray1": ("Ray Train, 1 worker", fit, 1),
     "ray2": ("Ray Train, 2 workers", fit, 2),
@@ -85,7 +132,7 @@ def main() -> None:
     print("paper reference: 18,000 tokens/s/GPU (1B, SFT, H100)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"results": results, "args": vars(args), "model": vars(tiny)}, indent=2) + "\n")
+    out.write_text(json.dumps({"results": results, "args": vars(args), "model": asdict(tiny)}, indent=2) + "\n")
     print(f"wrote {out}")
 
 
