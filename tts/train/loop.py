@@ -35,25 +35,33 @@ def engine_for(model: torch.nn.Module, cfg: TrainConfig) -> Any:
     return deepspeed_engine(model, config, optimizer(model, cfg), lambda opt: scheduler(opt, cfg))
 
 
+def forward_loss(engine: Any, batch: Batch, autocast: bool) -> torch.Tensor:
+    """The micro-batch's loss; under `autocast` (CPU) its matmuls run in bf16 while weights stay fp32."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        return engine(**{k: v.to(engine.device) for k, v in batch.inputs.items()}, use_cache=False).loss.float()
+
+
 @torch.no_grad()
-def held_out_loss(engine: Any, batches: list) -> float:
+def held_out_loss(engine: Any, batches: list, autocast: bool = False) -> float:
     """Token-weighted mean loss over every rank's held-out micro-batches."""
     engine.eval()
     total = count = 0.0
     for b in batches:
-        loss = engine(**{k: v.to(engine.device) for k, v in b.inputs.items()}, use_cache=False).loss
+        loss = forward_loss(engine, b, autocast)
         total, count = total + loss.item() * b.targets, count + b.targets
     engine.train()
     total, count = all_sum([total, count], engine.device)
     return total / count if count else math.nan
 
 
-def train_step(engine: Any, batches: Iterator[tuple[Position, Batch]], grad_accum: int) -> tuple[Position, float, int]:
+def train_step(
+    engine: Any, batches: Iterator[tuple[Position, Batch]], grad_accum: int, autocast: bool = False
+) -> tuple[Position, float, int]:
     """One optimizer step over `grad_accum` micro-batches: (data position after it, mean loss, tokens)."""
     loss_sum, tokens = 0.0, 0
     for _ in range(grad_accum):
         position, batch = next(batches)
-        loss = engine(**{k: v.to(engine.device) for k, v in batch.inputs.items()}, use_cache=False).loss
+        loss = forward_loss(engine, batch, autocast)
         engine.backward(loss)
         engine.step()  # DeepSpeed steps the optimizer and scheduler at the accumulation boundary only
         loss_sum, tokens = loss_sum + loss.item(), tokens + batch.tokens
@@ -98,6 +106,7 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
         _, val_rows = split_rows(cfg, corpus)
         samples = sample_prompts(corpus, layout, val_rows, cfg.job, cfg.eval_samples, clone, codec.frame_rate)
 
+    autocast = cfg.cpu_autocast and not cfg.use_bf16 and engine.device.type == "cpu"
     last_step = min(cfg.max_steps, cfg.halt_at_step or cfg.max_steps)
     bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.job, disable=rank != 0, dynamic_ncols=True)
     batches = train(position)
@@ -105,7 +114,7 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
     metrics: dict = {}
     while step < last_step:
         lr = engine.get_lr()[0]
-        position, loss, tokens = train_step(engine, batches, cfg.grad_accum)
+        position, loss, tokens = train_step(engine, batches, cfg.grad_accum, autocast)
         step += 1
         window["loss"] += loss
         window["steps"] += 1
@@ -129,7 +138,7 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
         if torch.cuda.is_available():
             metrics["max_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
         if evaluate and eval_loss:
-            metrics["eval_loss"] = held_out_loss(engine, eval_batches)
+            metrics["eval_loss"] = held_out_loss(engine, eval_batches, autocast)
         if evaluate and samples:
             max_new = int(cfg.sample_max_seconds * codec.frame_rate) + 1
             out = run_dir / "samples"

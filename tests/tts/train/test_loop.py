@@ -73,3 +73,17 @@ def test_eval_steps_write_held_out_loss_and_samples(common, tmp_path):
         if r["wav"]:
             assert len(sf.read(Path(sft.run_dir) / "samples" / r["wav"])[0]) == r["codes"] * 320
     assert Path(result["checkpoint"]).name == "checkpoint_000002"
+
+
+def test_cpu_autocast_trains_in_bf16_matmuls_with_fp32_weights(common, tmp_path):
+    """cpu_autocast: the same run, matmuls in bf16: losses within bf16's rounding of the fp32 run's, still falling,
+    and the checkpoint's weights fp32."""
+    cfg = PretrainConfig(**common | dict(eval_samples=0))
+    fp32 = run_local(replace(cfg, run_dir=str(tmp_path / "fp32")))
+    mixed = run_local(replace(cfg, run_dir=str(tmp_path / "mixed"), cpu_autocast=True))
+    a, b = metrics(tmp_path / "fp32"), metrics(tmp_path / "mixed")
+    assert b[0]["loss"] == pytest.approx(a[0]["loss"], rel=2e-2)
+    assert b[-1]["loss"] < b[0]["loss"]
+    assert b[-1]["eval_loss"] == pytest.approx(fp32["metrics"]["eval_loss"], rel=5e-2)
+    assert b[-1]["loss"] != a[-1]["loss"]  # the setting did something
+    assert all(t.dtype == torch.float32 for t in weights(mixed["checkpoint"]).values())
