@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evals.buckets import DEFAULT_BOUNDS, check_bounds
+from evals.protocols import check_protocol
 from rewards.router import RewardsConfig
 from tts.codec.decoders import DecoderConfig
 from tts.rollout import RolloutConfig
@@ -45,6 +46,9 @@ class EvalConfig:
     asr_languages: list[str] = field(default_factory=lambda: ["en"])  # what the ASR transcribes (tiny.en: en)
     buckets: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BOUNDS))  # name: chars <= bound
     chunk: int = 16  # utterances per scoring call; results are appended (and resumable) per chunk
+    # how a transcript is scored against its text (evals.protocols): "ours" (Whisper's English normaliser, CER for
+    # CER languages) or "seed-tts-eval" (its exact text processing and per-utterance figures, for published tables)
+    protocol: str = "ours"
     plots: bool = True
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     rewards: RewardsConfig = field(default_factory=RewardsConfig)
@@ -53,6 +57,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.chunk < 1 or self.limit < 0:
             raise ValueError("chunk must be >= 1 and limit >= 0")
+        check_protocol(self.protocol)
         check_bounds(self.buckets)
 
 

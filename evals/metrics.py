@@ -52,6 +52,13 @@ def aggregate(rows: list[dict]) -> dict:
         out[f"{metric}_corpus"] = edits / length if length else None
         out[f"{metric}_failed_as_1"] = _mean([1.0 if r["failure"] else r["error_rate"] for r in expected])
         out[f"n_{metric}"] = len(measured)
+        seeded = [r for r in measured if "substitutions" in r]  # seed-tts-eval's secondary figures
+        if seeded:
+            rates = [r["error_rate"] for r in seeded]
+            out[f"{metric}_below_50"] = _mean([x for x in rates if x <= 0.5])
+            out[f"{metric}_above_50_share"] = sum(x > 0.5 for x in rates) / len(rates)
+            for kind in ("substitutions", "deletions", "insertions"):
+                out[f"{metric}_{kind}"] = _mean([r[kind] for r in seeded])
     out["sim"] = _mean([r["sim"] for r in ok])
     for key in DNSMOS_KEYS:
         out[f"dnsmos_{key}"] = _mean([r["dnsmos"][key] for r in ok if r["dnsmos"]])

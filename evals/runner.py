@@ -19,6 +19,7 @@ from evals.buckets import chars
 from evals.config import EvalConfig
 from evals.meta import EvalItem, load_items
 from evals.metrics import edit_counts
+from evals.protocols import SEED_LANGUAGES, seed_tts_eval_score
 from evals.results import RESULTS, SYNTHESIS, append_rows, read_rows
 from rewards.scorers import Sample, audio_problem
 from tts.base.audio import AudioError, load_audio
@@ -117,8 +118,15 @@ def result_row(
             why = [f for f in flags if f.startswith(tuple(missing))]
             failure = f"{', '.join(missing)} not measured" + (f": {why[0]}" if why else "")
     edits = ref_len = None
+    seed: dict = {}
     if rate is not None and not failure:
-        edits, ref_len = edit_counts(item.target_text, record.get("transcript") or "", item.language, cer)
+        transcript = record.get("transcript") or ""
+        if cfg.protocol == "seed-tts-eval" and item.language in SEED_LANGUAGES:
+            s = seed_tts_eval_score(transcript, item.target_text, item.language)
+            rate, edits, ref_len = s.wer, s.edits, s.ref_len
+            seed = {"substitutions": s.substitutions, "deletions": s.deletions, "insertions": s.insertions}
+        else:
+            edits, ref_len = edit_counts(item.target_text, transcript, item.language, cer)
     timing = synthesis if synthesis and decode == "prompt" else {}
     return {
         "id": item.id,
@@ -131,6 +139,8 @@ def result_row(
         "error_rate": None if failure else rate,
         "edits": edits,
         "ref_len": ref_len,
+        "protocol": cfg.protocol,
+        **seed,
         "sim": None if failure else record.get("sim"),
         "dnsmos": None if failure else record.get("dnsmos"),
         "duration": len(sample.wave) / sample.sr if sample.wave is not None and len(sample.wave) else None,

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", help="output directory (default: the config's out)")
     parser.add_argument("--language", help="language of meta.lst rows (default: the meta file's directory name)")
     parser.add_argument("--limit", type=int, help="utterances per input file, spread evenly (default: all)")
+    parser.add_argument("--protocol", help="scoring protocol: ours (default) or seed-tts-eval (evals/protocols.py)")
     task = parser.add_mutually_exclusive_group()
     task.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two evaluation outputs")
     task.add_argument("--arena", metavar="VOTES", help="vote records (JSONL or the arena's SQLite file)")
@@ -49,9 +50,10 @@ def main(argv: list[str] | None = None) -> dict:
     from tts.base.config import load_config
 
     cfg = load_config(EvalConfig, args.config, args.overrides)
-    for key in ("meta", "wav_dir", "checkpoint", "ground_truth", "out", "language", "limit"):
+    for key in ("meta", "wav_dir", "checkpoint", "ground_truth", "out", "language", "limit", "protocol"):
         if getattr(args, key) not in (None, False):
             setattr(cfg, key, getattr(args, key))
+    cfg.__post_init__()  # the command line's values checked like the config's (e.g. an unknown --protocol)
     if args.compare:
         from evals.compare import write_compare
 

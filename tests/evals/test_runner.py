@@ -187,3 +187,23 @@ def test_ground_truth_source_scores_each_items_gt_wav(bench, tmp_path):
     assert rows["good"]["failure"] is None and rows["good"]["duration"] == pytest.approx(2.0)
     assert rows["missing"]["failure"] == "missing: the benchmark has no ground-truth audio for this utterance"
     assert "ground truth" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_seed_tts_eval_protocol_scores_the_transcript_its_way(bench, tmp_path):
+    """Target "The cat sat on the mat." vs transcript "the cat sat on mat": ours (Whisper's normaliser) and
+    seed-tts-eval's processing both find one deletion in six words here; the protocol's rows carry its error kinds
+    and the summary its secondary figures."""
+    cfg = cfg_for(tmp_path, protocol="seed-tts-eval")
+    out = tmp_path / "out"
+    out.mkdir()
+    score(bench["items"][:1], {"prompt": bench["wavs"]}, FakeRouter(transcript="The cat, sat on MAT"), out, cfg)
+    (good,) = read_rows(out / RESULTS)
+    assert good["protocol"] == "seed-tts-eval" and good["transcript"] == "The cat, sat on MAT"
+    assert (good["error_rate"], good["edits"], good["ref_len"]) == (pytest.approx(1 / 6), 1, 6)
+    assert (good["substitutions"], good["deletions"], good["insertions"]) == (0.0, pytest.approx(1 / 6), 0.0)
+    from evals.metrics import aggregate
+
+    summary = aggregate([good])
+    assert summary["wer_deletions"] == pytest.approx(1 / 6) and summary["wer_above_50_share"] == 0.0
+    with pytest.raises(ValueError, match="unknown protocol 'seed'; known: ours, seed-tts-eval"):
+        cfg_for(tmp_path, protocol="seed")
