@@ -366,3 +366,80 @@ def test_wavlm_ecapa_needs_a_checkpoint_file(tmp_path):
         load_speaker_encoder("wavlm_ecapa", str(tmp_path / "wavlm_large_finetune.pth"))
     with pytest.raises(ValueError, match="needs path"):
         load_speaker_encoder("wavlm_ecapa")
+
+
+def published_wavlm_large_ecapa_keys() -> dict[str, tuple[int, ...]]:
+    """Every weight of seed-tts-eval's SIM checkpoint (`wavlm_large_finetune.pth`) by name and shape, written out
+    from the published UniSpeech code, not derived from our model: ECAPA_TDNN_SMALL(feat_dim=1024, emb_dim=256,
+    feat_type="wavlm_large") in downstreams/speaker_verification/models/ecapa_tdnn.py, its s3prl WavLM-Large
+    upstream under `feature_extract.model.` (7 bias-free convs with layer norm, 24 pre-LN layers of 1024,
+    relative position bias in layer 0 only, gated relative position in every layer)."""
+    keys: dict[str, tuple[int, ...]] = {}
+    wl = "feature_extract.model."
+    for i, (cin, k) in enumerate([(1, 10)] + [(512, 3)] * 4 + [(512, 2)] * 2):
+        keys[f"{wl}feature_extractor.conv_layers.{i}.0.weight"] = (512, cin, k)
+        keys[f"{wl}feature_extractor.conv_layers.{i}.2.1.weight"] = (512,)
+        keys[f"{wl}feature_extractor.conv_layers.{i}.2.1.bias"] = (512,)
+    keys |= {f"{wl}layer_norm.weight": (512,), f"{wl}layer_norm.bias": (512,)}
+    keys |= {f"{wl}post_extract_proj.weight": (1024, 512), f"{wl}post_extract_proj.bias": (1024,)}
+    keys[f"{wl}mask_emb"] = (1024,)
+    keys |= {f"{wl}encoder.pos_conv.0.bias": (1024,), f"{wl}encoder.pos_conv.0.weight_g": (1, 1, 128)}
+    keys[f"{wl}encoder.pos_conv.0.weight_v"] = (1024, 64, 128)
+    keys |= {f"{wl}encoder.layer_norm.weight": (1024,), f"{wl}encoder.layer_norm.bias": (1024,)}
+    for n in range(24):
+        layer = f"{wl}encoder.layers.{n}."
+        for proj in ("k_proj", "v_proj", "q_proj", "out_proj"):
+            keys |= {f"{layer}self_attn.{proj}.weight": (1024, 1024), f"{layer}self_attn.{proj}.bias": (1024,)}
+        if n == 0:
+            keys[f"{layer}self_attn.relative_attention_bias.weight"] = (320, 16)
+        keys |= {f"{layer}self_attn.grep_linear.weight": (8, 64), f"{layer}self_attn.grep_linear.bias": (8,)}
+        keys[f"{layer}self_attn.grep_a"] = (1, 16, 1, 1)
+        for norm in ("self_attn_layer_norm", "final_layer_norm"):
+            keys |= {f"{layer}{norm}.weight": (1024,), f"{layer}{norm}.bias": (1024,)}
+        keys |= {f"{layer}fc1.weight": (4096, 1024), f"{layer}fc1.bias": (4096,)}
+        keys |= {f"{layer}fc2.weight": (1024, 4096), f"{layer}fc2.bias": (1024,)}
+    keys["feature_weight"] = (25,)  # hidden_states: the CNN output + 24 layers
+
+    def conv_bn(prefix: str, cout: int, cin: int, k: int) -> None:
+        keys.update({f"{prefix}.conv.weight": (cout, cin, k), f"{prefix}.conv.bias": (cout,)})
+        for stat in ("weight", "bias", "running_mean", "running_var"):
+            keys[f"{prefix}.bn.{stat}"] = (cout,)
+        keys[f"{prefix}.bn.num_batches_tracked"] = ()
+
+    conv_bn("layer1", 512, 1024, 5)
+    for block in ("layer2", "layer3", "layer4"):
+        conv_bn(f"{block}.Conv1dReluBn1", 512, 512, 1)
+        for j in range(7):  # scale 8: seven 64-channel branches
+            keys |= {
+                f"{block}.Res2Conv1dReluBn.convs.{j}.weight": (64, 64, 3),
+                f"{block}.Res2Conv1dReluBn.convs.{j}.bias": (64,),
+            }
+            for stat in ("weight", "bias", "running_mean", "running_var"):
+                keys[f"{block}.Res2Conv1dReluBn.bns.{j}.{stat}"] = (64,)
+            keys[f"{block}.Res2Conv1dReluBn.bns.{j}.num_batches_tracked"] = ()
+        conv_bn(f"{block}.Conv1dReluBn2", 512, 512, 1)
+        keys |= {f"{block}.SE_Connect.linear1.weight": (128, 512), f"{block}.SE_Connect.linear1.bias": (128,)}
+        keys |= {f"{block}.SE_Connect.linear2.weight": (512, 128), f"{block}.SE_Connect.linear2.bias": (512,)}
+    keys |= {"conv.weight": (1536, 1536, 1), "conv.bias": (1536,)}
+    keys |= {"pooling.linear1.weight": (128, 1536, 1), "pooling.linear1.bias": (128,)}
+    keys |= {"pooling.linear2.weight": (1536, 128, 1), "pooling.linear2.bias": (1536,)}
+    for stat in ("weight", "bias", "running_mean", "running_var"):
+        keys[f"bn.{stat}"] = (3072,)
+    keys["bn.num_batches_tracked"] = ()
+    keys |= {"linear.weight": (256, 3072), "linear.bias": (256,)}
+    return keys
+
+
+def test_the_published_checkpoints_keys_and_shapes_land_on_the_large_model():
+    """The WavLM-Large + ECAPA-TDNN model, built on the meta device (no memory), takes every key of the published
+    checkpoint at its published shape, and has no weight the checkpoint lacks."""
+    published = published_wavlm_large_ecapa_keys()
+    with torch.device("meta"):
+        model = speaker.WavLMEcapa(speaker.wavlm_large_config(), EcapaConfig())
+    expected = model.state_dict()
+    mapped, unexpected = unispeech_to_model_state(
+        {k: torch.empty(s, device="meta") for k, s in published.items()}, expected
+    )
+    assert unexpected == []
+    assert {k: tuple(v.shape) for k, v in mapped.items()} == {k: tuple(expected[k].shape) for k in mapped}
+    assert sorted(set(expected) - set(mapped)) == []
