@@ -92,10 +92,11 @@ def max_diff(a: dict, b: dict) -> float:
 
 @pytest.fixture(scope="module")
 def baseline(ray_session, inputs, tmp_path_factory) -> tuple[dict, Path]:
-    """One uninterrupted 3-step run with held-out evaluation, the reference that the resume, off-policy and
-    2-rank tests compare with (every job start costs its actors' start-up, so jobs are shared where they can be)."""
+    """One uninterrupted 3-step run with held-out evaluation (before, at step 2 and after), the reference that the
+    resume, off-policy and 2-rank tests compare with (every job start costs its actors' start-up, so jobs are
+    shared where they can be)."""
     runs = tmp_path_factory.mktemp("baseline")
-    report = run(inputs, runs, "base", "steps=3", "checkpoint_interval=1", "keep_checkpoints=3")
+    report = run(inputs, runs, "base", "steps=3", "checkpoint_interval=1", "keep_checkpoints=3", "eval_interval=2")
     return report, runs / "base"
 
 
@@ -117,6 +118,11 @@ def test_end_to_end_run_writes_report_metrics_curve_and_checkpoint(baseline, inp
         assert row["sync_s"] >= 0 and row["step_s"] > 0 and 0.0 <= row["clip_fraction"] <= 1.0
         assert row["learner_tokens"] > 0 and 0.0 <= row["reward_mean"] <= 1.0
     assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6) and rows[1]["kl"] > 0  # step 1 starts at the reference
+    # evaluation during training (eval_interval=2): step 2's row holds the held-out figures of that step's policy
+    assert [("eval_wer" in r) for r in rows] == [False, True, False]
+    during = json.loads((run_dir / "eval_step_000002.json").read_text())["summary"]
+    assert rows[1]["eval_reward"] == pytest.approx(during["total"]) and during["n"] == 2
+    assert rows[1]["eval_sim"] == pytest.approx(during["raw"]["sim"])
     # on-policy, the learner sees the rollout policy itself: ratio 1 (gradients accumulate, one update per step)
     assert rows[1]["ratio_mean"] == pytest.approx(1.0, abs=1e-5)
     assert (run_dir / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

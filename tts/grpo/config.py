@@ -68,6 +68,9 @@ class GRPOConfig:
     keep_checkpoints: int = 2
     eval_before: bool = True
     eval_after: bool = True
+    # also evaluate the held-out prompts every eval_interval steps (0: before and after only), as verl's test_freq:
+    # eval_wer / eval_sim / eval_dnsmos_ovrl / eval_reward in that step's metrics.jsonl row, wandb and the gauges
+    eval_interval: int = 0
     eval_temperature: float = 0.7
     eval_samples: int = 2  # completions per held-out prompt (same seeds before and after)
     wandb_mode: str = "offline"  # "offline" | "online" | "disabled"

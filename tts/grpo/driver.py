@@ -442,7 +442,10 @@ class GRPOJob:
                 launched.wait_generated()  # step k+1 is generated with the weights it started with
             timing["sync_s"] = self.sync()
             timing["step_s"] = time.perf_counter() - t0
-            metrics = self.telemetry.step(self.step, results, learner, timing)
+            held_out = None
+            if cfg.eval_interval and self.step % cfg.eval_interval == 0 and self.step < cfg.steps:
+                held_out = self.evaluate(f"step_{self.step:06d}")  # the policy of this step: weights just synced
+            metrics = self.telemetry.step(self.step, results, learner, timing, held_out)
             if self.step % cfg.checkpoint_interval == 0 or self.step == cfg.steps:
                 self.save(metrics, launched)
         after = self.evaluate("after") if cfg.eval_after else None

@@ -29,6 +29,9 @@ GAUGES = {
     "rollout_tokens_per_s": "generated tokens per second of rollout time",
     "rollout_s": "seconds until the last group was generated",
     "reward_tail_s": "seconds of scoring after generation ended",
+    "eval_wer": "held-out raw WER of the policy at this step (every eval_interval steps)",
+    "eval_sim": "held-out speaker similarity at this step",
+    "eval_dnsmos_ovrl": "held-out DNSMOS OVRL at this step",
     "learner_s": "seconds of the learner update",
     "sync_s": "seconds of the weight sync",
     "step_s": "seconds per step",
@@ -77,7 +80,8 @@ class Telemetry:
         start = resumed_at or 0
         self.bar = tqdm(total=cfg.steps, initial=start, desc="grpo", dynamic_ncols=True)
 
-    def step(self, step: int, results: list, learner: dict, timing: dict) -> dict:
+    def step(self, step: int, results: list, learner: dict, timing: dict, held_out: dict | None = None) -> dict:
+        """One metrics row (metrics.jsonl, wandb, gauges); `held_out`: this step's held-out evaluation summary."""
         records = [rec for _, _, recs in results for rec in recs]
         tokens = sum(rec["tokens"] for rec in records)
         summary = summarise(records)
@@ -99,6 +103,9 @@ class Telemetry:
             "rollout_tokens_per_s": tokens / max(timing["rollout_s"], 1e-9),
         }
         metrics |= learner | timing
+        if held_out is not None:
+            metrics |= {"eval_reward": num(held_out["total"])}
+            metrics |= {f"eval_{k}": num(held_out["raw"][k]) for k in ("wer", "sim", "dnsmos_ovrl")}
         for k, g in self.gauges.items():
             if k in metrics and math.isfinite(metrics[k]):
                 g.set(metrics[k])
@@ -141,6 +148,12 @@ def plot_rewards(metrics_file: Path, out: Path, report: dict | None = None) -> P
         ("reward_dnsmos", "dnsmos"),
     ):
         ax.plot(steps, [r.get(key, float("nan")) for r in rows], label=label, lw=2 if key == "reward_mean" else 1)
+    evaluated = [r for r in rows if "eval_reward" in r]
+    if evaluated:
+        ax.plot([r["step"] for r in evaluated], [r["eval_reward"] for r in evaluated], "k--", label="held-out total")
+        wer_ax = ax.twinx()
+        wer_ax.plot([r["step"] for r in evaluated], [r["eval_wer"] for r in evaluated], "r:", label="held-out raw WER")
+        wer_ax.set_ylabel("held-out raw WER", color="r")
     for tag, marker in (("before", "o"), ("after", "s")):
         if report and report.get(tag) and report[tag].get("total") is not None:
             x = 0 if tag == "before" else report["steps"]
