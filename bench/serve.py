@@ -11,6 +11,11 @@ Goal on CPU: streaming TTFA <= SpeechLM first-chunk time + 100 ms.
 
 A level of concurrency c sends max(--requests, --per-stream * c) requests from a loopback client that keeps at
 most c in flight. Request i uses text i and seed i in every mode, so the modes synthesise the same audio.
+
+Beyond capacity (`--overload-clients 32 --overload-seconds 60`; 0 skips it): that many clients each send streaming
+requests back to back for that long. Admitted requests must complete; the rest must get 503 with Retry-After
+(each client then waits that long). Reported: requests, completed, 503s with and without Retry-After, other
+errors, TTFA p50/p99 of the admitted ones, and the peak RSS of the app's Serve replica processes.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ def ms(stats: dict, key: str, q: str) -> str:
 
 
 def table(results: dict) -> str:
+    results = {b: {c: m for c, m in levels.items() if c != "overload"} for b, levels in results.items()}
     head = f"{'backend':7s} {'mode':9s} {'conc':>4s} {'n':>3s} {'err':>3s} {'TTFA p50':>8s} {'TTFA p99':>8s}"
     head += f" {'total p50':>9s} {'total p99':>9s} {'RTF p50':>7s} {'RTF p99':>7s}  (ms; RTF = wall / audio s)"
     lines = [head]
@@ -168,7 +174,69 @@ async def run(url: str, cfg: ServeConfig, prompts: list[list[int]], args, sample
                 results[c][mode] = summarise(rows)
                 samples[f"{mode}@{c}"] = rows
                 print(f"concurrency {c}, {mode}: {n} requests done", flush=True)
+    if args.overload_clients and args.overload_seconds > 0:
+        results["overload"] = await overload(url, cfg, args.overload_clients, args.overload_seconds, sample_rate)
+        print(f"overload: {json.dumps(results['overload'])}", flush=True)
     return results, samples
+
+
+async def overload(url: str, cfg: ServeConfig, clients: int, seconds: float, sample_rate: int) -> dict:
+    """`clients` loopback clients sending streaming requests back to back for `seconds` (see the docstring)."""
+    import psutil
+
+    body = {"model": cfg.model_names[0], "voice": "default", "response_format": "pcm", "stream": True}
+    counts = {"requests": 0, "completed": 0, "busy_503": 0, "busy_503_without_retry_after": 0, "errors": 0}
+    ttfa, peak_rss, stop = [], {}, time.perf_counter() + seconds
+
+    def sample_rss() -> None:
+        for p in psutil.process_iter(["pid", "name", "cmdline"]):
+            cmd = " ".join(p.info["cmdline"] or [])
+            if "SERVE_REPLICA" in cmd or "ServeReplica" in cmd:
+                try:
+                    peak_rss[p.info["pid"]] = max(peak_rss.get(p.info["pid"], 0), p.memory_info().rss)
+                except psutil.Error:
+                    pass
+
+    async def client(k: int, c: httpx.AsyncClient) -> None:
+        i = k
+        while time.perf_counter() < stop:
+            counts["requests"] += 1
+            start, first = time.perf_counter(), None
+            try:
+                async with c.stream(
+                    "POST", "/v1/audio/speech", json=body | {"input": TEXTS[i % len(TEXTS)], "seed": i}
+                ) as r:
+                    if r.status_code == 503:
+                        counts["busy_503"] += 1
+                        wait = r.headers.get("retry-after")
+                        counts["busy_503_without_retry_after"] += wait is None
+                        await asyncio.sleep(float(wait or 1))
+                        continue
+                    if r.status_code != 200:
+                        counts["errors"] += 1
+                        continue
+                    async for part in r.aiter_raw():
+                        first = first or (time.perf_counter() if part else None)
+                counts["completed"] += 1
+                ttfa.append(first - start if first else float("nan"))
+            except httpx.HTTPError:
+                counts["errors"] += 1
+            i += clients
+
+    async def monitor() -> None:
+        while time.perf_counter() < stop:
+            sample_rss()
+            await asyncio.sleep(0.5)
+
+    async with httpx.AsyncClient(base_url=url, timeout=600, headers=auth(cfg)) as c:
+        await asyncio.gather(monitor(), *(client(k, c) for k in range(clients)))
+    done = [t for t in ttfa if t == t]
+    out = counts | {"clients": clients, "seconds": seconds}
+    if done:
+        out |= {"ttfa_s": {"p50": float(np.percentile(done, 50)), "p99": float(np.percentile(done, 99))}}
+    out["peak_rss_mb"] = {"per_replica_max": max(peak_rss.values(), default=0) / 2**20}
+    out["peak_rss_mb"]["sum_of_replica_peaks"] = sum(peak_rss.values()) / 2**20
+    return out
 
 
 def auth(cfg: ServeConfig) -> dict:
@@ -208,6 +276,8 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     p.add_argument("--requests", type=int, default=6, help="at least this many requests per level and mode")
     p.add_argument("--per-stream", type=int, default=2, help="requests per concurrent stream")
+    p.add_argument("--overload-clients", type=int, default=32, help="clients beyond capacity (0: skip)")
+    p.add_argument("--overload-seconds", type=float, default=60.0)
     p.add_argument("--out", default="runs/bench/serve.json")
     p.add_argument("overrides", nargs="*", help="ServeConfig key=value")
     args = p.parse_args()
