@@ -1,8 +1,8 @@
 """Training throughput: tokens/s and per-worker peak memory of SFT steps: a bare torch loop (the same model and
 micro-batches, AdamW, no DeepSpeed, no Ray: the reference the training path is held to), the training loop in one
-process (DeepSpeed, no Ray), and Ray Train with 1 and 2 workers, measured side by side in one run on the same
-synthetic shards (random codes of the embedded codec, real transcripts). The paper's reference: 18,000
-tokens/s/GPU (1B SpeechLM, SFT, H100).
+process (DeepSpeed, no Ray) in fp32 and with `cpu_autocast` (bf16 matmuls), and Ray Train with 1 and 2 workers,
+measured side by side in one run on the same synthetic shards (random codes of the embedded codec, real
+transcripts). The paper's reference: 18,000 tokens/s/GPU (1B SpeechLM, SFT, H100).
 
     python bench/train.py [--steps 12] [--hidden 256 --layers 6] [--max-len 1024] [--out runs/bench/train.json]
 """
@@ -66,17 +66,18 @@ def plain_torch(cfg: SFTConfig) -> None:
                 tokens, start = 0, time.perf_counter()
 
 
-# --settings id -> (table label, runner, Ray Train workers); the first one run is the ratios' reference
+# --settings id -> (table label, runner, Ray Train workers, config changes); the first one run is the reference
 SETTINGS = {
-    "plain": ("bare torch loop", plain_torch, 1),
-    "local": ("1 process (no Ray)", run_local, 1),
-    "ray1": ("Ray Train, 1 worker", fit, 1),
-    "ray2": ("Ray Train, 2 workers", fit, 2),
+    "plain": ("bare torch loop", plain_torch, 1, {}),
+    "local": ("1 process (no Ray)", run_local, 1, {}),
+    "autocast": ("1 process, cpu_autocast", run_local, 1, {"cpu_autocast": True}),
+    "ray1": ("Ray Train, 1 worker", fit, 1, {}),
+    "ray2": ("Ray Train, 2 workers", fit, 2, {}),
 }
 
 
 def measure(runner, workers: int, base: dict, run_dir: Path) -> dict:
-    cfg = SFTConfig(**base, run_dir=str(run_dir), num_workers=workers, cpus_per_worker=2 // workers)
+    cfg = SFTConfig(**base | {"run_dir": str(run_dir), "num_workers": workers, "cpus_per_worker": 2 // workers})
     start = time.perf_counter()
     runner(cfg)
     wall = time.perf_counter() - start
@@ -117,8 +118,8 @@ def main() -> None:
         "lr": 1e-4,
     }
     results = {}
-    for name, runner, workers in (SETTINGS[k] for k in args.settings):
-        results[name] = measure(runner, workers, base, work / name.replace(" ", "_").replace(",", ""))
+    for name, runner, workers, changes in (SETTINGS[k] for k in args.settings):
+        results[name] = measure(runner, workers, base | changes, work / name.replace(" ", "_").replace(",", ""))
         print(
             f"{name:22s} {results[name]['tokens_per_s']:9.0f} tokens/s  peak RSS {results[name]['max_rss_mb']:7.0f} MB"
             f"  ({results[name]['wall_s']:.0f} s)",

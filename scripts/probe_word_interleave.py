@@ -1,0 +1,324 @@
+"""Issue 19 probe (an experiment, not the product path): does writing each word's phonemes into the audio stream
+(word-interleaved TTS: <speech_start> w1 codes(w1) w2 codes(w2) ...) make the tiny SpeechLM align text and audio
+sooner than plain TTS? Plain torch, the embedded SpeechLM's shape, side by side with the plain layout; word starts
+from libespeak-ng's phoneme events (IPA, in-process, ~0.2 s per 40 utterances) matched to the phoneme front end's
+words by a character alignment (the voices' accents differ from the en-us front end). Held-out WER every
+--eval-every steps (24 test-split prompts of the held-out voices, Whisper tiny.en, T=0.8 top-k 50) and, for the
+interleaved model, the token error of the words it wrote (alignment itself, independent of audio quality).
+
+    tts-align corpus generate --config rayjobs/configs/corpus_speechlm.yaml
+    tts-align speechlm init --out runs/issue19/init_ph8k --manifest data/corpus_speechlm/manifest.jsonl \
+        --codec tts/checkpoints/codec-speechlm front_end.kind=phonemes
+    python scripts/probe_word_interleave.py prep --n 7000          # word starts + codes, ~12 min on 2 cores
+    python scripts/probe_word_interleave.py train --variant interleaved --threads 1 --max-tokens 3000000 &
+    python scripts/probe_word_interleave.py train --variant plain --threads 1 --max-tokens 3000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import json
+import math
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from evals.espeak_words import CHARS_UTF8, END_PAUSE, EVENT_END, OUTPUT_SYNCHRONOUS, PITCH, RATE, _Callback
+from tts.corpus.voices import find_speaker
+
+OUT = Path("runs/issue19")
+CORPUS = Path("data/corpus_speechlm")
+INIT = OUT / "init_ph8k"
+CODEC = "tts/checkpoints/codec-speechlm"
+FPS = 50
+
+
+def phoneme_events(rows: list[dict]) -> list[list[tuple[str, float]] | None]:
+    """(IPA, start s) of every phoneme espeak-ng speaks for each row (None when the rendering's length is off)."""
+    lib = ctypes.CDLL(ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1")
+    sr = lib.espeak_Initialize(OUTPUT_SYNCHRONOUS, 0, None, 0x1 | 0x2)  # phoneme events, in IPA
+    st = {"e": [], "n": 0}
+
+    def cb(wav, n, events):
+        st["n"] += max(n, 0)
+        i = 0
+        while events[i].type != EVENT_END:
+            if events[i].type == 7:
+                st["e"].append(
+                    (events[i].id.split(b"\0")[0].decode("utf-8", "replace"), events[i].audio_position / 1e3)
+                )
+            i += 1
+        return 0
+
+    keep = _Callback(cb)
+    lib.espeak_SetSynthCallback(keep)
+    out = []
+    for r in rows:
+        sp = find_speaker("en", r["speaker"])
+        lib.espeak_SetVoiceByName(sp.voice.encode())
+        lib.espeak_SetParameter(RATE, sp.speed, 0)
+        lib.espeak_SetParameter(PITCH, sp.pitch, 0)
+        st["e"], st["n"] = [], 0
+        data = r["text"].encode()
+        lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, CHARS_UTF8 | END_PAUSE, None, None)
+        lib.espeak_Synchronize()
+        out.append(list(st["e"]) if abs(st["n"] / sr - r["duration"]) < 0.1 else None)
+    return out
+
+
+def word_starts(words: list[str], events: list[tuple[str, float]]) -> list[float] | None:
+    """Start time of each phonemised word: the event holding the character its first character matches in the
+    spoken phonemes (difflib alignment: the front end's en-us phonemes vs the voice's accent)."""
+    import difflib
+
+    spoken = "".join(e for e, _ in events)
+    owner = [t for e, t in events for _ in e]  # time of the event each spoken character belongs to
+    text = "".join(words)
+    if not spoken:
+        return None
+    sm = difflib.SequenceMatcher(None, text, spoken, autojunk=False)
+    if sm.ratio() < 0.7:
+        return None
+    to = [None] * len(text)
+    for blk in sm.get_matching_blocks():
+        for k in range(blk.size):
+            to[blk.a + k] = blk.b + k
+    nxt = len(spoken) - 1  # unmatched characters take the next matched one
+    for i in range(len(text) - 1, -1, -1):
+        nxt = to[i] if to[i] is not None else nxt
+        to[i] = nxt
+    out, c = [], 0
+    for w in words:
+        out.append(owner[to[c]])
+        c += len(w)
+    return list(np.maximum.accumulate(out))
+
+
+_codec = None
+
+
+def _encode(path: str) -> np.ndarray:
+    global _codec
+    if _codec is None:
+        from tts.codec import load_codec
+
+        _codec = load_codec(CODEC)
+    return _codec.encode_file(path).astype(np.int16)
+
+
+def prep(n: int) -> None:
+    from tts.front_end import FrontEnd
+
+    rows = [json.loads(line) for line in (CORPUS / "manifest.jsonl").read_text().splitlines()]
+    rng = np.random.default_rng(0)
+    train = [r for r in rows if r["split"] == "train"]
+    train = [train[i] for i in sorted(rng.choice(len(train), min(n, len(train)), replace=False))]
+    test = [r for r in rows if r["split"] == "test" and r["speaker"] in ("en_08", "en_09") and "_open" not in r["id"]]
+    test = test[:24]
+    tok, layout = _tok_layout()
+    fe = FrontEnd("phonemes")
+    out = {}
+    for name, part in (("train", train), ("test", test)):
+        t0 = time.time()
+        times = phoneme_events(part)
+        phones = fe.apply_batch([r["text"] for r in part])
+        items = []
+        for r, ev, ph in zip(part, times, phones):
+            words = ph.split()
+            ws = None if ev is None else word_starts(words, ev)
+            if ws is None:
+                continue
+            toks = [tok((" " if i else "") + w, add_special_tokens=False)["input_ids"] for i, w in enumerate(words)]
+            items.append(
+                {
+                    "id": r["id"],
+                    "text": r["text"],
+                    "speaker": r["speaker"],
+                    "wav": r["wav"],
+                    "starts": ws,
+                    "words": toks,
+                }
+            )
+        print(f"{name}: {len(items)}/{len(part)} rows with matching word counts ({time.time() - t0:.1f} s)")
+        t0 = time.time()
+        with mp.Pool(2) as pool:
+            codes = pool.map(_encode, [str(CORPUS / it["wav"]) for it in items], chunksize=16)
+        for it, c in zip(items, codes):
+            it["codes"] = c
+        print(f"{name}: encoded in {time.time() - t0:.1f} s")
+        out[name] = items
+    torch.save(out, OUT / "probe_data.pt")
+
+
+def _tok_layout():
+    from transformers import AutoTokenizer
+
+    from tts.base.layout import TokenLayout
+
+    return AutoTokenizer.from_pretrained(INIT), TokenLayout.load(INIT)
+
+
+def sequence(it: dict, layout, variant: str) -> tuple[list[int], list[int]]:
+    text = [t for w in it["words"] for t in w]
+    head = [layout.text_start_id, *text, layout.text_end_id, layout.speech_start_id]
+    codes = np.asarray(it["codes"], dtype=np.int64)
+    audio = layout.codes_to_ids(codes).tolist()
+    if variant == "plain":
+        tail = audio
+    else:
+        b = [min(len(codes), max(0, round(s * FPS))) for s in it["starts"]]
+        b[0] = 0
+        b = list(np.maximum.accumulate(b)) + [len(codes)]
+        tail = []
+        for k, w in enumerate(it["words"]):
+            tail += list(w) + audio[b[k] : b[k + 1]]
+    tail.append(layout.speech_end_id)
+    return head + tail, [-100] * len(head) + tail
+
+
+def batches(items, layout, variant, max_len, rng):
+    from tts.prompts import Prompt
+    from tts.train.data import collate, pack
+
+    while True:
+        order = rng.permutation(len(items))
+        seqs = [sequence(items[i], layout, variant) for i in order]
+        seqs = [s for s in seqs if len(s[0]) <= max_len]
+        for group in pack([len(s[0]) for s in seqs], max_len):
+            yield collate([[Prompt(*seqs[i]) for i in group]], 0)
+
+
+@torch.no_grad()
+def evaluate(model, layout, items, variant, codec, asr, seed=0):
+    from rewards.asr import error_rate
+
+    model.eval()
+    wers, empty, lens, token_errs = [], 0, [], []
+    for k, it in enumerate(items):
+        ids, labels = sequence(it, layout, variant)
+        n_head = sum(1 for x in labels if x == -100)
+        prompt = torch.tensor([ids[:n_head]])
+        torch.manual_seed(seed + k)
+        out = model.generate(
+            input_ids=prompt,
+            attention_mask=torch.ones_like(prompt),
+            max_new_tokens=700,
+            do_sample=True,
+            temperature=0.8,
+            top_k=50,
+            eos_token_id=layout.speech_end_id,
+            pad_token_id=layout.speech_end_id,
+        )
+        gen = np.asarray(out[0, n_head:].tolist())
+        audio = gen[layout.is_audio(gen)]
+        if variant == "interleaved":  # alignment itself: did it write the text's tokens, in order?
+            import jiwer
+
+            written = [str(t) for t in gen if not layout.is_audio(t) and t != layout.speech_end_id]
+            wanted = [str(t) for w in it["words"] for t in w]
+            token_errs.append(jiwer.wer(" ".join(wanted), " ".join(written)) if written else 1.0)
+        if len(audio) == 0:
+            empty += 1
+            wers.append(1.0)
+            continue
+        wave = codec.decode(layout.ids_to_codes(audio))
+        hyp = asr.transcribe(wave)
+        wers.append(min(error_rate(it["text"], hyp), 1.5))
+        lens.append(len(audio) / len(it["codes"]))
+        if k < 3:
+            print(f"   {it['text']!r} -> {hyp!r}")
+    model.train()
+    out = {"wer": float(np.mean(wers)), "empty": empty, "len_ratio": float(np.mean(lens)) if lens else 0.0}
+    return out | ({"text_token_error": float(np.mean(token_errs))} if token_errs else {})
+
+
+def train(variant: str, minutes: float, threads: int, lr: float, eval_every: int, tag: str, max_tokens: int) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from rewards.asr import FasterWhisperASR
+    from tts.codec import load_codec
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    data = torch.load(OUT / "probe_data.pt", weights_only=False)
+    tok, layout = _tok_layout()
+    model = AutoModelForCausalLM.from_pretrained(INIT, torch_dtype=torch.float32, attn_implementation="sdpa")
+    codec, asr = load_codec(CODEC), FasterWhisperASR()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    rest = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95)
+    )
+    est_steps = max_tokens // 3900  # packed 2 x 2048-token sequences per step
+    warm = 50
+
+    def lr_at(s):
+        if s < warm:
+            return lr * (s + 1) / warm
+        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / est_steps))))
+
+    gen = batches(data["train"], layout, variant, 2048, np.random.default_rng(0))
+    log = open(OUT / f"probe_{tag}.jsonl", "a")
+    start, step, tokens = time.time(), 0, 0
+    while True:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        loss_sum = 0.0
+        for _ in range(2):
+            b = next(gen)
+            loss = model(**b.inputs, use_cache=False).loss / 2
+            loss.backward()
+            loss_sum += loss.item()
+            tokens += b.tokens
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        elapsed = time.time() - start
+        done = elapsed > minutes * 60 or tokens >= max_tokens
+        if step % 20 == 0:
+            print(f"{tag} step {step} loss {loss_sum:.3f} tok {tokens} {tokens / elapsed:.0f} tok/s", flush=True)
+        if step % eval_every == 0 or done:
+            t0 = time.time()
+            ev = evaluate(model, layout, data["test"], variant, codec, asr)
+            row = {
+                "step": step,
+                "tokens": tokens,
+                "loss": loss_sum,
+                "minutes": elapsed / 60,
+                **ev,
+                "eval_s": time.time() - t0,
+            }
+            print(tag, row, flush=True)
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            model.save_pretrained(OUT / f"probe_{tag}_model")  # the latest evaluated weights survive a kill
+            start += time.time() - t0  # evaluation time does not count
+        if done:
+            model.save_pretrained(OUT / f"probe_{tag}_model")
+            break
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("cmd")
+    p.add_argument("--n", type=int, default=6000)
+    p.add_argument("--variant", default="interleaved")
+    p.add_argument("--minutes", type=float, default=30)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--eval-every", type=int, default=150)
+    p.add_argument("--tag", default=None)
+    p.add_argument("--max-tokens", type=int, default=3_000_000)
+    a = p.parse_args()
+    if a.cmd == "prep":
+        prep(a.n)
+    else:
+        train(a.variant, a.minutes, a.threads, a.lr, a.eval_every, a.tag or a.variant, a.max_tokens)
