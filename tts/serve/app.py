@@ -155,6 +155,36 @@ def _stretch(wave: np.ndarray, speed: float, sr: int) -> np.ndarray:
     return librosa.effects.time_stretch(wave, rate=speed, n_fft=min(1024, 1 << (len(wave).bit_length() - 1)))
 
 
+class Ticket:
+    """One admitted request's place in the API's admission count, given back exactly once however the request
+    ends: streamed to the end, failed, or its client gone before or after the first byte."""
+
+    def __init__(self, api: SpeechAPI):
+        self.api: SpeechAPI | None = api
+
+    def release(self) -> None:
+        if self.api is not None:
+            self.api.admitted -= 1
+            self.api = None
+
+
+class AdmittedStream(StreamingResponse):
+    """A streaming response that gives its ticket back when it ends, whatever ends it (a client that disconnects
+    raises out of Starlette's response before any body generator runs its `finally`); if the response is dropped
+    without ever being sent, the ticket goes back when it is collected."""
+
+    def __init__(self, content: AsyncIterator[bytes], ticket: Ticket, media_type: str):
+        super().__init__(content, media_type=media_type)
+        self.ticket = ticket
+        weakref.finalize(self, ticket.release)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.ticket.release()
+
+
 @serve.ingress(api)
 class SpeechAPI:
     """The ingress deployment (options from `ServeConfig.api`)."""
@@ -443,36 +473,6 @@ class SpeechAPI:
             self.metrics.request("speech", status)
             if first is not None and status == 200:
                 self.metrics.finished(stream, first - started, time.perf_counter() - started, seconds)
-
-
-class Ticket:
-    """One admitted request's place in the API's admission count, given back exactly once however the request
-    ends: streamed to the end, failed, or its client gone before or after the first byte."""
-
-    def __init__(self, api: SpeechAPI):
-        self.api: SpeechAPI | None = api
-
-    def release(self) -> None:
-        if self.api is not None:
-            self.api.admitted -= 1
-            self.api = None
-
-
-class AdmittedStream(StreamingResponse):
-    """A streaming response that gives its ticket back when it ends, whatever ends it (a client that disconnects
-    raises out of Starlette's response before any body generator runs its `finally`); if the response is dropped
-    without ever being sent, the ticket goes back when it is collected."""
-
-    def __init__(self, content: AsyncIterator[bytes], ticket: Ticket, media_type: str):
-        super().__init__(content, media_type=media_type)
-        self.ticket = ticket
-        weakref.finalize(self, ticket.release)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.ticket.release()
 
 
 def build_app(cfg: ServeConfig) -> serve.Application:

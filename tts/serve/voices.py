@@ -127,7 +127,7 @@ class VoiceRegistry:
         self.spent: dict[str, float] = {}  # arena nonce -> until when it is remembered
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            for path in self.directory.glob("voice_*.npz"):
+            for path in sorted(self.directory.glob("voice_*.npz"), key=lambda p: p.stat().st_mtime):
                 with np.load(path) as z:
                     meta = json.loads(str(z["meta"]))
                     self.voices[meta["id"]] = Voice(**meta, codes=z["codes"])
@@ -161,7 +161,7 @@ class VoiceRegistry:
         return True
 
     def list(self, owner: str | None) -> list[Voice]:
-        return sorted((v for v in self.voices.values() if v.owner == owner), key=lambda v: (v.created, v.id))
+        return sorted((v for v in self.voices.values() if v.owner == owner), key=lambda v: v.created)  # stable
 
     def spend(self, nonce: str, until: float) -> bool:
         """True the first time `nonce` is spent (remembered until `until`), False after."""
