@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -479,6 +481,8 @@ def build_app(cfg: ServeConfig) -> serve.Application:
     """The Serve application graph for `cfg` (checkpoint paths and secrets are checked here, before any replica
     starts; the key and arena secret are resolved here: tts.serve.config.with_secrets)."""
     cfg = with_secrets(cfg)
+    if cfg.arena.secret is None:  # one key for every API replica of this deployment (tokens end with it)
+        cfg = replace(cfg, arena=replace(cfg.arena, secret=secrets.token_urlsafe(32)))
     model = open_speechlm(cfg.model, cfg.codec)  # the SpeechLM and its codec, checked together
     model_dir, codec_dir = str(model.directory), str(model.codec.directory)
     for voice in cfg.voices:

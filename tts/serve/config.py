@@ -113,8 +113,8 @@ class ArenaSettings:
 
     votes: str = "runs/arena/votes.sqlite"  # SQLite file of tts.serve.votes.VoteStore
     contenders: list[str] = field(default_factory=list)  # empty: the served model with each preset voice
-    # HMAC key of pair tokens; give one when the API has several replicas (None: a random key per replica, so a
-    # pair must be voted on at the replica that made it)
+    # key of pair tokens (or $TTS_ALIGN_ARENA_SECRET); None: a random one per deployment, shared by its API replicas,
+    # so pairs made before a redeploy can no longer be voted on
     secret: str | None = None
     pair_ttl_s: int = 3600  # a pair can be listened to and voted on for this long
     seed: int | None = None  # sampling seed of every pair (None: a random one per pair); both sides share it
