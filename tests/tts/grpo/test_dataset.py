@@ -76,7 +76,10 @@ def test_prompt_is_the_voice_cloning_inference_prompt(corpus, tok):
         assert (
             p.input_ids
             == prompts.inference(
-                layout, prompts.encode_text(tokenizer, target.text), prompts.encode_text(tokenizer, ref.text), codes
+                layout,
+                prompts.encode_text(tokenizer, layout, target.text),
+                prompts.encode_text(tokenizer, layout, ref.text),
+                codes,
             ).input_ids
         )
         assert np.array_equal(p.ref.codes, codes) and p.ref.text == ref.text and p.ref.wav.endswith(ref.wav)
