@@ -48,8 +48,8 @@ class TrainConfig:
     cpus_per_worker: int = 1  # Ray sets each worker's OMP threads to this
     use_gpu: bool = False
     bf16: bool | None = None  # None: on with GPUs, off on CPU (fp32)
-    # CPU: fp32 weights and optimizer, matmuls in bf16 under torch.autocast (x1.76 tokens/s for the embedded model
-    # on a 2-core AVX512-BF16 machine); ignored when bf16 training is on
+    # CPU: fp32 weights and optimizer, matmuls in bf16 under torch.autocast (x1.17-1.76 tokens/s for the embedded
+    # model on an AVX512-BF16 machine: docs/training.md); ignored when bf16 training is on
     cpu_autocast: bool = False
     zero_stage: int = 2
     seed: int = 0
