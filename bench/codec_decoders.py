@@ -97,6 +97,13 @@ def llama_1b() -> torch.nn.Module:
     return LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
 
 
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Rows of cells, each column padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
 def log_mel_db(a: np.ndarray, b: np.ndarray, sr: int) -> float:
     """Mean |difference| of two waves' log-mel spectrograms, dB."""
     import librosa
@@ -192,9 +199,7 @@ def main() -> None:
                 *ratios,
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print_table(table)
     for g, s in generators.items():
         print(f"generation of {tokens} tokens ({args.seconds:g} s of audio), {g}: {s:.2f} s")
 
@@ -207,9 +212,7 @@ def main() -> None:
     for r in groups:
         dist = [f"{r[k]:.2f}" if k in r else "-" for k in ("tail_vs_whole_db", "two_completions_db")]
         table.append((r["codec"], f"{r['whole_s']:.3f}", f"{r['tail_s']:.3f}", f"x{r['speedup']:.2f}", *dist))
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print_table(table)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

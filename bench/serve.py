@@ -175,12 +175,12 @@ async def run(url: str, cfg: ServeConfig, prompts: list[list[int]], args, sample
                 samples[f"{mode}@{c}"] = rows
                 print(f"concurrency {c}, {mode}: {n} requests done", flush=True)
     if args.overload_clients and args.overload_seconds > 0:
-        results["overload"] = await overload(url, cfg, args.overload_clients, args.overload_seconds, sample_rate)
+        results["overload"] = await overload(url, cfg, args.overload_clients, args.overload_seconds)
         print(f"overload: {json.dumps(results['overload'])}", flush=True)
     return results, samples
 
 
-async def overload(url: str, cfg: ServeConfig, clients: int, seconds: float, sample_rate: int) -> dict:
+async def overload(url: str, cfg: ServeConfig, clients: int, seconds: float) -> dict:
     """`clients` loopback clients sending streaming requests back to back for `seconds` (see the docstring)."""
     import psutil
 

@@ -17,21 +17,17 @@ import string
 from dataclasses import dataclass
 
 import jiwer
+from zhon.hanzi import punctuation as chinese_punctuation
 
 PROTOCOLS = ("ours", "seed-tts-eval")
 SEED_LANGUAGES = ("en", "zh")  # the languages seed-tts-eval scores
+_PUNCTUATION = frozenset(chinese_punctuation + string.punctuation)  # what it deletes (but the apostrophe)
 
 
 def check_protocol(name: str) -> str:
     if name not in PROTOCOLS:
         raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
     return name
-
-
-def _punctuation() -> str:
-    from zhon.hanzi import punctuation as chinese
-
-    return chinese + string.punctuation
 
 
 @dataclass(frozen=True)
@@ -69,6 +65,3 @@ def seed_tts_eval_score(transcript: str, target: str, language: str) -> SeedScor
         edits=edits,
         ref_len=out.hits + out.substitutions + out.deletions,
     )
-
-
-_PUNCTUATION = frozenset(_punctuation())
