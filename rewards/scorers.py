@@ -70,11 +70,20 @@ class AsrScorer(Scorer):
         device: str = "cpu",
         cer_languages: list[str] | None = None,
         threads: int = 1,
+        per_language: dict[str, dict[str, str]] | None = None,
     ):
         from rewards.asr import load_asr
 
-        self.asr = load_asr(backend, model, device=device, threads=threads)
+        self.default = load_asr(backend, model, device=device, threads=threads)
+        self.routed = {
+            language: load_asr(spec["backend"], spec.get("model"), device=device, threads=threads)
+            for language, spec in (per_language or {}).items()
+        }
         self.cer_languages = frozenset(cer_languages) if cer_languages is not None else CER_LANGUAGES
+
+    def asr(self, language: str):
+        """The ASR that transcribes `language`: its `per_language` model, else the default."""
+        return self.routed.get(language, self.default)
 
     def _record(self, s: Sample, transcript: str) -> dict:
         from rewards.asr import error_rate
@@ -87,7 +96,7 @@ class AsrScorer(Scorer):
         }
 
     def _one(self, s: Sample) -> dict:
-        return self._record(s, self.asr.transcribe(resample(check_wave(s.wave), s.sr, SR), s.language))
+        return self._record(s, self.asr(s.language).transcribe(resample(check_wave(s.wave), s.sr, SR), s.language))
 
     def score_batch(self, samples: list[Sample]) -> list[dict]:
         """One batched decode per language; a failing batch falls back to one sample at a time."""
@@ -98,7 +107,7 @@ class AsrScorer(Scorer):
         for language, idx in by_language.items():
             try:
                 waves = [resample(check_wave(samples[i].wave), samples[i].sr, SR) for i in idx]
-                for i, text in zip(idx, self.asr.transcribe_batch(waves, language)):
+                for i, text in zip(idx, self.asr(language).transcribe_batch(waves, language)):
                     out[i] = self._guard(samples[i], lambda s, text=text: self._record(s, text))
             except Exception:  # noqa: BLE001  isolate the bad sample
                 for i in idx:

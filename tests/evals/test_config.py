@@ -20,6 +20,14 @@ def test_shipped_configs_load(name):
     assert bool(cfg.synthesis.codec_dir) == (name == "eval_production.yaml")
 
 
+def test_seed_tts_eval_config_runs_their_asr_per_language():
+    cfg = load_config(EvalConfig, CONFIGS / "eval_seed_tts.yaml")
+    assert cfg.protocol == "seed-tts-eval" and cfg.asr_languages == ["en", "zh"]
+    assert cfg.rewards.asr.backend == "transformers-whisper" and cfg.rewards.asr.model
+    assert cfg.rewards.asr.per_language["zh"]["backend"] == "paraformer"
+    assert cfg.rewards.speaker.backend == "wavlm_ecapa"
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="increasing character bounds"):
         load_config(EvalConfig, None, ["buckets={short: 50, medium: 20}"])

@@ -110,6 +110,11 @@ def test_end_to_end_run_writes_report_metrics_curve_and_checkpoint(baseline, inp
         assert set(r["raw"]) == {"wer", "sim", "dnsmos_ovrl"}
         assert 0.0 <= r["total"] <= 1.0
         assert json.loads((run_dir / f"eval_{tag}.json").read_text())["summary"] == r
+    compare = on_disk["compare"]  # held-out before vs after, bootstrap intervals, paired over prompts
+    assert compare["samples"] == {"before": 2, "after": 2} and set(compare["unscorable"]) == {"before", "after"}
+    for tag in ("before", "after"):
+        assert compare["reward_total"][tag]["mean"] == pytest.approx(on_disk[tag]["total"])
+    assert "| reward_total |" in (run_dir / "compare.md").read_text()
     rows = metrics(run_dir)
     assert [r["step"] for r in rows] == [1, 2, 3]
     for row in rows:

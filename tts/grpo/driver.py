@@ -391,6 +391,7 @@ class GRPOJob:
         summary = summarise(records)
         rows = [
             {k: r.get(k) for k in ("id", "text", "transcript", "error_rate", "sim", "dnsmos", "rewards", "flags")}
+            | {"unscorable": "failed" not in r}  # empty, silent or undecodable: the router could not score it
             for r in records
         ]
         (self.run_dir / f"eval_{tag}.json").write_text(json.dumps({"summary": summary, "samples": rows}, indent=1))

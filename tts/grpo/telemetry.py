@@ -1,5 +1,6 @@
 """What a GRPO run shows while it runs and leaves behind: Ray metrics (dashboard / Prometheus), a wandb run
-(offline by default), a progress bar, metrics.jsonl, and at the end report.json plus reward_curve.png."""
+(offline by default), a progress bar, metrics.jsonl, and at the end report.json (with the held-out before/after
+comparison and its bootstrap intervals), compare.md and reward_curve.png."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from tts.base.stats import ci_text, paired_delta
 from tts.grpo.config import GRPOConfig
 
 COMPONENTS = ("total", "wer", "sim", "dnsmos")
@@ -54,7 +56,57 @@ def summarise(records: list[dict]) -> dict:
         "dnsmos_ovrl": mean(dnsmos),
     }
     out["n"] = len(records)
+    out["unscorable"] = sum("failed" not in r for r in records)  # empty, silent or undecodable outputs
     return out
+
+
+# held-out measurement -> how to read it from an eval_<tag>.json sample row
+MEASURES = {
+    "wer": lambda r: r.get("error_rate"),
+    "sim": lambda r: r.get("sim"),
+    "dnsmos_ovrl": lambda r: r["dnsmos"].get("ovrl") if isinstance(r.get("dnsmos"), dict) else None,
+    "reward_total": lambda r: r["rewards"].get("total"),
+}
+
+
+def compare_evals(before: list[dict], after: list[dict], seed: int = 0) -> dict:
+    """Held-out before vs after (eval_<tag>.json sample rows): per measurement, each mean with its bootstrap 95%
+    interval and the paired delta over prompts (a prompt's samples averaged first), plus unscorable outputs."""
+
+    def by_prompt(rows: list[dict], read) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for r in rows:
+            out.setdefault(r["id"].split("#")[0], []).append(read(r))
+        return out
+
+    out = {m: paired_delta(by_prompt(before, f), by_prompt(after, f), seed) for m, f in MEASURES.items()}
+    out["unscorable"] = {
+        tag: sum(bool(r.get("unscorable")) for r in rows) for tag, rows in (("before", before), ("after", after))
+    }
+    out["samples"] = {"before": len(before), "after": len(after)}
+    return out
+
+
+def compare_markdown(c: dict) -> str:
+    """compare.md: the held-out table with intervals (WER in %)."""
+    lines = [
+        "# Held-out before vs after GRPO",
+        "",
+        f"{c['samples']['before']} / {c['samples']['after']} samples; means with bootstrap 95% intervals; the delta "
+        "is paired over prompts (after - before). Unscorable outputs (empty, silent) are left out of the means.",
+        "",
+        "| measurement | before | after | after - before | prompts paired |",
+        "|---|---|---|---|---|",
+    ]
+    for m in MEASURES:
+        e, scale = c[m], 100.0 if m == "wer" else 1.0
+        digits = 1 if m == "wer" else 3
+        cells = [ci_text(e[t]["mean"], e[t]["ci95"], scale, digits) for t in ("before", "after")]
+        delta = ci_text(e["delta"], e["delta_ci95"], scale, digits)
+        lines.append(f"| {m}{' %' if m == 'wer' else ''} | {cells[0]} | {cells[1]} | {delta} | {e['paired']} |")
+    u = c["unscorable"]
+    lines.append(f"| unscorable outputs | {u['before']} | {u['after']} | {u['after'] - u['before']:+d} | |")
+    return "\n".join(lines) + "\n"
 
 
 class Telemetry:
@@ -125,6 +177,11 @@ class Telemetry:
 
     def finish(self, report: dict) -> None:
         self.bar.close()
+        evals = [self.run_dir / f"eval_{tag}.json" for tag in ("before", "after")]
+        if all(f.is_file() for f in evals) and report.get("before") and report.get("after"):
+            before, after = (json.loads(f.read_text())["samples"] for f in evals)
+            report["compare"] = compare_evals(before, after, self.cfg.seed)
+            (self.run_dir / "compare.md").write_text(compare_markdown(report["compare"]), encoding="utf-8")
         (self.run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         plot_rewards(self.run_dir / "metrics.jsonl", self.run_dir / "reward_curve.png", report)
         if self.wandb is not None:

@@ -1,0 +1,38 @@
+import pytest
+
+from tts.grpo.telemetry import MEASURES, compare_evals, compare_markdown, summarise
+
+
+def row(prompt: str, k: int, wer: float | None, total: float, unscorable: bool = False) -> dict:
+    return {
+        "id": f"{prompt}#{k}",
+        "error_rate": wer,
+        "sim": None if wer is None else 0.7,
+        "dnsmos": None if wer is None else {"ovrl": 3.0},
+        "rewards": {"total": total},
+        "flags": ["audio: silent"] if unscorable else [],
+        "unscorable": unscorable,
+    }
+
+
+def test_compare_evals_pairs_samples_by_prompt_and_counts_unscorable_outputs():
+    before = [row("a", 0, 1.0, 0.1), row("a", 1, 0.8, 0.2), row("b", 0, None, 0.0, True), row("b", 1, 0.6, 0.3)]
+    after = [row("a", 0, 0.5, 0.5), row("a", 1, 0.3, 0.6), row("b", 0, 0.4, 0.4), row("b", 1, 0.2, 0.5)]
+    c = compare_evals(before, after)
+    assert set(c) == {*MEASURES, "unscorable", "samples"}
+    wer = c["wer"]
+    assert wer["paired"] == 2
+    assert wer["before"]["mean"] == pytest.approx((0.9 + 0.6) / 2)  # prompt means; the silent sample left out
+    assert wer["delta"] == pytest.approx(((0.4 - 0.9) + (0.3 - 0.6)) / 2)
+    assert wer["delta_ci95"][0] <= wer["delta"] <= wer["delta_ci95"][1] < 0
+    assert c["reward_total"]["before"]["mean"] == pytest.approx((0.15 + 0.15) / 2)
+    assert c["unscorable"] == {"before": 1, "after": 0} and c["samples"] == {"before": 4, "after": 4}
+    md = compare_markdown(c)
+    assert "| wer % | 75.0 [" in md and "| unscorable outputs | 1 | 0 | -1 |" in md
+
+
+def test_summarise_counts_outputs_the_router_could_not_score():
+    scored = {"rewards": {"total": 0.5, "wer": 0.5, "sim": 0.5, "dnsmos": 0.5}, "error_rate": 0.2, "failed": []}
+    silent = {"rewards": {"total": 0.0, "wer": 0.0, "sim": 0.0, "dnsmos": 0.0}, "flags": ["audio: silent"]}
+    s = summarise([scored, silent, dict(scored)])
+    assert s["n"] == 3 and s["unscorable"] == 1 and s["raw"]["wer"] == pytest.approx(0.2)
