@@ -239,7 +239,9 @@ def evaluate(model, layout, items, variant, codec, asr, seed=0):
     return out | ({"text_token_error": float(np.mean(token_errs))} if token_errs else {})
 
 
-def train(variant: str, minutes: float, threads: int, lr: float, eval_every: int, tag: str, max_tokens: int) -> None:
+def train(
+    variant: str, minutes: float, threads: int, lr: float, eval_every: int, tag: str, max_tokens: int, autocast: bool
+) -> None:
     from transformers import AutoModelForCausalLM
 
     from rewards.asr import FasterWhisperASR
@@ -249,7 +251,10 @@ def train(variant: str, minutes: float, threads: int, lr: float, eval_every: int
     torch.manual_seed(0)
     data = torch.load(OUT / "probe_data.pt", weights_only=False)
     tok, layout = _tok_layout()
-    model = AutoModelForCausalLM.from_pretrained(INIT, torch_dtype=torch.float32, attn_implementation="sdpa")
+    saved, state = OUT / f"probe_{tag}_model", OUT / f"probe_{tag}_state.pt"
+    resume = state.exists()  # a killed run goes on from its last evaluation (weights, optimiser, step, tokens)
+    src = saved if resume else INIT
+    model = AutoModelForCausalLM.from_pretrained(src, torch_dtype=torch.float32, attn_implementation="sdpa")
     codec, asr = load_codec(CODEC), FasterWhisperASR()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     rest = [p for n, p in model.named_parameters() if p.ndim < 2]
@@ -264,16 +269,23 @@ def train(variant: str, minutes: float, threads: int, lr: float, eval_every: int
             return lr * (s + 1) / warm
         return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / est_steps))))
 
-    gen = batches(data["train"], layout, variant, 2048, np.random.default_rng(0))
+    step, tokens = 0, 0
+    if resume:
+        st = torch.load(state, weights_only=False)
+        opt.load_state_dict(st["opt"])
+        step, tokens = st["step"], st["tokens"]
+        print(f"{tag}: resumed at step {step}, {tokens} tokens", flush=True)
+    gen = batches(data["train"], layout, variant, 2048, np.random.default_rng(step))
     log = open(OUT / f"probe_{tag}.jsonl", "a")
-    start, step, tokens = time.time(), 0, 0
+    start, tokens0 = time.time(), tokens
     while True:
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         loss_sum = 0.0
         for _ in range(2):
             b = next(gen)
-            loss = model(**b.inputs, use_cache=False).loss / 2
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = model(**b.inputs, use_cache=False).loss / 2
             loss.backward()
             loss_sum += loss.item()
             tokens += b.tokens
@@ -284,7 +296,8 @@ def train(variant: str, minutes: float, threads: int, lr: float, eval_every: int
         elapsed = time.time() - start
         done = elapsed > minutes * 60 or tokens >= max_tokens
         if step % 20 == 0:
-            print(f"{tag} step {step} loss {loss_sum:.3f} tok {tokens} {tokens / elapsed:.0f} tok/s", flush=True)
+            rate = (tokens - tokens0) / elapsed
+            print(f"{tag} step {step} loss {loss_sum:.3f} tok {tokens} {rate:.0f} tok/s", flush=True)
         if step % eval_every == 0 or done:
             t0 = time.time()
             ev = evaluate(model, layout, data["test"], variant, codec, asr)
@@ -299,10 +312,10 @@ def train(variant: str, minutes: float, threads: int, lr: float, eval_every: int
             print(tag, row, flush=True)
             log.write(json.dumps(row) + "\n")
             log.flush()
-            model.save_pretrained(OUT / f"probe_{tag}_model")  # the latest evaluated weights survive a kill
+            model.save_pretrained(saved)  # the latest evaluated weights survive a kill
+            torch.save({"opt": opt.state_dict(), "step": step, "tokens": tokens}, state)
             start += time.time() - t0  # evaluation time does not count
         if done:
-            model.save_pretrained(OUT / f"probe_{tag}_model")
             break
 
 
@@ -317,8 +330,9 @@ if __name__ == "__main__":
     p.add_argument("--eval-every", type=int, default=150)
     p.add_argument("--tag", default=None)
     p.add_argument("--max-tokens", type=int, default=3_000_000)
+    p.add_argument("--autocast", action="store_true", help="bf16 matmuls under torch.autocast, fp32 weights")
     a = p.parse_args()
     if a.cmd == "prep":
         prep(a.n)
     else:
-        train(a.variant, a.minutes, a.threads, a.lr, a.eval_every, a.tag or a.variant, a.max_tokens)
+        train(a.variant, a.minutes, a.threads, a.lr, a.eval_every, a.tag or a.variant, a.max_tokens, a.autocast)
