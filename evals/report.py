@@ -108,6 +108,8 @@ def to_markdown(report: dict, title: str = "Evaluation report") -> str:
         what = "the benchmark's ground truth (`gt_wav`)"
     else:
         what = f"synthesized by checkpoint `{src['checkpoint']}`"
+    if "rescored_from" in src:
+        what += f", transcripts of `{src['rescored_from']}` re-scored"
     metric = report["table8"]["metric"].upper()
     parts = [
         f"# {title}",

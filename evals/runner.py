@@ -21,6 +21,7 @@ from evals.meta import EvalItem, load_items
 from evals.metrics import edit_counts
 from evals.protocols import SEED_LANGUAGES, seed_tts_eval_score
 from evals.results import RESULTS, SYNTHESIS, append_rows, read_rows
+from rewards.asr import error_rate
 from rewards.scorers import Sample, audio_problem
 from tts.base.audio import AudioError, load_audio
 
@@ -102,6 +103,48 @@ def load_sample(item: EvalItem, path: Path | None, decode: str, synthesis: dict 
     return sample
 
 
+SEED_FIGURES = ("substitutions", "deletions", "insertions")
+
+
+def text_scores(transcript: str, target: str, language: str, protocol: str, cer: frozenset[str]) -> dict:
+    """`error_rate`, `edits`, `ref_len` (and seed-tts-eval's substitution / deletion / insertion rates) of one
+    transcript under `protocol`; languages seed-tts-eval does not score keep ours."""
+    if protocol == "seed-tts-eval" and language in SEED_LANGUAGES:
+        s = seed_tts_eval_score(transcript, target, language)
+        return {"error_rate": s.wer, "edits": s.edits, "ref_len": s.ref_len} | {k: getattr(s, k) for k in SEED_FIGURES}
+    edits, ref_len = edit_counts(target, transcript, language, cer)
+    return {"error_rate": error_rate(target, transcript, language, cer), "edits": edits, "ref_len": ref_len}
+
+
+def rescore(run: str | Path, cfg: EvalConfig) -> dict:
+    """Re-score an evaluation output's transcripts under `cfg.protocol` into `cfg.out` (no audio, no ASR): the
+    same transcripts through the other text protocol, e.g. to put a run beside a published table."""
+    from evals.report import build_report, write_report
+
+    run = Path(run)
+    rows = read_rows(run / RESULTS)
+    if not rows or not (run / "run.json").is_file():
+        raise FileNotFoundError(f"{run}: no scored utterances to re-score ({RESULTS} and run.json)")
+    cer = frozenset(cfg.rewards.asr.cer_languages)
+    out_rows = []
+    for r in rows:
+        r = {k: v for k, v in r.items() if k not in SEED_FIGURES} | {"protocol": cfg.protocol}
+        if r["error_rate"] is not None:
+            r |= text_scores(r["transcript"] or "", r["text"], r["language"], cfg.protocol, cer)
+        out_rows.append(r)
+    out = Path(cfg.out)
+    if out.resolve() == run.resolve():
+        raise ValueError(f"--out {out} is the run being re-scored; give another directory")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RESULTS).unlink(missing_ok=True)
+    append_rows(out / RESULTS, out_rows)
+    source = json.loads((run / "run.json").read_text()) | {"rescored_from": str(run)}
+    claim(out, source)
+    report = build_report(out_rows, cfg, source)
+    write_report(out, report, cfg.plots)
+    return report
+
+
 def result_row(
     item: EvalItem, decode: str, sample: Sample, record: dict, cfg: EvalConfig, synthesis: dict | None
 ) -> dict:
@@ -117,16 +160,10 @@ def result_row(
         if missing:
             why = [f for f in flags if f.startswith(tuple(missing))]
             failure = f"{', '.join(missing)} not measured" + (f": {why[0]}" if why else "")
-    edits = ref_len = None
-    seed: dict = {}
+    scores: dict = {"error_rate": rate, "edits": None, "ref_len": None}
     if rate is not None and not failure:
         transcript = record.get("transcript") or ""
-        if cfg.protocol == "seed-tts-eval" and item.language in SEED_LANGUAGES:
-            s = seed_tts_eval_score(transcript, item.target_text, item.language)
-            rate, edits, ref_len = s.wer, s.edits, s.ref_len
-            seed = {"substitutions": s.substitutions, "deletions": s.deletions, "insertions": s.insertions}
-        else:
-            edits, ref_len = edit_counts(item.target_text, transcript, item.language, cer)
+        scores = text_scores(transcript, item.target_text, item.language, cfg.protocol, cer)
     timing = synthesis if synthesis and decode == "prompt" else {}
     return {
         "id": item.id,
@@ -136,11 +173,9 @@ def result_row(
         "chars": chars(item.target_text),
         "transcript": record.get("transcript"),
         "metric": metric,
-        "error_rate": None if failure else rate,
-        "edits": edits,
-        "ref_len": ref_len,
+        **scores,
+        "error_rate": None if failure else scores["error_rate"],
         "protocol": cfg.protocol,
-        **seed,
         "sim": None if failure else record.get("sim"),
         "dnsmos": None if failure else record.get("dnsmos"),
         "duration": len(sample.wave) / sample.sr if sample.wave is not None and len(sample.wave) else None,

@@ -5,6 +5,7 @@ on Ray (WER/CER, SIM, DNSMOS, durations, RTF), run comparisons and arena ratings
     python rayjobs/eval.py --meta META --checkpoint CKPT --out OUT             # synthesize, then score
     python rayjobs/eval.py --meta META [META ...] --ground-truth --out OUT     # the sets' own audio (reference)
     python rayjobs/eval.py --compare RUN_A RUN_B --out OUT                     # two runs side by side, deltas
+    python rayjobs/eval.py --rescore RUN --protocol seed-tts-eval --out OUT    # same transcripts, other protocol
     python rayjobs/eval.py --arena VOTES --out OUT                             # win rates + Bradley-Terry
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- python rayjobs/eval.py ...
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     task = parser.add_mutually_exclusive_group()
     task.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two evaluation outputs")
     task.add_argument("--arena", metavar="VOTES", help="vote records (JSONL or the arena's SQLite file)")
+    task.add_argument("--rescore", metavar="RUN", help="re-score RUN's transcripts under --protocol (no ASR)")
     parser.add_argument(
         "overrides", nargs="*", help="key=value, e.g. synthesis.rollout.backend=vllm arena.bootstrap=200"
     )
@@ -59,6 +61,11 @@ def main(argv: list[str] | None = None) -> dict:
 
         result = write_compare(*args.compare, cfg.out)
         summary = result["summary"]["delta"]
+    elif args.rescore:
+        from evals.runner import rescore
+
+        result = rescore(args.rescore, cfg)
+        summary = result["summary"]
     elif args.arena:
         from evals.arena import write_arena
 

@@ -207,3 +207,31 @@ def test_seed_tts_eval_protocol_scores_the_transcript_its_way(bench, tmp_path):
     assert summary["wer_deletions"] == pytest.approx(1 / 6) and summary["wer_above_50_share"] == 0.0
     with pytest.raises(ValueError, match="unknown protocol 'seed'; known: ours, seed-tts-eval"):
         cfg_for(tmp_path, protocol="seed")
+
+
+def test_rescore_moves_a_run_to_the_other_protocol_without_asr(bench, tmp_path):
+    """ "I have 2 cats." heard as "I have two cats": Whisper's normaliser (ours) spells numbers alike, so no error;
+    seed-tts-eval's processing only deletes punctuation and lower-cases, so one substitution in four words."""
+    from evals.runner import claim, rescore
+
+    items = [EvalItem("good", "A prompt.", bench["items"][0].prompt_wav, "I have 2 cats.", "en")]
+    items += bench["items"][2:4]  # broken, silent: failures stay failures
+    out = tmp_path / "out"
+    out.mkdir()
+    claim(out, {"wav_dir": str(bench["wavs"])})
+    score(items, {"prompt": bench["wavs"]}, FakeRouter(transcript="I have two cats"), out, cfg_for(tmp_path))
+    seed = rescore(out, cfg_for(tmp_path / "seed", protocol="seed-tts-eval"))
+    rows = {r["id"]: r for r in read_rows(tmp_path / "seed" / "out" / RESULTS)}
+    assert rows["good"]["protocol"] == "seed-tts-eval" and rows["good"]["error_rate"] == pytest.approx(0.25)
+    assert rows["good"]["substitutions"] == pytest.approx(0.25) and rows["good"]["transcript"] == "I have two cats"
+    assert rows["broken"]["failure"] and rows["broken"]["error_rate"] is None
+    assert seed["summary"]["failures"] == 2 and seed["source"]["rescored_from"] == str(out)
+    ours = {r["id"]: r for r in read_rows(out / RESULTS)}
+    assert ours["good"]["error_rate"] == 0.0 and "substitutions" not in ours["good"]
+    back = rescore(tmp_path / "seed" / "out", cfg_for(tmp_path / "back"))
+    assert back["summary"]["wer"] == 0.0
+    assert "substitutions" not in read_rows(tmp_path / "back" / "out" / RESULTS)[0]
+    with pytest.raises(ValueError, match="is the run being re-scored"):
+        rescore(out, cfg_for(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no scored utterances"):
+        rescore(tmp_path / "nothing", cfg_for(tmp_path / "x"))
