@@ -16,6 +16,7 @@ from transformers import PreTrainedModel
 
 from tts.base.layout import MARKUP_TAGS, TokenLayout
 
+ADAPTER = "adapter"  # a LoRA run's checkpoint keeps its adapter here, beside the merged model
 LLAMA_QKVO_MLP = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -27,12 +28,14 @@ class LoraSettings:
     target_modules: list[str] = field(default_factory=lambda: list(LLAMA_QKVO_MLP))
     train_embeddings: bool = False  # also train the markup-tag embedding rows (needs the token layout)
 
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.alpha <= 0 or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"lora needs rank >= 1, alpha > 0, 0 <= dropout < 1; got {self}")
+        if not self.target_modules:
+            raise ValueError("lora.target_modules is empty: LoRA would train nothing")
+
 
 def lora_config(settings: LoraSettings, layout: TokenLayout | None = None) -> LoraConfig:
-    if settings.rank < 1 or settings.alpha <= 0 or not 0.0 <= settings.dropout < 1.0:
-        raise ValueError(f"need rank >= 1, alpha > 0, 0 <= dropout < 1; got {settings}")
-    if not settings.target_modules:
-        raise ValueError("target_modules is empty: LoRA would train nothing")
     tokens = None
     if settings.train_embeddings:
         if layout is None:
@@ -65,6 +68,18 @@ def unmerge(model: PeftModel) -> PeftModel:
     """Subtract the adapters from the base weights again, so training continues on the original base."""
     model.unmerge_adapter()
     return model
+
+
+def save_merged(model: PeftModel, directory: str | Path, state_dict: dict | None = None) -> None:
+    """A LoRA run's checkpoint: the merged SpeechLM in `directory` (what every loader, vLLM included, opens)
+    and the adapter alone in `directory/adapter` (served as a LoRA voice on the unchanged base). The merge runs
+    on a copy, so the frozen base never drifts by merge/unmerge rounding."""
+    import copy
+
+    directory = Path(directory)
+    model.save_pretrained(directory / ADAPTER)
+    merged = copy.deepcopy(model).merge_and_unload()
+    merged.save_pretrained(directory, state_dict=state_dict)
 
 
 def save_adapter(model: PeftModel, directory: str | Path) -> Path:

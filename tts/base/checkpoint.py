@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +99,18 @@ def set_rng_state(state: dict) -> None:
 
 
 def save(
-    directory: Path, engine: Any, tokenizer: Any, layout: TokenLayout, state: dict, rank: int, with_state: bool = True
+    directory: Path,
+    engine: Any,
+    tokenizer: Any,
+    layout: TokenLayout,
+    state: dict,
+    rank: int,
+    with_state: bool = True,
+    export: Callable[[Any, Path, dict | None], None] | None = None,
 ) -> None:
     """Write this rank's part of a checkpoint (collective: every rank must call it). `with_state` False: the
-    caller writes train_state.json once every rank has returned (`write_state`)."""
+    caller writes train_state.json once every rank has returned (`write_state`). `export(module, directory,
+    state_dict)` writes the model instead of `save_pretrained` (a LoRA run: merged model plus adapter)."""
     engine.save_checkpoint(str(directory / DEEPSPEED), tag=dir_name(state["step"]))
     (directory / "rng").mkdir(parents=True, exist_ok=True)
     torch.save(rng_state(), directory / "rng" / f"rank_{rank}.pt")
@@ -109,11 +118,15 @@ def save(
     if engine.zero_optimization_stage() == 3:  # the module holds shards: gather them, one parameter at a time
         weights = gather_weights(engine, rank, next(engine.module.parameters()).dtype)
     if rank == 0:
-        engine.module.save_pretrained(directory, state_dict=weights.state_dict() if weights else None)
+        (export or _save_pretrained)(engine.module, directory, weights.state_dict() if weights else None)
         tokenizer.save_pretrained(directory)
         layout.save(directory)
         if with_state:
             write_state(directory, state)
+
+
+def _save_pretrained(module: Any, directory: Path, state_dict: dict | None) -> None:
+    module.save_pretrained(directory, state_dict=state_dict)
 
 
 def load(directory: Path, engine: Any, rank: int) -> dict:

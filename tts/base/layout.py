@@ -128,6 +128,9 @@ class TokenLayout:
     codec: dict[str, str] | None = None
     # what the tokenizer reads (tts.front_end.FrontEnd.record): None = raw text
     front_end: dict[str, str] | None = None
+    # markup tags its training data taught it (an SFT with tagged text records them); None: not recorded, every
+    # tag token of the vocabulary is accepted
+    learned_tags: list[str] | None = None
 
     @classmethod
     def plan(cls, text_vocab_size: int, codebook_size: int = DEFAULT_CODEBOOK) -> TokenLayout:

@@ -15,8 +15,10 @@ TAG = re.compile(r"\[[a-z][a-z_]*\]")
 
 
 def model_tags(layout: TokenLayout) -> list[str]:
-    """The markup tags this model's vocabulary has (none for Llasa-style layouts)."""
-    return [t for t in MARKUP_TAGS if t[1:-1] in layout.special_ids]
+    """The markup tags this model can render: those its training recorded as learned, else every tag its
+    vocabulary has (none for Llasa-style layouts). A tag token the model never saw in training would be noise."""
+    known = [t for t in MARKUP_TAGS if t[1:-1] in layout.special_ids]
+    return known if layout.learned_tags is None else [t for t in known if t in layout.learned_tags]
 
 
 def check_markup(layout: TokenLayout, text: str) -> list[str]:
@@ -25,6 +27,6 @@ def check_markup(layout: TokenLayout, text: str) -> list[str]:
     used = TAG.findall(text)
     for tag in used:
         if tag not in known:
-            have = f"supported tags: {' '.join(known)}" if known else "this model has no markup tags"
+            have = f"supported tags: {' '.join(known)}" if known else "this model has learned no markup tags"
             raise ValueError(f"unknown markup tag {tag}; {have}")
     return used

@@ -14,15 +14,23 @@ from tts.tokenize.shards import shard_dir, write_shard
 
 
 def write_random_shards(
-    root: Path, codec_dir: Path, rows: int = 12, speakers: int = 3, n_codes: tuple[int, int] = (20, 60), seed: int = 0
+    root: Path,
+    codec_dir: Path,
+    rows: int = 12,
+    speakers: int = 3,
+    n_codes: tuple[int, int] = (20, 60),
+    seed: int = 0,
+    tags: tuple[str, ...] = (),
 ) -> Path:
-    """A tokenize output directory (one shard + summary.json naming the codec, as the training jobs check)."""
+    """A tokenize output directory (one shard + summary.json naming the codec, as the training jobs check);
+    with `tags`, row i's transcript starts with markup tag i mod len(tags)."""
     root = Path(root)
     codebook = load_codec(codec_dir).codebook_size
     rng = np.random.default_rng(seed)
     items = []
     for i, text in enumerate(generate_sentences("en", rows)):
         codes = rng.integers(0, codebook, size=int(rng.integers(*n_codes)))
+        text = f"{tags[i % len(tags)]} {text}" if tags else text
         meta = {"id": f"u{i:03d}", "text": text, "language": "en", "speaker": f"spk{i % speakers}"}
         items.append((meta | {"duration": len(codes) / 50, "n_codes": len(codes)}, codes))
     write_shard(shard_dir(root, 0), "synthetic", items, [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from tts.lora import LoraSettings
 from tts.speechlm import TinySpeechLMConfig
 
 
@@ -128,11 +129,16 @@ class SFTConfig(TrainConfig):
     # A pre-training checkpoint or run directory: its final learning rate becomes this run's peak `lr` (the
     # paper found starting SFT there, rather than at a fresh peak, crucial).
     start_lr_from: str | None = None
+    # LoRA instead of full fine-tuning (paper 3.6: markups, professional voice cloning): peft adapters on
+    # init_from, which stays frozen; checkpoints hold the merged SpeechLM plus adapter/ (a Serve LoRA voice)
+    lora: LoraSettings | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 <= self.clone_fraction <= 1.0:
             raise ValueError(f"clone_fraction must be in [0, 1], got {self.clone_fraction}")
+        if isinstance(self.lora, dict):
+            self.lora = LoraSettings(**self.lora)
 
 
 CONFIGS: dict[str, type[TrainConfig]] = {"pretrain": PretrainConfig, "sft": SFTConfig}

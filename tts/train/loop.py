@@ -9,6 +9,7 @@ import resource
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 from tts.base import checkpoint
 from tts.base.checkpoint import keep_until
 from tts.base.distributed import all_sum, deepspeed_config, deepspeed_engine, optimizer, scheduler
+from tts.base.layout import MARKUP_TAGS, TokenLayout, special_name
 from tts.train.config import TrainConfig
 from tts.train.data import Batch, Corpus, Position, split_rows, streams
 from tts.train.model import load as load_model
@@ -68,6 +70,16 @@ def train_step(
     return position, loss_sum / grad_accum, tokens
 
 
+def taught_tags(corpus: Corpus, layout: TokenLayout, rows: np.ndarray) -> list[str] | None:
+    """Markup tags in the transcripts of the training `rows`, added to those the start model already learned;
+    None when the vocabulary has no tag tokens."""
+    ids = {t: layout.tag_id(t) for t in MARKUP_TAGS if special_name(t) in layout.special_ids}
+    if not ids:
+        return None
+    seen = set(np.concatenate([corpus.text_ids[int(k)] for k in rows])) if len(rows) else set()
+    return [t for t in MARKUP_TAGS if ids.get(t) in seen or t in (layout.learned_tags or [])]
+
+
 def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
     """Train from scratch or resume; returns the last metrics. Every rank runs this."""
     from tqdm import tqdm
@@ -83,11 +95,20 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
     torch.manual_seed(cfg.seed + rank)
     np.random.seed(cfg.seed + rank)
     codec = load_codec(cfg.codec_dir)
-    model, tokenizer, layout = load_model(
-        restore or Path(cfg.init_from), codec.codebook_size, cfg.seed, cfg.attn_implementation
-    )
+    lora = getattr(cfg, "lora", None)
+    # a LoRA run's base is always init_from (frozen); its checkpoints' adapters come back with the DeepSpeed state
+    source = Path(cfg.init_from) if lora else (restore or Path(cfg.init_from))
+    model, tokenizer, layout = load_model(source, codec.codebook_size, cfg.seed, cfg.attn_implementation)
     layout = with_codec(layout, codec_ref(cfg.codec_dir))  # every checkpoint records the codec it speaks
     corpus = Corpus(cfg.shards, tokenizer, layout)
+    if cfg.job == "sft":  # the checkpoint records which markup tags it was taught (Serve refuses the others)
+        layout = replace(layout, learned_tags=taught_tags(corpus, layout, split_rows(cfg, corpus)[0]))
+    export = None
+    if lora:
+        from tts.lora import add_lora, save_merged
+
+        model = add_lora(model, lora, layout if lora.train_embeddings else None)
+        export = save_merged
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else layout.speech_end_id
     train, val = streams(cfg, corpus, layout, codec.frame_rate, pad_id, rank, world)
     engine = engine_for(model, cfg)
@@ -161,7 +182,7 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
             }
             with tempfile.TemporaryDirectory(prefix=f"rank{rank}-") as tmp:
                 directory = Path(tmp) / checkpoint.dir_name(step)
-                checkpoint.save(directory, engine, tokenizer, layout, state, rank)
+                checkpoint.save(directory, engine, tokenizer, layout, state, rank, export=export)
                 session.report(metrics, directory)
         else:
             session.report(metrics)

@@ -45,8 +45,24 @@ def test_unknown_tags_are_refused_with_the_list(embedded):
 def test_a_model_without_tag_tokens_refuses_every_tag():
     llasa = TokenLayout("llasa", 100, 108, 16, 124, {"speech_start": 100, "speech_end": 101})
     assert model_tags(llasa) == []
-    with pytest.raises(ValueError, match="this model has no markup tags"):
+    with pytest.raises(ValueError, match="this model has learned no markup tags"):
         check_markup(llasa, "[happy] hi")
+
+
+def test_only_the_tags_a_fine_tune_taught_are_accepted(embedded):
+    """A markups LoRA records the tags its data held (layout.learned_tags); the rest are refused, not rendered
+    as untrained embeddings."""
+    from dataclasses import replace
+
+    _, layout = embedded
+    taught = replace(layout, learned_tags=["[sad]", "[whispering]"])
+    assert model_tags(taught) == ["[sad]", "[whispering]"]
+    assert check_markup(taught, "[sad] hi [whispering] there") == ["[sad]", "[whispering]"]
+    with pytest.raises(ValueError, match=r"unknown markup tag \[happy\]; supported tags: \[sad\] \[whispering\]"):
+        check_markup(taught, "[happy] hi")
+    assert TokenLayout.from_json(taught.to_json()).learned_tags == ["[sad]", "[whispering]"]
+    with pytest.raises(ValueError, match="learned no markup tags"):
+        check_markup(replace(layout, learned_tags=[]), "[sad] hi")
 
 
 @pytest.mark.parametrize("languages", [[], ["en", "xx"], ["english"]])

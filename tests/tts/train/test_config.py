@@ -82,3 +82,16 @@ def test_start_lr_from_reads_the_final_lr_of_a_pretraining_run(tmp_path):
         checkpoint.final_lr(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="neither a training checkpoint nor a run directory"):
         checkpoint.final_lr(tmp_path)
+
+
+def test_sft_lora_section_from_yaml_and_overrides():
+    from tts.base.config import load_config
+    from tts.lora import LoraSettings
+    from tts.train.config import SFTConfig
+
+    assert SFTConfig().lora is None
+    cfg = load_config(SFTConfig, None, ["lora.rank=8", "lora.train_embeddings=true"])
+    assert cfg.lora == LoraSettings(rank=8, train_embeddings=True)  # the rest: Table 6's 16/32/0.2 defaults
+    assert (LoraSettings().rank, LoraSettings().alpha, LoraSettings().dropout) == (16, 32, 0.2)
+    with pytest.raises(ValueError, match="rank >= 1"):
+        load_config(SFTConfig, None, ["lora.rank=0"])

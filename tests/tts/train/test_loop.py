@@ -87,3 +87,47 @@ def test_cpu_autocast_trains_in_bf16_matmuls_with_fp32_weights(common, tmp_path)
     assert b[-1]["eval_loss"] == pytest.approx(fp32["metrics"]["eval_loss"], rel=5e-2)
     assert b[-1]["loss"] != a[-1]["loss"]  # the setting did something
     assert all(t.dtype == torch.float32 for t in weights(mixed["checkpoint"]).values())
+
+
+def test_lora_sft_trains_adapters_on_a_frozen_base_and_checkpoints_merged_plus_adapter(common, lm_dir, tmp_path):
+    """SFTConfig.lora: only adapters and tag rows train; each checkpoint is the merged SpeechLM (what every loader
+    opens) plus adapter/ (a LoRA voice on the unchanged base), records the markup tags its data taught, and a
+    halted run resumes to exactly the uninterrupted one."""
+    from tests.tts.train.tiny_setup import write_corpus
+    from tts.base.layout import MARKUP_TAGS, TokenLayout
+    from tts.lora import LoraSettings, load_adapter
+    from tts.speechlm import load_speechlm
+
+    tagged = write_corpus(tmp_path / "tagged", Path(common["codec_dir"]), rows=12, tags=("[sad]", "[laughing]"))
+    cfg = SFTConfig(**common | dict(shards=[str(tagged)], eval_samples=0, lr=1e-2, max_steps=4, checkpoint_interval=2))
+    cfg = replace(cfg, lora=LoraSettings(rank=4, alpha=8, dropout=0.0, train_embeddings=True))
+    whole = run_local(replace(cfg, run_dir=str(tmp_path / "whole")))
+    run_local(replace(cfg, run_dir=str(tmp_path / "halves"), halt_at_step=2))
+    halves = run_local(replace(cfg, run_dir=str(tmp_path / "halves")))
+    a, b = weights(whole["checkpoint"]), weights(halves["checkpoint"])
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6  # exact resume
+
+    ckpt = Path(whole["checkpoint"])
+    assert (ckpt / "adapter" / "adapter_config.json").is_file()
+    assert TokenLayout.load(ckpt).learned_tags == ["[laughing]", "[sad]"]  # in MARKUP_TAGS order
+    base = weights(str(lm_dir))
+    assert set(a) == set(base)  # a plain SpeechLM: no lora_ or base_layer keys
+    changed = {k for k in a if not torch.equal(a[k], base[k])}
+    assert any("q_proj" in k for k in changed) and any("down_proj" in k for k in changed)
+    assert not any("norm" in k for k in changed)  # frozen outside the adapters
+    layout = TokenLayout.load(ckpt)
+    emb = next(k for k in a if "embed_tokens" in k)
+    rows = set((a[emb] != base[emb]).any(dim=1).nonzero().flatten().tolist())
+    assert {layout.tag_id("[sad]"), layout.tag_id("[laughing]")} <= rows <= {layout.tag_id(t) for t in MARKUP_TAGS}
+    # the adapter on the base merges to the checkpoint's weights
+    model, _, _ = load_speechlm(lm_dir)
+    merged = load_adapter(model, ckpt / "adapter").merge_and_unload().state_dict()
+    assert max((merged[k] - a[k]).abs().max().item() for k in a if k in merged) <= 1e-5
+    assert metrics(tmp_path / "whole")[-1]["loss"] < metrics(tmp_path / "whole")[0]["loss"]
+
+
+def test_full_sft_records_no_tags_when_its_data_has_none(common, tmp_path):
+    from tts.base.layout import TokenLayout
+
+    cfg = SFTConfig(**common | dict(run_dir=str(tmp_path / "sft"), max_steps=1, eval_samples=0, eval_batches=0))
+    assert TokenLayout.load(run_local(cfg)["checkpoint"]).learned_tags == []
