@@ -10,6 +10,9 @@ class TokenizeConfig:
     language: str = "en"  # language of seed-tts-eval meta.lst rows (our JSONL manifests carry their own)
     languages: list[str] | None = None  # accepted language codes; None: tts.base.languages.LANGUAGES
     codec_dir: str | None = None  # None: the embedded codec
+    # False: no DNSMOS scoring nor OVRL filter, e.g. for a synthetic corpus, whose rendered speech has no noise to
+    # find (DNSMOS is ~3 s of CPU per clip: most of the time of tokenising a synthetic corpus)
+    dnsmos: bool = True
     dnsmos_model_dir: str | None = None  # None: the ONNX files of the speechmos wheel
     dnsmos_personalized: bool = False
     dnsmos_drop_fraction: float = 0.2  # drop rows below this quantile of OVRL (over all scored rows)

@@ -4,7 +4,8 @@ Pass 1 (annotate): rows -> `read_audio` (resample to the codec's encoder rate) -
 pool) -> the driver, which keeps a few numbers per row and caches them (annotations.py). The filters need
 corpus-wide quantiles, so they run on the driver over that table. Pass 2 (encode): kept rows of unfinished
 shards -> `read_audio` -> `CodecEncoder` (actor pool) -> the driver, which writes each shard once all its rows
-are in, so an interrupted run keeps its finished shards. Audio is read twice rather than held in the object
+are in, so an interrupted run keeps its finished shards. `dnsmos: false` (synthetic corpora) skips the DNSMOS
+actors and the OVRL filter. Audio is read twice rather than held in the object
 store while the quantiles wait for the last row; reading is cheap next to DNSMOS and encoding. Workers only
 read audio (on a cluster, from storage they share); the driver alone writes `out`.
 """
@@ -18,6 +19,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import ray
 
@@ -30,7 +32,7 @@ from tts.tokenize.filters import REASONS, decide
 from tts.tokenize.report import shard_totals, size_table, stage_table
 from tts.tokenize.shards import CODE_DTYPE, ShardPlan, ShardWriter, check_codebook, is_done, plan_shards, shard_dir
 from tts.tokenize.sources import read_source
-from tts.tokenize.stages import DNSMOS_FAILED, CodecEncoder, DnsmosAnnotator, read_audio
+from tts.tokenize.stages import DNSMOS_FAILED, CodecEncoder, DnsmosAnnotator, read_audio, unscored
 
 BAD_FILES, DROPPED, SUMMARY = "bad_files.jsonl", "dropped.jsonl", "summary.json"
 COLUMNS = ["position", "id", "text", "language", "speaker", "wav", "sample_rate", "num_samples", "duration"]
@@ -68,7 +70,7 @@ def annotate(rows: list[dict], cfg: TokenizeConfig, codec: Codec, out: Path) -> 
         "max_duration": cfg.max_duration,
         "dnsmos_model_dir": cfg.dnsmos_model_dir,
         "dnsmos_personalized": cfg.dnsmos_personalized,
-    }
+    } | ({} if cfg.dnsmos else {"dnsmos": False})  # a cache of scored rows stays valid for scoring runs
     cache = AnnotationCache(out / ANNOTATIONS, settings)
     hits = [cache.lookup(r["wav"]) for r in rows]
     cache.rewrite([r["wav"] for r, hit in zip(rows, hits) if hit])
@@ -78,14 +80,17 @@ def annotate(rows: list[dict], cfg: TokenizeConfig, codec: Codec, out: Path) -> 
         ds = ray.data.from_items(todo).map_batches(
             read_audio, batch_size=cfg.batch_size, fn_kwargs=_read_kwargs(codec, cfg.max_duration)
         )
-        dnsmos = {"model_dir": cfg.dnsmos_model_dir, "personalized": cfg.dnsmos_personalized}
-        dnsmos |= {"sample_rate": codec.encoder_sample_rate, "threads": max(1, int(cfg.actor_cpus))}
-        ds = ds.map_batches(
-            DnsmosAnnotator,
-            batch_size=cfg.batch_size,
-            fn_constructor_kwargs=dnsmos,
-            **_actors(cfg, cfg.dnsmos_actors),
-        )
+        if cfg.dnsmos:
+            dnsmos = {"model_dir": cfg.dnsmos_model_dir, "personalized": cfg.dnsmos_personalized}
+            dnsmos |= {"sample_rate": codec.encoder_sample_rate, "threads": max(1, int(cfg.actor_cpus))}
+            ds = ds.map_batches(
+                DnsmosAnnotator,
+                batch_size=cfg.batch_size,
+                fn_constructor_kwargs=dnsmos,
+                **_actors(cfg, cfg.dnsmos_actors),
+            )
+        else:
+            ds = ds.map_batches(unscored, batch_size=cfg.batch_size)
         for batch in ds.iter_batches(batch_size=None, batch_format="pandas"):
             cache.append(batch)
             frames.append(batch)
@@ -110,7 +115,9 @@ def encode(plans: list[ShardPlan], kept: pd.DataFrame, cfg: TokenizeConfig, code
             "duration": round(r.duration, 4),
             "sample_rate": int(r.sample_rate),
             "num_samples": int(r.num_samples),
-            "dnsmos": {k: round(float(getattr(r, k)), 4) for k in ("ovrl", "sig", "bak", "p808")},
+            "dnsmos": None
+            if np.isnan(r.ovrl)
+            else {k: round(float(getattr(r, k)), 4) for k in ("ovrl", "sig", "bak", "p808")},
             "wav": r.wav,
         }
         for r in kept.itertuples(index=False)

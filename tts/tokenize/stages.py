@@ -101,6 +101,12 @@ class DnsmosAnnotator:
         return batch | {"reason": reasons, "message": messages} | dict(zip(("ovrl", "sig", "bak", "p808"), scores.T))
 
 
+def unscored(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What `DnsmosAnnotator` adds, unmeasured (NaN), for runs with `dnsmos: false`: the wave is dropped."""
+    n = len(batch.pop("wave"))
+    return batch | {k: np.full(n, np.nan) for k in ("ovrl", "sig", "bak", "p808")}
+
+
 class CodecEncoder:
     """Adds `codes` (ragged int64) for rows without an error; loads the codec once per actor."""
 

@@ -168,3 +168,16 @@ def test_manifest_without_usable_rows(tmp_path):
     summary = run(tmp_path / "m.jsonl", tmp_path / "out", cfg)
     assert summary["rows_in"] == summary["bad_files"] == 2 and summary["kept"] == summary["shards"] == 0
     assert summary["bad_reasons"] == {"bad_manifest_row": 2} and summary["hours_kept"] == 0
+
+
+@pytest.mark.slow
+def test_dnsmos_false_skips_scoring_and_its_filter(tiny, tmp_path):
+    """A synthetic corpus: no DNSMOS actors, no OVRL cut, the same rows otherwise; shards say unscored (None)."""
+    from dataclasses import replace
+
+    manifest, _, cfg, scored = tiny
+    summary = run(manifest, tmp_path / "out", replace(cfg, dnsmos=False))
+    assert summary["dropped"]["low_dnsmos"] == 0 and scored["dropped"]["low_dnsmos"] > 0
+    assert summary["kept"] > scored["kept"]
+    assert summary["thresholds"]["dnsmos_ovrl"] is None
+    assert all(meta["dnsmos"] is None for meta, _ in ShardDataset(tmp_path / "out"))
