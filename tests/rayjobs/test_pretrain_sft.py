@@ -52,7 +52,11 @@ def test_configs_load():
         assert production.use_gpu and production.use_bf16 and production.num_workers == 8
         assert production.zero_stage == 2 and production.max_len == 2048
     sft = load_config(SFTConfig, CONFIGS / "sft_embedded.yaml")
-    assert sft.init_from == sft.start_lr_from == "runs/pretrain_embedded"
+    assert sft.init_from == sft.start_lr_from == "runs/pretrain_embedded" and sft.lora is None
+    markups = load_config(SFTConfig, CONFIGS / "sft_markups.yaml")
+    assert markups.lora.train_embeddings and (markups.lora.rank, markups.lora.alpha) == (16, 32)
+    voice = load_config(SFTConfig, CONFIGS / "sft_voice_lora.yaml")
+    assert voice.lora and not voice.lora.train_embeddings and voice.clone_fraction == 0.0
 
 
 def test_missing_checkpoint_fails_before_ray_starts(tmp_path):
