@@ -152,6 +152,10 @@ def to_markdown(report: dict, title: str = "Evaluation report") -> str:
                 ],
             ),
         ]
+    if "markups" in report:
+        from evals.markups import markup_markdown
+
+        parts.append(markup_markdown(report["markups"]).rstrip())
     failures = report["failures"]
     parts.append(f"## Failures ({len(failures)})")
     lines = [f"- {f['id']} ({f['decode']}): {f['reason']}" for f in failures[:20]]

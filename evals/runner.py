@@ -17,6 +17,7 @@ import yaml
 
 from evals.buckets import chars
 from evals.config import EvalConfig
+from evals.markups import SEP
 from evals.meta import EvalItem, load_items
 from evals.metrics import edit_counts
 from evals.protocols import SEED_LANGUAGES, seed_tts_eval_score
@@ -242,5 +243,9 @@ def run_eval(cfg: EvalConfig, router_factory=None) -> dict:
     wanted = {(it.id, d) for d in wav_dirs for it in items}
     rows = [r for r in read_rows(out / RESULTS) if (r["id"], r["decode"]) in wanted]
     report = build_report(rows, cfg, source)
+    if wav_dirs["prompt"] is not None and any(SEP in it.id for it in items):  # a markups set: the tags' effects
+        from evals.markups import markup_effects
+
+        report["markups"] = markup_effects(items, wav_dirs["prompt"])
     write_report(out, report, cfg.plots)
     return report

@@ -4,6 +4,7 @@ written in seed-tts-eval's layout so `rayjobs/eval.py` runs on them offline:
     OUT/cloning/<lang>/       every test utterance, prompted by another utterance of its speaker (Figure 8, Table 10)
     OUT/continuation/<lang>/  every test utterance bisected: first half prompt, second half target (Figure 4)
     OUT/length/<lang>/        Short / Medium / Long English targets (Tables 7 and 8)
+    OUT/markups/<lang>/       a few cloning prompts, each neutral and under every markup tag (paper 3.6)
     OUT/sets.json             what was written: counts, Table 7 statistics, skipped rows
 
 Each set directory holds `meta.lst` (`utt|prompt_text|prompt-wavs/P.wav|target_text|wavs/utt.wav`),
@@ -29,6 +30,7 @@ from evals.buckets import DEFAULT_BOUNDS, bucket_of, table7
 from evals.config import SetsConfig
 from evals.continuation import bisect
 from evals.espeak_words import word_starts
+from evals.markups import markup_items
 from evals.meta import EvalItem, by_speaker, cloning_items, pick_prompt, spread, write_meta_lst
 from tts.base.audio import AudioError, load_audio, save_audio
 from tts.base.manifest import Utterance, read_manifest
@@ -178,6 +180,10 @@ def make_sets(manifest: str | Path, out: str | Path, cfg: SetsConfig = SetsConfi
         lang_rows = [r for r in rows if r.language == lang]
         items = write_set(out / "cloning" / lang, cloning_items(lang_rows, root, cfg.max_prompt_seconds))
         summary["sets"][f"cloning/{lang}"] = _describe(items, len(lang_rows))
+        if cfg.markup_prompts:
+            marked = markup_items(items, cfg.markup_prompts)
+            write_set(out / "markups" / lang, marked)
+            summary["sets"][f"markups/{lang}"] = _describe(marked, len(lang_rows))
         directory = out / "continuation" / lang
         with ThreadPoolExecutor(2) as pool:
             results = list(

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from evals.config import EvalConfig
+from evals.markups import SEP
 from evals.meta import EvalItem, write_meta_lst
 from evals.results import RESULTS, SYNTHESIS, append_rows, read_rows
 from evals.runner import run_eval, score
@@ -235,3 +236,21 @@ def test_rescore_moves_a_run_to_the_other_protocol_without_asr(bench, tmp_path):
         rescore(out, cfg_for(tmp_path))
     with pytest.raises(FileNotFoundError, match="no scored utterances"):
         rescore(tmp_path / "nothing", cfg_for(tmp_path / "x"))
+
+
+def test_a_markups_set_gets_the_effects_of_its_tags_in_the_report(bench, tmp_path):
+    """Items named <base>__<tag> (tts-align eval make-sets' markups set): the report measures each tag against
+    the neutral rendering; here the [sad] rendering is the neutral tone stretched to twice its length."""
+    root = bench["root"]
+    items = [EvalItem(f"u{SEP}{name}", "A prompt.", str(root / "p.wav"), text, "en") for name, text in
+             (("neutral", "The cat sat."), ("sad", "[sad] The cat sat."))]  # fmt: skip
+    wavs = tmp_path / "marked"
+    wavs.mkdir()
+    sf.write(wavs / f"u{SEP}neutral.wav", tone(1.0), SR)
+    sf.write(wavs / f"u{SEP}sad.wav", tone(2.0), SR)
+    meta = write_meta_lst(root / "markups.lst", items)
+    report = run_eval(cfg_for(tmp_path, meta=[str(meta)], wav_dir=str(wavs)), FakeRouter)
+    sad = report["markups"]["tags"]["[sad]"]
+    assert sad["n"] == 1 and sad["duration_ratio"] == pytest.approx(2.0, rel=0.05)
+    assert report["markups"]["goals"]["[sad] slower than neutral"] is True
+    assert "## Markup tags (1 prompts" in (tmp_path / "out" / "report.md").read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -83,7 +84,10 @@ def test_make_sets_writes_seed_tts_eval_layout(tmp_path, capsys):
     out = tmp_path / "sets"
     main(["eval", "make-sets", "--manifest", str(manifest), "--out", str(out), "length_per_bucket=2"])
     printed = json.loads(capsys.readouterr().out)
-    assert printed["sets"] == {"cloning/en": 4, "continuation/en": 4, "length/en": 6}
+    assert printed["sets"] == {"cloning/en": 4, "continuation/en": 4, "length/en": 6, "markups/en": 4 * 16}
+    markups = read_meta_lst(out / "markups" / "en" / "meta.lst")
+    assert {it.target_text for it in markups if it.id.endswith("__sad")} == {f"[sad] {t}" for t in sentences}
+    assert all(it.gt_wav is None and Path(it.prompt_wav).is_file() for it in markups)
 
     cloning = read_meta_lst(out / "cloning" / "en" / "meta.lst")
     assert [it.target_text for it in cloning] == sentences
