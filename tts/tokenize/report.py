@@ -80,7 +80,11 @@ def stage_table(summary: dict) -> str:
         ("input rows", summary["rows_in"], ""),
         ("manifest rows parsed", s["parsed"], lost(BAD_ROW)),
         ("audio read", s["read"], lost(MISSING_FILE, UNREADABLE_AUDIO, UNSUPPORTED_SAMPLE_RATE)),
-        ("annotated by DNSMOS", s["annotated"], lost(DNSMOS_FAILED)),
+        (
+            "annotated by DNSMOS" if summary.get("config", {}).get("dnsmos", True) else "annotated (no DNSMOS)",
+            s["annotated"],
+            lost(DNSMOS_FAILED),
+        ),
         ("kept by filters", s["filtered"], dropped),
         ("encoded into shards", summary["kept"], lost(ENCODE_FAILED)),
     ]

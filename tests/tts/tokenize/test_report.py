@@ -47,3 +47,6 @@ def test_stage_table_lists_what_each_stage_removed():
     assert "audio read                      8  missing_file 1" in table
     assert "kept by filters                 6  low_dnsmos 2" in table
     assert "2 (1 written, 1 skipped as done)" in table and "4 of 9 rows" in table
+    assert "annotated by DNSMOS             8" in table
+    unscored = stage_table(summary() | {"config": {"dnsmos": False}})
+    assert "annotated (no DNSMOS)           8" in unscored and "annotated by DNSMOS" not in unscored
