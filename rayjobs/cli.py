@@ -214,6 +214,32 @@ def _eval_make_sets(args: argparse.Namespace) -> None:
     print(json.dumps({"out": args.out, "sets": {k: v["n"] for k, v in summary["sets"].items()}}, indent=2))
 
 
+def _watermark_config(args: argparse.Namespace):
+    import os
+
+    from tts.base.watermark import KEY_ENV, WatermarkConfig
+
+    key = args.key if args.key is not None else os.environ.get(KEY_ENV) or WatermarkConfig.key
+    return WatermarkConfig(key=key)
+
+
+def _watermark_detect(args: argparse.Namespace) -> None:
+    from tts.base.audio import load_audio
+    from tts.base.watermark import detect
+
+    wave, sr = load_audio(args.input)
+    print(json.dumps(detect(wave, sr, _watermark_config(args)).as_dict()))
+
+
+def _watermark_embed(args: argparse.Namespace) -> None:
+    from tts.base.audio import load_audio, save_audio
+    from tts.base.watermark import embed
+
+    wave, sr = load_audio(args.input)
+    save_audio(args.output, embed(wave, sr, _watermark_config(args)), sr)
+    print(f"{args.input} -> {args.output}: {len(wave) / sr:.2f} s at {sr} Hz, watermarked")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tts-align", description=__doc__)
     sub = p.add_subparsers(dest="group", required=True)
@@ -298,6 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--config", help="YAML with SetsConfig fields")
     ms.add_argument("overrides", nargs="*", help="e.g. languages=[en] length_per_bucket=20")
     ms.set_defaults(func=_eval_make_sets)
+
+    wm = sub.add_parser("watermark", help="the served audio's watermark").add_subparsers(dest="cmd", required=True)
+    key_help = "watermark key (default: $TTS_ALIGN_WATERMARK_KEY, else the public default key)"
+    d = wm.add_parser("detect", help='print {"watermarked": bool, "score": float} for an audio file')
+    d.add_argument("input", metavar="FILE", help="any audio file libsndfile reads (wav, flac, mp3, ogg), >= 1 s")
+    d.add_argument("--key", help=key_help)
+    d.set_defaults(func=_watermark_detect)
+    em = wm.add_parser("embed", help="IN -> OUT (16-bit WAV) with the watermark, e.g. for audio made elsewhere")
+    em.add_argument("input", metavar="IN")
+    em.add_argument("output", metavar="OUT")
+    em.add_argument("--key", help=key_help)
+    em.set_defaults(func=_watermark_embed)
     return p
 
 

@@ -364,7 +364,7 @@ class SpeechAPI:
                 "unsupported_format",
                 "response_format",
             )
-        encoder = AudioEncoder(body.response_format, codec["sample_rate"])
+        encoder = AudioEncoder(body.response_format, codec["sample_rate"], watermark=self.cfg.watermark)
         ticket = self._admit()
         audio = self._synthesize(prompt, voice, sampling, body.stream, body.speed, codec)
         body_ = self._respond(audio, encoder, body.stream, started, codec["sample_rate"])
@@ -464,7 +464,7 @@ class SpeechAPI:
                 chunks = [chunk async for chunk in audio]
                 wave = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
                 seconds = len(wave) / sr
-                yield encode_whole(encoder.fmt, wave, sr)
+                yield encode_whole(encoder.fmt, wave, sr, encoder.watermark)
             first = first or time.perf_counter()
         except Exception:  # after the first byte the status is sent: log, count and end the body
             log.exception("synthesis failed")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tts.base.languages import LANGUAGES
+from tts.base.watermark import KEY_ENV, WatermarkConfig
 from tts.serve.streaming import StreamingConfig
 from tts.speech_sampling import EngineSettings, SamplingSettings
 from tts.speechlm import EMBEDDED_SPEECHLM
@@ -86,6 +87,7 @@ class VoiceSpec:
 
 API_KEY_ENV = "TTS_ALIGN_API_KEY"  # the API key, when neither api_key_file nor api_key gives it
 ARENA_SECRET_ENV = "TTS_ALIGN_ARENA_SECRET"
+WATERMARK_KEY_ENV = KEY_ENV  # TTS_ALIGN_WATERMARK_KEY: the watermark key, over watermark.key
 # values the example configs and docs use: a server that starts with one of them is open to anyone who read them
 PLACEHOLDERS = frozenset({"change-me", "change-me-too", "changeme", "secret", "password", "your-key-here"})
 MAX_INPUT_CHARS = 16384  # schema bound of `input` (limits.max_input_chars may only lower it)
@@ -146,6 +148,9 @@ class ServeConfig:
     api: DeploymentSettings = field(default_factory=lambda: DeploymentSettings(num_cpus=0.5, max_ongoing_requests=64))
     limits: Limits = field(default_factory=Limits)
     arena: ArenaSettings = field(default_factory=ArenaSettings)
+    # every served audio (streamed or whole, every format, the arena's too) carries an inaudible watermark that
+    # `tts-align watermark detect FILE` finds; its key from $TTS_ALIGN_WATERMARK_KEY, else watermark.key
+    watermark: WatermarkConfig = field(default_factory=WatermarkConfig)
 
     def __post_init__(self) -> None:
         if not 1 <= self.limits.max_input_chars <= MAX_INPUT_CHARS:
@@ -166,8 +171,8 @@ def _secret(name: str, value: str | None) -> str | None:
 def with_secrets(cfg: ServeConfig) -> ServeConfig:
     """`cfg` with its API keys and arena secret resolved: the keys from api_key_file (one per line; blank lines and
     '#' comments skipped), else $TTS_ALIGN_API_KEY, else api_key; the arena secret from $TTS_ALIGN_ARENA_SECRET over
-    arena.secret. A placeholder value is refused, so an example config never goes on the internet with its example
-    key."""
+    arena.secret; the watermark key from $TTS_ALIGN_WATERMARK_KEY over watermark.key. A placeholder value is
+    refused, so an example config never goes on the internet with its example key."""
     keys = [cfg.api_key] if cfg.api_key is not None else []
     if cfg.api_key_file:
         path = Path(cfg.api_key_file)
@@ -181,4 +186,6 @@ def with_secrets(cfg: ServeConfig) -> ServeConfig:
     keys = [_secret("the API key", k) for k in keys]
     secret = os.environ.get(ARENA_SECRET_ENV) or cfg.arena.secret
     arena = replace(cfg.arena, secret=_secret("arena.secret", secret))
-    return replace(cfg, api_key=None, api_key_file=None, api_keys=keys, arena=arena)
+    mark_key = os.environ.get(WATERMARK_KEY_ENV) or cfg.watermark.key
+    watermark = replace(cfg.watermark, key=_secret("watermark.key", mark_key))
+    return replace(cfg, api_key=None, api_key_file=None, api_keys=keys, arena=arena, watermark=watermark)

@@ -2,6 +2,10 @@
 
 wav (0xFFFFFFFF sizes while streaming), pcm and Ogg Opus stream as the audio arrives. libsndfile rewrites the
 header of FLAC and MP3 (sample / frame counts) when the file closes, so those are sent once complete.
+
+Every response's audio becomes bytes here, so this is where the watermark is embedded (tts/base/watermark.py): an
+encoder given an enabled `WatermarkConfig` passes each chunk through its own causal watermark filter, whose state
+carries across chunks (no seams, no delay, the same samples as marking the whole audio).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import struct
 
 import numpy as np
 import soundfile as sf
+
+from tts.base.watermark import WatermarkConfig, WatermarkFilter
 
 # response_format -> (media type, libsndfile format, subtype); wav and pcm are written by hand (streamable header)
 FORMATS: dict[str, tuple[str, str | None, str | None]] = {
@@ -44,12 +50,20 @@ def wav_header(sample_rate: int, data_bytes: int = STREAM_SIZE) -> bytes:
 
 
 class AudioEncoder:
-    """`add(chunk)` returns the bytes ready to send, `close()` the rest; `media_type` for the response."""
+    """`add(chunk)` returns the bytes ready to send, `close()` the rest; `media_type` for the response. With an
+    enabled `watermark`, the audio is marked on its way in."""
 
-    def __init__(self, fmt: str, sample_rate: int, known_samples: int | None = None):
+    def __init__(
+        self,
+        fmt: str,
+        sample_rate: int,
+        known_samples: int | None = None,
+        watermark: WatermarkConfig | None = None,
+    ):
         if fmt not in supported_formats():
             raise ValueError(f"unsupported response_format {fmt!r}; supported: {supported_formats()}")
-        self.fmt, self.sample_rate = fmt, sample_rate
+        self.fmt, self.sample_rate, self.watermark = fmt, sample_rate, watermark
+        self.mark = WatermarkFilter(sample_rate, watermark) if watermark is not None and watermark.enabled else None
         self.media_type, sf_format, subtype = FORMATS[fmt]
         self.head = b""
         if fmt == "wav":
@@ -60,6 +74,8 @@ class AudioEncoder:
             self.file = sf.SoundFile(self.buffer, "w", sample_rate, 1, subtype, format=sf_format)
 
     def add(self, wave: np.ndarray) -> bytes:
+        if self.mark is not None:
+            wave = self.mark.process(wave)
         if self.file is None:
             out, self.head = self.head + pcm16(wave), b""
             return out
@@ -67,6 +83,8 @@ class AudioEncoder:
         return self._new_bytes() if self.fmt in STREAMABLE else b""
 
     def close(self) -> bytes:
+        if self.mark is not None:
+            self.mark.flush()  # causal: nothing held back
         if self.file is None:
             out, self.head = self.head, b""
             return out
@@ -80,7 +98,7 @@ class AudioEncoder:
         return out
 
 
-def encode_whole(fmt: str, wave: np.ndarray, sample_rate: int) -> bytes:
-    """The complete file (non-streamed responses: exact WAV sizes)."""
-    enc = AudioEncoder(fmt, sample_rate, known_samples=len(wave))
+def encode_whole(fmt: str, wave: np.ndarray, sample_rate: int, watermark: WatermarkConfig | None = None) -> bytes:
+    """The complete file (non-streamed responses: exact WAV sizes), marked when `watermark` is enabled."""
+    enc = AudioEncoder(fmt, sample_rate, known_samples=len(wave), watermark=watermark)
     return enc.add(wave) + enc.close()

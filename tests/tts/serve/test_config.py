@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tts.base.config import load_config
-from tts.serve.config import API_KEY_ENV, ARENA_SECRET_ENV, MAX_INPUT_CHARS, Limits, ServeConfig, with_secrets
+from tts.serve.config import (
+    API_KEY_ENV,
+    ARENA_SECRET_ENV,
+    MAX_INPUT_CHARS,
+    WATERMARK_KEY_ENV,
+    Limits,
+    ServeConfig,
+    with_secrets,
+)
 from tts.serve.guard import FORM_OVERHEAD, GuardSettings
 
 
@@ -13,6 +21,7 @@ from tts.serve.guard import FORM_OVERHEAD, GuardSettings
 def no_env(monkeypatch):
     monkeypatch.delenv(API_KEY_ENV, raising=False)
     monkeypatch.delenv(ARENA_SECRET_ENV, raising=False)
+    monkeypatch.delenv(WATERMARK_KEY_ENV, raising=False)
 
 
 def test_key_from_file_over_environment_over_config(tmp_path, monkeypatch):
@@ -46,6 +55,17 @@ def test_placeholder_arena_secret_refused_and_env_secret_used(monkeypatch):
         with_secrets(cfg)
     monkeypatch.setenv(ARENA_SECRET_ENV, "a-real-secret-7890")
     assert with_secrets(cfg).arena.secret == "a-real-secret-7890"
+
+
+def test_watermark_on_by_default_key_from_environment_over_config(monkeypatch):
+    assert ServeConfig().watermark.enabled and with_secrets(ServeConfig()).watermark.key == "tts-align"
+    cfg = load_config(ServeConfig, None, ["watermark.key=from-config-1234", "watermark.enabled=false"])
+    assert with_secrets(cfg).watermark.key == "from-config-1234" and not cfg.watermark.enabled
+    monkeypatch.setenv(WATERMARK_KEY_ENV, "from-env-5678")
+    assert with_secrets(cfg).watermark.key == "from-env-5678"
+    monkeypatch.setenv(WATERMARK_KEY_ENV, "change-me")
+    with pytest.raises(ValueError, match="watermark.key is a placeholder"):
+        with_secrets(cfg)
 
 
 def test_production_example_needs_the_operators_key_file(tmp_path):

@@ -106,3 +106,37 @@ def test_world_vq_seams_are_smooth_and_chunk_loudness_stable(world):
         start += len(chunk)
         rms = [np.sqrt((x**2).mean()) + 1e-4 for x in (chunk, span)]
         assert abs(20 * np.log10(rms[0] / rms[1])) < 1.0
+
+
+@pytest.mark.parametrize("fmt", ["pcm", "wav", "opus"])
+def test_served_chunks_are_watermarked_as_the_whole_audio(fmt):
+    """Every response's audio passes the watermark in the encoder: streamed chunk by chunk it is the same audio as
+    marked whole (filter state carries across chunks, no seams), and the mark is found in the bytes sent."""
+    import io
+    import shutil
+
+    import soundfile as sf
+
+    from tts.base.watermark import WatermarkConfig, detect, embed
+    from tts.corpus.generate import speak
+    from tts.serve.formats import AudioEncoder, encode_whole, pcm16
+    from tts.serve.voices import corpus_speaker
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not on PATH")
+    wave = speak(corpus_speaker("en_09"), "The quick brown fox jumps over the lazy dog near the bank.", 16000)
+    cfg = WatermarkConfig()
+    enc = AudioEncoder(fmt, 16000, watermark=cfg)
+    cuts = np.cumsum(np.random.default_rng(0).integers(1, 6000, 40))
+    streamed = b"".join(enc.add(c) for c in np.split(wave, cuts[cuts < len(wave)])) + enc.close()
+    whole = encode_whole(fmt, wave, 16000, cfg)
+    if fmt == "pcm":
+        sent, marked = (np.frombuffer(b, "<i2").astype(int) for b in (streamed, pcm16(embed(wave, 16000, cfg))))
+        assert len(sent) == len(wave) and np.abs(sent - marked).max() <= 1  # float rounding at most
+        assert np.abs(sent - np.frombuffer(whole, "<i2")).max() <= 1
+        assert encode_whole(fmt, wave, 16000, WatermarkConfig(enabled=False)) == pcm16(wave)
+        return
+    for data in (streamed, whole):
+        audio, sr = sf.read(io.BytesIO(data), dtype="float32")
+        assert detect(audio, sr, cfg).watermarked
+        assert not detect(audio, sr, WatermarkConfig(key="another")).watermarked
