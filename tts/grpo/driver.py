@@ -427,13 +427,16 @@ class GRPOJob:
         while self.step < cfg.steps:
             t0 = time.perf_counter()
             rollout = launched or self.launch(train.for_step(self.step, cfg.prompts_per_step, cfg.seed), self.step)
+            launched = None
+            if cfg.off_policy and self.step + 1 < cfg.steps:
+                # The engines hold this step's weights from now until the sync below, so step k+1 is generated (and
+                # scored as its groups arrive) while step k is still being scored and learned on: one step stale,
+                # as if it were launched after the learner started, but the engines do not idle meanwhile.
+                nxt = train.for_step(self.step + 1, cfg.prompts_per_step, cfg.seed)
+                launched = self.launch(nxt, self.step + 1)
             results, timing = self.collect(rollout)
             check_failures([rec for _, _, recs in results for rec in recs], cfg.rewards.max_failed_share)
             trained, groups = self.filter_groups(results)
-            launched = None
-            if cfg.off_policy and self.step + 1 < cfg.steps:  # generate and score k+1 while learning on k
-                nxt = train.for_step(self.step + 1, cfg.prompts_per_step, cfg.seed)
-                launched = self.launch(nxt, self.step + 1)
             t1 = time.perf_counter()
             learner = self.learn(trained) | groups
             timing["learner_s"] = time.perf_counter() - t1
