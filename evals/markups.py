@@ -4,8 +4,9 @@ one of the same text and voice with `tts.corpus.style_metrics.prosody`.
 
 Goals (issue: LoRA markups): `[whispering]` voiced fraction <= 0.2; `[sad]` slower and lower-pitched than
 neutral; each non-verbal audible where it is written (the rendering is longer than the neutral one by at least
-`NONVERBAL_MIN_S` of sound). Style tags go before the sentence they colour, non-verbals after it, as in the
-markup corpus (`tts-align corpus markups`).
+`NONVERBAL_MIN_S` of sound). Each is judged on the bootstrap 95% interval over prompts, not the mean, so that a
+model whose tags do nothing does not pass by chance on a few prompts. Style tags go before the sentence they
+colour, non-verbals after it, as in the markup corpus (`tts-align corpus markups`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import numpy as np
 from evals.meta import EvalItem, spread
 from tts.base.audio import AudioError, load_audio
 from tts.base.layout import MARKUP_TAGS, NONVERBAL_TAGS, STYLE_TAGS
+from tts.base.stats import mean_ci
 from tts.corpus.style_metrics import prosody
 
 SEP = "__"  # item id: <base id>__<tag name>, the neutral rendering <base id>__neutral
 NEUTRAL = "neutral"
-WHISPER_MAX_VOICED = 0.2
 NONVERBAL_MIN_S = 0.2
 
 
@@ -69,15 +70,19 @@ def markup_effects(items: list[EvalItem], wav_dir: Path) -> dict:
         if not pairs:
             continue
         ok = [(a, b) for a, b in pairs if a and b]
+        per_prompt = {
+            "voiced_fraction": [b["voiced_fraction"] for _, b in ok],
+            "duration_ratio": [b["duration"] / a["duration"] for a, b in ok],
+            "f0_ratio": [b["f0_median"] / a["f0_median"] for a, b in ok],
+            "extra_s": [b["duration"] - a["duration"] for a, b in ok],
+        }
         tags[tag] = {
             "n": len(pairs),
             "unmeasured": len(pairs) - len(ok),
-            "voiced_fraction": _mean([b["voiced_fraction"] for _, b in ok]),
+            **{k: _mean(v) for k, v in per_prompt.items()},
             "neutral_voiced_fraction": _mean([a["voiced_fraction"] for a, _ in ok]),
-            "duration_ratio": _mean([b["duration"] / a["duration"] for a, b in ok]),
-            "f0_ratio": _mean([b["f0_median"] / a["f0_median"] for a, b in ok]),
             "rms_db_change": _mean([b["rms_db"] - a["rms_db"] for a, b in ok]),
-            "extra_s": _mean([b["duration"] - a["duration"] for a, b in ok]),
+            "ci95": {k: mean_ci(v)["ci95"] for k, v in per_prompt.items()},
         }
     return {"tags": tags, "goals": goals(tags), "prompts": len(by_base)}
 
@@ -85,22 +90,18 @@ def markup_effects(items: list[EvalItem], wav_dir: Path) -> dict:
 def goals(tags: dict[str, dict]) -> dict[str, bool | None]:
     """The issue's checks on the measured effects (None where a tag was not rendered or measured)."""
 
-    def check(tag: str, test) -> bool | None:
-        e = tags.get(tag)
-        try:
-            return bool(test(e)) if e else None
-        except TypeError:  # a None measurement
-            return None
+    def check(tag: str, key: str, test) -> bool | None:
+        """`test(lo, hi)` on the 95% interval of `key`; None where it is unmeasured (or from one prompt only)."""
+        ci = tags[tag]["ci95"].get(key) if tag in tags else None
+        return None if ci is None else bool(test(*ci))
 
     out = {
-        "[whispering] voiced fraction <= 0.2": check(
-            "[whispering]", lambda e: e["voiced_fraction"] <= WHISPER_MAX_VOICED
-        ),
-        "[sad] slower than neutral": check("[sad]", lambda e: e["duration_ratio"] > 1.0),
-        "[sad] lower-pitched than neutral": check("[sad]", lambda e: e["f0_ratio"] < 1.0),
+        "[whispering] voiced fraction <= 0.2": check("[whispering]", "voiced_fraction", lambda lo, hi: hi <= 0.2),
+        "[sad] slower than neutral": check("[sad]", "duration_ratio", lambda lo, hi: lo > 1.0),
+        "[sad] lower-pitched than neutral": check("[sad]", "f0_ratio", lambda lo, hi: hi < 1.0),
     }
     for tag in NONVERBAL_TAGS:
-        out[f"{tag} audible (+{NONVERBAL_MIN_S} s)"] = check(tag, lambda e: e["extra_s"] >= NONVERBAL_MIN_S)
+        out[f"{tag} audible (+{NONVERBAL_MIN_S} s)"] = check(tag, "extra_s", lambda lo, hi: lo >= NONVERBAL_MIN_S)
     return out
 
 
@@ -109,7 +110,8 @@ def markup_markdown(m: dict) -> str:
         return "-" if x is None else f"{x:.{digits}f}"
 
     lines = [
-        f"## Markup tags ({m['prompts']} prompts, each tag against the neutral rendering of the same text and voice)",
+        f"## Markup tags ({m['prompts']} prompts, each tag against the neutral rendering of the same text and voice;"
+        " goals judged on bootstrap 95% intervals over prompts)",
         "",
         "| tag | n | unmeasured | voiced fraction (neutral) | duration ratio | f0 ratio | level dB | extra s |",
         "|---|---|---|---|---|---|---|---|",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,9 +25,10 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]
-        optional = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(optional) == 1 and dataclasses.is_dataclass(optional[0]):  # `X | None` of a dataclass X
-            hint = optional[0]
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # `X | None` of a dataclass X
+            optional = [a for a in typing.get_args(hint) if a is not type(None)]
+            if len(optional) == 1 and dataclasses.is_dataclass(optional[0]):
+                hint = optional[0]
         item = typing.get_args(hint)[0] if typing.get_origin(hint) is list and typing.get_args(hint) else None
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             value = _build(hint, value, f"{where}.{name}")

@@ -142,3 +142,22 @@ def test_string_field_refuses_a_yaml_boolean_and_keeps_numbers_as_text():
         load_config(Job, overrides=["name=on"])
     assert load_config(Job, overrides=["name=2024"]).name == "2024"
     assert load_config(Job, overrides=["name='on'"]).name == "on"
+
+
+@dataclass
+class Inner:
+    a: int = 1
+
+
+@dataclass
+class Outer:
+    maybe: Inner | None = None
+    many: list[Inner] = field(default_factory=list)
+
+
+def test_optional_and_list_sections_are_built_as_their_dataclasses():
+    """`X | None` of a dataclass is built from a mapping; `list[X]` from a list of mappings (not taken for an
+    optional X)."""
+    cfg = load_config(Outer, None, ["maybe.a=3", "many=[{a: 4}, {a: 5}]"])
+    assert cfg.maybe == Inner(3) and cfg.many == [Inner(4), Inner(5)]
+    assert load_config(Outer).maybe is None
