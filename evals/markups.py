@@ -11,11 +11,8 @@ colour, non-verbals after it, as in the markup corpus (`tts-align corpus markups
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from evals.meta import EvalItem, spread
 from tts.base.audio import AudioError, load_audio
@@ -50,11 +47,6 @@ def _measure(path: Path) -> dict | None:
         return None  # no audio, silent, or too short: counted as unmeasured
 
 
-def _mean(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(values)) if values else None
-
-
 def markup_effects(items: list[EvalItem], wav_dir: Path) -> dict:
     """Per tag, over the prompts whose neutral and tagged renderings could both be measured: voiced fraction,
     speech duration ratio, f0 ratio and level change against neutral, extra seconds; and the goals."""
@@ -79,9 +71,9 @@ def markup_effects(items: list[EvalItem], wav_dir: Path) -> dict:
         tags[tag] = {
             "n": len(pairs),
             "unmeasured": len(pairs) - len(ok),
-            **{k: _mean(v) for k, v in per_prompt.items()},
-            "neutral_voiced_fraction": _mean([a["voiced_fraction"] for a, _ in ok]),
-            "rms_db_change": _mean([b["rms_db"] - a["rms_db"] for a, b in ok]),
+            **{k: mean_ci(v)["mean"] for k, v in per_prompt.items()},
+            "neutral_voiced_fraction": mean_ci([a["voiced_fraction"] for a, _ in ok])["mean"],
+            "rms_db_change": mean_ci([b["rms_db"] - a["rms_db"] for a, b in ok])["mean"],
             "ci95": {k: mean_ci(v)["ci95"] for k, v in per_prompt.items()},
         }
     return {"tags": tags, "goals": goals(tags), "prompts": len(by_base)}
