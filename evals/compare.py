@@ -9,6 +9,7 @@ from pathlib import Path
 
 from evals.metrics import main_metric
 from evals.report import SUMMARY_HEADER, error_cell, num, pct, summary_row, table
+from rewards.router import ovrl_of
 from tts.base.stats import ci_text, paired_delta
 
 KEYS = ("wer", "wer_corpus", "cer", "sim", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808", "rtf")
@@ -16,7 +17,7 @@ KEYS = ("wer", "wer_corpus", "cer", "sim", "dnsmos_sig", "dnsmos_bak", "dnsmos_o
 PAIRED = {
     "error_rate": lambda u: u.get("error_rate"),
     "sim": lambda u: u.get("sim"),
-    "dnsmos_ovrl": lambda u: u["dnsmos"].get("ovrl") if isinstance(u.get("dnsmos"), dict) else None,
+    "dnsmos_ovrl": lambda u: ovrl_of(u.get("dnsmos")),
 }
 
 

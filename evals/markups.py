@@ -68,13 +68,14 @@ def markup_effects(items: list[EvalItem], wav_dir: Path) -> dict:
             "f0_ratio": [b["f0_median"] / a["f0_median"] for a, b in ok],
             "extra_s": [b["duration"] - a["duration"] for a, b in ok],
         }
+        stats = {k: mean_ci(v) for k, v in per_prompt.items()}
         tags[tag] = {
             "n": len(pairs),
             "unmeasured": len(pairs) - len(ok),
-            **{k: mean_ci(v)["mean"] for k, v in per_prompt.items()},
+            **{k: st["mean"] for k, st in stats.items()},
             "neutral_voiced_fraction": mean_ci([a["voiced_fraction"] for a, _ in ok])["mean"],
             "rms_db_change": mean_ci([b["rms_db"] - a["rms_db"] for a, b in ok])["mean"],
-            "ci95": {k: mean_ci(v)["ci95"] for k, v in per_prompt.items()},
+            "ci95": {k: st["ci95"] for k, st in stats.items()},
         }
     return {"tags": tags, "goals": goals(tags), "prompts": len(by_base)}
 

@@ -22,7 +22,6 @@ from evals.meta import EvalItem, load_items
 from evals.metrics import edit_counts
 from evals.protocols import SEED_LANGUAGES, seed_tts_eval_score
 from evals.results import RESULTS, SYNTHESIS, append_rows, read_rows
-from rewards.asr import error_rate
 from rewards.scorers import Sample, audio_problem
 from tts.base.audio import AudioError, load_audio
 
@@ -113,8 +112,8 @@ def text_scores(transcript: str, target: str, language: str, protocol: str, cer:
     if protocol == "seed-tts-eval" and language in SEED_LANGUAGES:
         s = seed_tts_eval_score(transcript, target, language)
         return {"error_rate": s.wer, "edits": s.edits, "ref_len": s.ref_len} | {k: getattr(s, k) for k in SEED_FIGURES}
-    edits, ref_len = edit_counts(target, transcript, language, cer)
-    return {"error_rate": error_rate(target, transcript, language, cer), "edits": edits, "ref_len": ref_len}
+    edits, ref_len = edit_counts(target, transcript, language, cer)  # errors / length is rewards.asr.error_rate
+    return {"error_rate": edits / ref_len, "edits": edits, "ref_len": ref_len}
 
 
 def rescore(run: str | Path, cfg: EvalConfig) -> dict:
@@ -137,10 +136,10 @@ def rescore(run: str | Path, cfg: EvalConfig) -> dict:
     if out.resolve() == run.resolve():
         raise ValueError(f"--out {out} is the run being re-scored; give another directory")
     out.mkdir(parents=True, exist_ok=True)
+    source = json.loads((run / "run.json").read_text()) | {"rescored_from": str(run)}
+    claim(out, source)  # before anything in OUT is replaced: another run's results there stay untouched
     (out / RESULTS).unlink(missing_ok=True)
     append_rows(out / RESULTS, out_rows)
-    source = json.loads((run / "run.json").read_text()) | {"rescored_from": str(run)}
-    claim(out, source)
     report = build_report(out_rows, cfg, source)
     write_report(out, report, cfg.plots)
     return report

@@ -215,12 +215,9 @@ def _eval_make_sets(args: argparse.Namespace) -> None:
 
 
 def _watermark_config(args: argparse.Namespace):
-    import os
+    from tts.base.watermark import WatermarkConfig, env_key
 
-    from tts.base.watermark import KEY_ENV, WatermarkConfig
-
-    key = args.key if args.key is not None else os.environ.get(KEY_ENV) or WatermarkConfig.key
-    return WatermarkConfig(key=key)
+    return WatermarkConfig(key=args.key if args.key is not None else env_key(WatermarkConfig.key))
 
 
 def _watermark_detect(args: argparse.Namespace) -> None:

@@ -25,12 +25,14 @@ class AsrConfig:
     def __post_init__(self) -> None:
         from rewards.asr import ASR_BACKENDS
 
-        for where, spec in [("backend", {"backend": self.backend}), *self.per_language.items()]:
-            unknown = set(spec) - {"backend", "model"} if isinstance(spec, dict) else None
-            if unknown is None or unknown or spec.get("backend") not in ASR_BACKENDS:
+        if self.backend not in ASR_BACKENDS:
+            raise ValueError(f"rewards.asr.backend: {self.backend!r}; expected a backend in {list(ASR_BACKENDS)}")
+        for language, spec in self.per_language.items():
+            fields_ok = isinstance(spec, dict) and not set(spec) - {"backend", "model"}
+            if not fields_ok or spec.get("backend") not in ASR_BACKENDS:
                 raise ValueError(
-                    f"rewards.asr.{'' if where == 'backend' else 'per_language.'}{where}: {spec!r}; expected a "
-                    f"backend in {list(ASR_BACKENDS)}" + ("" if where == "backend" else " and an optional model")
+                    f"rewards.asr.per_language.{language}: {spec!r}; expected a backend in {list(ASR_BACKENDS)} "
+                    "and an optional model"
                 )
 
 
@@ -163,6 +165,11 @@ def check_failures(records: list[dict], max_share: float) -> None:
                 f"(> rewards.max_failed_share {max_share}); first: {first}. Stopping: its minimum rewards would "
                 "train the policy on noise"
             )
+
+
+def ovrl_of(scores: dict | None) -> float | None:
+    """OVRL of a record's `dnsmos` field (`DnsmosScores.as_dict()`), None when it was not measured."""
+    return scores.get("ovrl") if isinstance(scores, dict) else None
 
 
 def public_record(rec: dict) -> dict:

@@ -38,6 +38,7 @@ labelling for honest pipelines, not as forensics.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import astuple, dataclass
 
 import numpy as np
@@ -54,6 +55,11 @@ FRAME_CLIP_DB = 2.0  # a frame's band residual beyond +-2 dB is a harmonic peak 
 MAD_CLIP = 1.5  # averaged residuals are clipped at 1.5 robust standard deviations
 SIGN_CHANGES = (0.55, 0.65)  # patterns with fewer sign changes carry less detectable ripple: redrawn
 KEY_ENV = "TTS_ALIGN_WATERMARK_KEY"  # Serve and `tts-align watermark` take the key from here when it is set
+
+
+def env_key(key: str) -> str:
+    """The watermark key in force: $TTS_ALIGN_WATERMARK_KEY when set, else `key`."""
+    return os.environ.get(KEY_ENV) or key
 
 
 class WatermarkError(AudioError):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from rewards.router import ovrl_of
 from tts.base.stats import ci_text, paired_delta
 from tts.grpo.config import GRPOConfig
 
@@ -49,7 +50,7 @@ def summarise(records: list[dict]) -> dict:
 
     rewards = [r["rewards"] for r in records]
     out = {k: mean([r.get(k) for r in rewards]) for k in ("total", "wer", "sim", "dnsmos")}
-    dnsmos = [r["dnsmos"].get("ovrl") if isinstance(r.get("dnsmos"), dict) else None for r in records]
+    dnsmos = [ovrl_of(r.get("dnsmos")) for r in records]
     out["raw"] = {
         "wer": mean([r.get("error_rate") for r in records]),
         "sim": mean([r.get("sim") for r in records]),
@@ -64,7 +65,7 @@ def summarise(records: list[dict]) -> dict:
 MEASURES = {
     "wer": lambda r: r.get("error_rate"),
     "sim": lambda r: r.get("sim"),
-    "dnsmos_ovrl": lambda r: r["dnsmos"].get("ovrl") if isinstance(r.get("dnsmos"), dict) else None,
+    "dnsmos_ovrl": lambda r: ovrl_of(r.get("dnsmos")),
     "reward_total": lambda r: r["rewards"].get("total"),
 }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tts.base.languages import LANGUAGES
-from tts.base.watermark import KEY_ENV, WatermarkConfig
+from tts.base.watermark import KEY_ENV, WatermarkConfig, env_key
 from tts.serve.streaming import StreamingConfig
 from tts.speech_sampling import EngineSettings, SamplingSettings
 from tts.speechlm import EMBEDDED_SPEECHLM
@@ -186,6 +186,5 @@ def with_secrets(cfg: ServeConfig) -> ServeConfig:
     keys = [_secret("the API key", k) for k in keys]
     secret = os.environ.get(ARENA_SECRET_ENV) or cfg.arena.secret
     arena = replace(cfg.arena, secret=_secret("arena.secret", secret))
-    mark_key = os.environ.get(WATERMARK_KEY_ENV) or cfg.watermark.key
-    watermark = replace(cfg.watermark, key=_secret("watermark.key", mark_key))
+    watermark = replace(cfg.watermark, key=_secret("watermark.key", env_key(cfg.watermark.key)))
     return replace(cfg, api_key=None, api_key_file=None, api_keys=keys, arena=arena, watermark=watermark)

@@ -137,8 +137,6 @@ class SFTConfig(TrainConfig):
         super().__post_init__()
         if not 0.0 <= self.clone_fraction <= 1.0:
             raise ValueError(f"clone_fraction must be in [0, 1], got {self.clone_fraction}")
-        if isinstance(self.lora, dict):
-            self.lora = LoraSettings(**self.lora)
 
 
 CONFIGS: dict[str, type[TrainConfig]] = {"pretrain": PretrainConfig, "sft": SFTConfig}

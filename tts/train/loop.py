@@ -101,8 +101,9 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
     model, tokenizer, layout = load_model(source, codec.codebook_size, cfg.seed, cfg.attn_implementation)
     layout = with_codec(layout, codec_ref(cfg.codec_dir))  # every checkpoint records the codec it speaks
     corpus = Corpus(cfg.shards, tokenizer, layout)
+    train_rows, val_rows = split_rows(cfg, corpus)
     if cfg.job == "sft":  # the checkpoint records which markup tags it was taught (Serve refuses the others)
-        layout = replace(layout, learned_tags=taught_tags(corpus, layout, split_rows(cfg, corpus)[0]))
+        layout = replace(layout, learned_tags=taught_tags(corpus, layout, train_rows))
     export = None
     if lora:
         from tts.lora import add_lora, save_merged
@@ -124,7 +125,6 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
     samples = []
     if rank == 0 and cfg.eval_samples:
         clone = cfg.job == "sft" and cfg.clone_fraction > 0
-        _, val_rows = split_rows(cfg, corpus)
         samples = sample_prompts(corpus, layout, val_rows, cfg.job, cfg.eval_samples, clone, codec.frame_rate)
 
     autocast = cfg.cpu_autocast and not cfg.use_bf16 and engine.device.type == "cpu"
