@@ -5,8 +5,10 @@ rewards and a DeepSpeed learner, orchestrated by this driver.
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- python rayjobs/grpo.py
 
 Standalone it starts a local Ray; under `ray job submit` it joins the job's cluster. Outputs go to
-runs/<name>/ (metrics.jsonl, checkpoints/, report.json, reward_curve.png, wandb/). `--resume` continues from
-the run's latest checkpoint exactly as an uninterrupted run would have.
+runs/<name>/ (metrics.jsonl, checkpoints/, report.json, compare.md, reward_curve.png, eval_curves.png, wandb/).
+`data.eval_sets` adds benchmark sets (seed-tts-eval meta.lst, e.g. `rayjobs/eval.py make-sets` output) to every
+evaluation, each with its own figures. `--resume` continues from the run's latest checkpoint exactly as an
+uninterrupted run would have.
 """
 
 import argparse
@@ -29,12 +31,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    from evals.meta import load_items
     from tts.base.config import load_config
     from tts.grpo.config import GRPOConfig
     from tts.grpo.driver import GRPOJob
 
     cfg = load_config(GRPOConfig, args.config, args.overrides)
-    job = GRPOJob(cfg, resume=args.resume, eval_only=args.eval_only)
+    eval_sets = {name: load_items([path], limit=cfg.data.eval_set_items) for name, path in cfg.data.eval_sets.items()}
+    job = GRPOJob(cfg, resume=args.resume, eval_only=args.eval_only, eval_sets=eval_sets)
     try:
         report = job.evaluate_only() if args.eval_only else job.run()
     finally:

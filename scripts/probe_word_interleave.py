@@ -22,6 +22,7 @@ import ctypes.util
 import json
 import math
 import multiprocessing as mp
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,8 +36,10 @@ from tts.corpus.voices import find_speaker
 
 OUT = Path("runs/issue19")
 CORPUS = Path("data/corpus_speechlm")
-INIT = OUT / "init_ph8k"
-CODEC = "tts/checkpoints/codec-speechlm"
+# the model shape and codec of a probe, and its prepared data (environment, so the encoding processes see them)
+INIT = Path(os.environ.get("PROBE_INIT", OUT / "init_ph8k"))
+CODEC = os.environ.get("PROBE_CODEC", "tts/checkpoints/codec-speechlm")
+DATA = OUT / os.environ.get("PROBE_DATA", "probe_data.pt")
 FPS = 50
 
 
@@ -154,7 +157,7 @@ def prep(n: int) -> None:
             it["codes"] = c
         print(f"{name}: encoded in {time.time() - t0:.1f} s")
         out[name] = items
-    torch.save(out, OUT / "probe_data.pt")
+    torch.save(out, DATA)
 
 
 def _tok_layout():
@@ -171,16 +174,23 @@ def sequence(it: dict, layout, variant: str) -> tuple[list[int], list[int]]:
     codes = np.asarray(it["codes"], dtype=np.int64)
     audio = layout.codes_to_ids(codes).tolist()
     if variant == "plain":
-        tail = audio
+        tail, labels = audio, list(audio)
     else:
         b = [min(len(codes), max(0, round(s * FPS))) for s in it["starts"]]
         b[0] = 0
         b = list(np.maximum.accumulate(b)) + [len(codes)]
-        tail = []
+        tail, labels = [], []
         for k, w in enumerate(it["words"]):
             tail += list(w) + audio[b[k] : b[k + 1]]
+            if variant == "wordsync":  # the engine writes the words: learn only where each starts (its 1st token)
+                forced = list(w) if k == 0 else [w[0]] + [-100] * (len(w) - 1)
+                labels += [-100] * len(w) if k == 0 else forced
+            else:
+                labels += list(w)
+            labels += audio[b[k] : b[k + 1]]
     tail.append(layout.speech_end_id)
-    return head + tail, [-100] * len(head) + tail
+    labels.append(layout.speech_end_id)
+    return head + tail, [-100] * len(head) + labels
 
 
 def batches(items, layout, variant, max_len, rng):
@@ -202,21 +212,24 @@ def evaluate(model, layout, items, variant, codec, asr, seed=0):
     model.eval()
     wers, empty, lens, token_errs = [], 0, [], []
     for k, it in enumerate(items):
-        ids, labels = sequence(it, layout, variant)
-        n_head = sum(1 for x in labels if x == -100)
-        prompt = torch.tensor([ids[:n_head]])
-        torch.manual_seed(seed + k)
-        out = model.generate(
-            input_ids=prompt,
-            attention_mask=torch.ones_like(prompt),
-            max_new_tokens=700,
-            do_sample=True,
-            temperature=0.8,
-            top_k=50,
-            eos_token_id=layout.speech_end_id,
-            pad_token_id=layout.speech_end_id,
-        )
-        gen = np.asarray(out[0, n_head:].tolist())
+        ids, _ = sequence(it, layout, variant)
+        n_head = 3 + sum(len(w) for w in it["words"])  # <text_start> text <text_end> <speech_start>
+        if variant == "wordsync":  # word-synchronous decoding: the engine writes the words
+            gen, _ = generate_forced(model, layout, it["words"], ids[:n_head], seed=seed + k)
+        else:
+            torch.manual_seed(seed + k)
+            prompt = torch.tensor([ids[:n_head]])
+            out = model.generate(
+                input_ids=prompt,
+                attention_mask=torch.ones_like(prompt),
+                max_new_tokens=700,
+                do_sample=True,
+                temperature=0.8,
+                top_k=50,
+                eos_token_id=layout.speech_end_id,
+                pad_token_id=layout.speech_end_id,
+            )
+            gen = np.asarray(out[0, n_head:].tolist())
         audio = gen[layout.is_audio(gen)]
         if variant == "interleaved":  # alignment itself: did it write the text's tokens, in order?
             import jiwer
@@ -239,6 +252,65 @@ def evaluate(model, layout, items, variant, codec, asr, seed=0):
     return out | ({"text_token_error": float(np.mean(token_errs))} if token_errs else {})
 
 
+@torch.no_grad()
+def generate_forced(model, layout, words: list[list[int]], head: list[int], seed: int, max_new: int = 700):
+    """Word-synchronous decoding (ELLA-V's inference): the engine writes each word's tokens itself; the model writes
+    audio and decides where a word ends (any text token it samples starts the next word, which is then forced).
+    speech_end is masked until every word is written; after the last word only audio or speech_end."""
+    torch.manual_seed(seed)
+    vocab = model.config.vocab_size
+    ids = torch.arange(vocab)
+    audio_mask = torch.as_tensor(layout.is_audio(ids.numpy()))
+    text_mask = ~audio_mask
+    text_mask[layout.speech_end_id] = False
+    inp, past, audio, w = torch.tensor([head + words[0]]), None, [], 1
+    for _ in range(max_new):
+        o = model(input_ids=inp, past_key_values=past, use_cache=True)
+        past = o.past_key_values
+        logits = o.logits[0, -1, :vocab].float() / 0.8
+        allowed = audio_mask.clone()
+        if w < len(words):
+            allowed |= text_mask
+        else:
+            allowed[layout.speech_end_id] = True
+        logits[~allowed] = -float("inf")
+        top = torch.topk(logits, 50)
+        t = int(top.indices[torch.multinomial(torch.softmax(top.values, -1), 1)])
+        if t == layout.speech_end_id:
+            break
+        if audio_mask[t]:
+            audio.append(t)
+            inp = torch.tensor([[t]])
+        else:
+            inp = torch.tensor([words[w]])
+            w += 1
+    return np.asarray(audio, dtype=np.int64), w
+
+
+def forced(model_dir: str) -> None:
+    """Held-out WER of an interleaved model decoded freely vs word-synchronously (same prompts, seeds, ASR)."""
+    from transformers import AutoModelForCausalLM
+
+    from rewards.asr import FasterWhisperASR, error_rate
+    from tts.codec import load_codec
+
+    torch.set_num_threads(2)
+    data = torch.load(DATA, weights_only=False)
+    _, layout = _tok_layout()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
+    codec, asr = load_codec(CODEC), FasterWhisperASR()
+    wers, lens = [], []
+    for k, it in enumerate(data["test"]):
+        ids, labels = sequence(it, layout, "interleaved")
+        n_head = sum(1 for x in labels if x == -100)
+        audio, written = generate_forced(model, layout, it["words"], ids[:n_head], seed=k)
+        hyp = asr.transcribe(codec.decode(layout.ids_to_codes(audio))) if len(audio) else ""
+        wers.append(min(error_rate(it["text"], hyp), 1.5) if hyp else 1.0)
+        lens.append(len(audio) / len(it["codes"]))
+        print(f"{k}: {wers[-1]:.2f} words {written}/{len(it['words'])} {it['text']!r} -> {hyp!r}", flush=True)
+    print(json.dumps({"model": model_dir, "forced_wer": float(np.mean(wers)), "len_ratio": float(np.mean(lens))}))
+
+
 def train(
     variant: str, minutes: float, threads: int, lr: float, eval_every: int, tag: str, max_tokens: int, autocast: bool
 ) -> None:
@@ -249,7 +321,7 @@ def train(
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    data = torch.load(OUT / "probe_data.pt", weights_only=False)
+    data = torch.load(DATA, weights_only=False)
     tok, layout = _tok_layout()
     saved, state = OUT / f"probe_{tag}_model", OUT / f"probe_{tag}_state.pt"
     resume = state.exists()  # a killed run goes on from its last evaluation (weights, optimiser, step, tokens)
@@ -330,9 +402,12 @@ if __name__ == "__main__":
     p.add_argument("--eval-every", type=int, default=150)
     p.add_argument("--tag", default=None)
     p.add_argument("--max-tokens", type=int, default=3_000_000)
+    p.add_argument("--model", default=str(OUT / "probe_interleaved_long_model"))
     p.add_argument("--autocast", action="store_true", help="bf16 matmuls under torch.autocast, fp32 weights")
     a = p.parse_args()
     if a.cmd == "prep":
         prep(a.n)
+    elif a.cmd == "forced":
+        forced(a.model)
     else:
         train(a.variant, a.minutes, a.threads, a.lr, a.eval_every, a.tag or a.variant, a.max_tokens, a.autocast)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import time
@@ -21,10 +22,11 @@ from tts.base import checkpoint
 from tts.base.actors import PoolError
 from tts.base.cluster import free_port
 from tts.base.config import load_config
+from tts.base.manifest import read_manifest
 from tts.grpo.config import GRPOConfig
 from tts.grpo.driver import GRPOJob, all_equal
 from tts.grpo.learner import NonFiniteError
-from tts.grpo.telemetry import GAUGES
+from tts.grpo.telemetry import GAUGES, SET_GAUGES
 from tts.speechlm import load_speechlm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +38,18 @@ pytestmark = pytest.mark.slow
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("grpo_inputs")
     manifest = tiny_corpus(root / "corpus")
-    return {"manifest": manifest, "codec": tiny_codec(root / "codec"), "policy": tiny_policy(root / "lm", manifest)}
+    out = {"manifest": manifest, "codec": tiny_codec(root / "codec"), "policy": tiny_policy(root / "lm", manifest)}
+    return out | {"meta": cloning_meta(manifest, root / "sets" / "cloning" / "en" / "meta.lst")}
+
+
+def cloning_meta(manifest: Path, meta: Path) -> Path:
+    """A two-row seed-tts-eval meta.lst over the tiny corpus (train voices saying test sentences)."""
+    train = [r for r in read_manifest(manifest, split="train") if r.language == "en"]
+    test = [r for r in read_manifest(manifest, split="test") if r.language == "en"]
+    meta.parent.mkdir(parents=True)
+    wav = [os.path.relpath(r.wav_path(manifest.parent), meta.parent) for r in train[:2]]
+    meta.write_text("".join(f"m{k}|{train[k].text}|{wav[k]}|{test[k].text}\n" for k in range(2)))
+    return meta
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +109,9 @@ def baseline(ray_session, inputs, tmp_path_factory) -> tuple[dict, Path]:
     resume, off-policy and 2-rank tests compare with (every job start costs its actors' start-up, so jobs are
     shared where they can be)."""
     runs = tmp_path_factory.mktemp("baseline")
-    report = run(inputs, runs, "base", "steps=3", "checkpoint_interval=1", "keep_checkpoints=3", "eval_interval=2")
+    sets = f"data.eval_sets={{cloning/en: {inputs['meta']}}}"
+    extra = ("steps=3", "checkpoint_interval=1", "keep_checkpoints=3", "eval_interval=2", sets)
+    report = run(inputs, runs, "base", *extra)
     return report, runs / "base"
 
 
@@ -128,6 +143,16 @@ def test_end_to_end_run_writes_report_metrics_curve_and_checkpoint(baseline, inp
     during = json.loads((run_dir / "eval_step_000002.json").read_text())["summary"]
     assert rows[1]["eval_reward"] == pytest.approx(during["total"]) and during["n"] == 2
     assert rows[1]["eval_sim"] == pytest.approx(during["raw"]["sim"])
+    # the benchmark set (data.eval_sets) at every evaluation: its own figures, rows and before/after comparison
+    on_set = during["sets"]["cloning/en"]
+    assert on_set["n"] == 2 and rows[1]["eval_cloning_en_sim"] == pytest.approx(on_set["raw"]["sim"])
+    set_rows = json.loads((run_dir / "eval_step_000002.json").read_text())["sets"]["cloning/en"]["samples"]
+    assert sorted(r["id"] for r in set_rows) == ["cloning/en:m0#0", "cloning/en:m1#0"]
+    assert all(r["transcript"] is not None or r["unscorable"] for r in set_rows)
+    assert on_disk["before"]["sets"]["cloning/en"]["n"] == on_disk["after"]["sets"]["cloning/en"]["n"] == 2
+    assert on_disk["compare_sets"]["cloning/en"]["samples"] == {"before": 2, "after": 2}
+    assert "## cloning/en" in (run_dir / "compare.md").read_text()
+    assert (run_dir / "eval_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # on-policy, the learner sees the rollout policy itself: ratio 1 (gradients accumulate, one update per step)
     assert rows[1]["ratio_mean"] == pytest.approx(1.0, abs=1e-5)
     assert (run_dir / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -151,6 +176,7 @@ def test_step_metrics_reach_rays_prometheus_export(baseline, ray_session):
         time.sleep(2)
         text = httpx.get(f"http://127.0.0.1:{ray_session}/metrics", timeout=10).text
         missing = [k for k in GAUGES if not re.search(rf'ray_grpo_{k}{{[^}}]*run="base"', text)]
+        missing += [m for m in SET_GAUGES if not re.search(rf'ray_grpo_eval_set_{m}{{[^}}]*set="cloning/en"', text)]
     assert not missing, (missing, sorted({line.split("{")[0] for line in text.splitlines() if "grpo" in line}))
 
 

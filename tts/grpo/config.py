@@ -25,6 +25,11 @@ class DataConfig:
     refs_per_speaker: int = 4  # reference utterances per speaker (encoded once by the codec at start)
     max_ref_seconds: float = 4.0  # longest reference utterance (its codes precede the target in the prompt)
     min_chars: int = 10
+    # benchmark sets scored with the held-out prompts (before, every eval_interval steps, after), each its own
+    # figures in metrics.jsonl and report.json: name -> seed-tts-eval meta.lst or eval JSONL (`rayjobs/eval.py
+    # make-sets` writes cloning/<lang>, continuation/<lang>, length/en), e.g. {cloning/en: data/evalsets/...}
+    eval_sets: dict[str, str] = field(default_factory=dict)
+    eval_set_items: int = 8  # rows per set, spread evenly over it (0: all)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,6 +36,24 @@ class Prompt:
     language: str
     input_ids: list[int]
     ref: Reference
+
+
+class HeldOutItem(Protocol):
+    """A benchmark row (seed-tts-eval's meta.lst: `evals.meta.EvalItem`): clone `prompt_wav` saying `target_text`."""
+
+    id: str
+    prompt_text: str
+    prompt_wav: str  # absolute path
+    target_text: str
+    language: str
+
+
+def build_prompt(tokenizer: Any, layout: TokenLayout, pid: str, text: str, language: str, ref: Reference) -> Prompt:
+    """The voice-cloning inference prompt (tts/prompts.py): the reference's text and codes, then the target text."""
+    text_ids = prompts.encode_text(tokenizer, layout, text)
+    ref_ids = prompts.encode_text(tokenizer, layout, ref.text)
+    ids = prompts.inference(layout, text_ids, ref_ids, ref.codes).input_ids
+    return Prompt(pid, text, language, ids, ref)
 
 
 def _rows(cfg: DataConfig, split: str) -> list[Utterance]:
@@ -83,11 +101,9 @@ class PromptSet:
         self.codes = codes
 
     def build(self, target: Utterance, ref: Utterance) -> Prompt:
-        text_ids = prompts.encode_text(self.tokenizer, self.layout, target.text)
-        ref_ids = prompts.encode_text(self.tokenizer, self.layout, ref.text)
-        ids = prompts.inference(self.layout, text_ids, ref_ids, self.codes[ref.id]).input_ids
         reference = Reference(ref.id, ref.text, str(ref.wav_path(self.root)), self.codes[ref.id])
-        return Prompt(f"{target.id}@{ref.id}", target.text, target.language, ids, reference)
+        pid = f"{target.id}@{ref.id}"
+        return build_prompt(self.tokenizer, self.layout, pid, target.text, target.language, reference)
 
     def _ref_for(self, target: Utterance, rng: np.random.Generator) -> Utterance:
         choices = [u for u in self.refs[target.speaker] if u.id != target.id] or self.refs[target.speaker]
@@ -104,3 +120,32 @@ class PromptSet:
         rng = np.random.default_rng([seed, 1, 0])
         idx = np.linspace(0, len(self.targets) - 1, num=min(count, len(self.targets))).round().astype(int)
         return [self.build(self.targets[i], self._ref_for(self.targets[i], rng)) for i in idx]
+
+
+class ItemSet:
+    """Held-out prompts from benchmark rows (the evals/ sets: cloning, continuation, length), so that GRPO scores
+    its policy on the same items `rayjobs/eval.py` does. Prompt ids are `<set>:<row id>`; a row whose prompt would
+    not leave `max_new_tokens` of room in the engine's context is left out (counted in `skipped`)."""
+
+    def __init__(self, name: str, items: list[HeldOutItem], tokenizer: Any, layout: TokenLayout):
+        if not items:
+            raise ValueError(f"evaluation set {name!r} has no rows")
+        self.name, self.items, self.tokenizer, self.layout = name, items, tokenizer, layout
+        self.prompts: list[Prompt] = []
+        self.skipped: list[str] = []
+
+    def references(self) -> list[tuple[str, str]]:
+        """(id, wav path) of every prompt audio; the path is the id (one encoding per file)."""
+        return sorted({(it.prompt_wav, it.prompt_wav) for it in self.items})
+
+    def attach(self, codes: dict[str, np.ndarray], max_prompt_tokens: int) -> None:
+        self.prompts, self.skipped = [], []
+        for it in self.items:
+            ref = Reference(it.prompt_wav, it.prompt_text, it.prompt_wav, codes[it.prompt_wav])
+            p = build_prompt(self.tokenizer, self.layout, f"{self.name}:{it.id}", it.target_text, it.language, ref)
+            (self.prompts if len(p.input_ids) <= max_prompt_tokens else self.skipped).append(p)
+        if not self.prompts:
+            raise ValueError(
+                f"evaluation set {self.name!r}: every prompt is longer than {max_prompt_tokens} tokens "
+                "(rollout.max_model_len - rollout.max_new_tokens)"
+            )

@@ -43,7 +43,7 @@ from tts.base.checkpoint import keep_until
 from tts.base.cluster import init_ray
 from tts.codec.decoders import DecodeItem, decoder_pool
 from tts.grpo.config import GRPOConfig
-from tts.grpo.dataset import Prompt, PromptSet
+from tts.grpo.dataset import HeldOutItem, ItemSet, Prompt, PromptSet
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, distributed_step, micro_batches
 from tts.grpo.math import group_advantages
 from tts.grpo.telemetry import Telemetry, summarise
@@ -101,9 +101,17 @@ class Rollout:
 
 
 class GRPOJob:
-    def __init__(self, cfg: GRPOConfig, resume: bool = False, eval_only: bool = False):
-        """`eval_only`: no learner; `evaluate` scores the policy on the held-out prompts (pipeline checks)."""
-        self.cfg, self.eval_only = cfg, eval_only
+    def __init__(
+        self,
+        cfg: GRPOConfig,
+        resume: bool = False,
+        eval_only: bool = False,
+        eval_sets: dict[str, list[HeldOutItem]] | None = None,
+    ):
+        """`eval_only`: no learner; `evaluate` scores the policy on the held-out prompts (pipeline checks).
+        `eval_sets`: benchmark rows by set name (read by the entry point from `cfg.data.eval_sets`), scored with the
+        held-out prompts at every evaluation."""
+        self.cfg, self.eval_only, self.eval_items = cfg, eval_only, eval_sets or {}
         self.run_dir = Path(cfg.runs_dir) / cfg.name
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.model = open_speechlm(cfg.policy, cfg.codec_dir)  # fails now, with the path, if anything is off
@@ -121,7 +129,8 @@ class GRPOJob:
         self._refs: dict[str, np.ndarray] = {}
         self.rewards = self.decoders = self.rollouts = self.learners = None
         # decodes and scores groups as they arrive: one thread per group in flight (two steps' worth off-policy)
-        self.pool = ThreadPoolExecutor(max_workers=2 * max(cfg.prompts_per_step, cfg.data.eval_prompts) + 2)
+        evaluated = cfg.data.eval_prompts + sum(len(items) for items in self.eval_items.values())
+        self.pool = ThreadPoolExecutor(max_workers=2 * max(cfg.prompts_per_step, evaluated) + 2)
         try:
             self._start_actors()
         except BaseException:
@@ -135,10 +144,16 @@ class GRPOJob:
         self.decoders = decoder_pool(str(self.model.codec.directory), cfg.decoder)
         self.decoders.wait_ready(cfg.start_timeout_s)
         self.data = {split: PromptSet(cfg.data, split, self.tokenizer, self.layout) for split in ("train", "test")}
-        refs = sorted({r for ps in self.data.values() for r in ps.references()})
+        self.sets = {name: ItemSet(name, items, self.tokenizer, self.layout) for name, items in self.eval_items.items()}
+        refs = sorted({r for ps in [*self.data.values(), *self.sets.values()] for r in ps.references()})
         codes = ray.get(self.decoders.actors[0].encode_files.remote([p for _, p in refs]))
+        by_id = {i: c for (i, _), c in zip(refs, codes)}
         for ps in self.data.values():
-            ps.attach({i: c for (i, _), c in zip(refs, codes)})
+            ps.attach(by_id)
+        for item_set in self.sets.values():
+            item_set.attach(by_id, cfg.rollout.max_model_len - cfg.rollout.max_new_tokens)
+            if item_set.skipped:
+                log.warning("evaluation set %s: %d prompt(s) too long, left out", item_set.name, len(item_set.skipped))
         self.rewards = RewardRouter(cfg.rewards)
         start_dir = str(self.restore) if self.restore else self.policy_dir
         shape = PoolConfig(actors=cfg.rollout.workers, num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus)
@@ -384,17 +399,27 @@ class GRPOJob:
 
     # -- evaluation ------------------------------------------------------------------------------------------
     def evaluate(self, tag: str) -> dict:
-        prompts = self.data["test"].held_out(self.cfg.data.eval_prompts, self.cfg.seed)
-        rollout = self.launch(prompts, step=-1, n=self.cfg.eval_samples, temperature=self.cfg.eval_temperature)
+        """Score the current policy on the held-out prompts and every evaluation set, in one rollout; writes
+        eval_<tag>.json and returns the held-out summary, with each set's under "sets"."""
+        named = {"": self.data["test"].held_out(self.cfg.data.eval_prompts, self.cfg.seed)}
+        named |= {name: s.prompts for name, s in self.sets.items()}
+        flat = [p for prompts in named.values() for p in prompts]
+        rollout = self.launch(flat, step=-1, n=self.cfg.eval_samples, temperature=self.cfg.eval_temperature)
         results, _ = self.collect(rollout)
-        records = [rec for _, _, recs in results for rec in recs]
-        summary = summarise(records)
-        rows = [
-            {k: r.get(k) for k in ("id", "text", "transcript", "error_rate", "sim", "dnsmos", "rewards", "flags")}
-            | {"unscorable": "failed" not in r}  # empty, silent or undecodable: the router could not score it
-            for r in records
-        ]
-        (self.run_dir / f"eval_{tag}.json").write_text(json.dumps({"summary": summary, "samples": rows}, indent=1))
+        scored, start = {}, 0
+        for name, prompts in named.items():
+            records = [rec for _, _, recs in results[start : start + len(prompts)] for rec in recs]
+            start += len(prompts)
+            rows = [
+                {k: r.get(k) for k in ("id", "text", "transcript", "error_rate", "sim", "dnsmos", "rewards", "flags")}
+                | {"unscorable": "failed" not in r}  # empty, silent or undecodable: the router could not score it
+                for r in records
+            ]
+            scored[name] = {"summary": summarise(records), "samples": rows}
+        held_out = scored.pop("")
+        summary = held_out["summary"] | ({"sets": {n: s["summary"] for n, s in scored.items()}} if scored else {})
+        doc = {"summary": summary, "samples": held_out["samples"]} | ({"sets": scored} if scored else {})
+        (self.run_dir / f"eval_{tag}.json").write_text(json.dumps(doc, indent=1))
         return summary
 
     def evaluate_only(self) -> dict:

@@ -1,6 +1,6 @@
 """What a GRPO run shows while it runs and leaves behind: Ray metrics (dashboard / Prometheus), a wandb run
 (offline by default), a progress bar, metrics.jsonl, and at the end report.json (with the held-out before/after
-comparison and its bootstrap intervals), compare.md and reward_curve.png."""
+comparison and its bootstrap intervals, per evaluation set too), compare.md, reward_curve.png and eval_curves.png."""
 
 from __future__ import annotations
 
@@ -39,6 +39,26 @@ GAUGES = {
     "sync_s": "seconds of the weight sync",
     "step_s": "seconds per step",
 }
+EVAL_MEASURES = ("wer", "sim", "dnsmos_ovrl")
+SET_GAUGES = {m: f"{m} of an evaluation set (data.eval_sets) at this step, tagged with the set" for m in EVAL_MEASURES}
+
+
+def set_key(name: str) -> str:
+    """A set's name in metric keys: `cloning/en` -> `cloning_en` (eval_cloning_en_wer)."""
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def eval_metrics(summary: dict) -> dict:
+    """One evaluation's figures as metrics.jsonl keys: eval_<m> (held-out prompts) and eval_<set>_<m> per set."""
+
+    def num(v: float | None) -> float:
+        return float("nan") if v is None else v
+
+    out = {"eval_reward": num(summary["total"])} | {f"eval_{m}": num(summary["raw"][m]) for m in EVAL_MEASURES}
+    for name, s in summary.get("sets", {}).items():
+        out[f"eval_{set_key(name)}_reward"] = num(s["total"])
+        out |= {f"eval_{set_key(name)}_{m}": num(s["raw"][m]) for m in EVAL_MEASURES}
+    return out
 
 
 def summarise(records: list[dict]) -> dict:
@@ -88,10 +108,10 @@ def compare_evals(before: list[dict], after: list[dict], seed: int = 0) -> dict:
     return out
 
 
-def compare_markdown(c: dict) -> str:
-    """compare.md: the held-out table with intervals (WER in %)."""
+def compare_markdown(c: dict, title: str = "# Held-out before vs after GRPO") -> str:
+    """compare.md: the held-out table with intervals (WER in %); an evaluation set's table under its own title."""
     lines = [
-        "# Held-out before vs after GRPO",
+        title,
         "",
         f"{c['samples']['before']} / {c['samples']['after']} samples; means with bootstrap 95% intervals; the delta "
         "is paired over prompts (after - before). Unscorable outputs (empty, silent) are left out of the means.",
@@ -116,7 +136,10 @@ class Telemetry:
 
         self.cfg, self.run_dir = cfg, run_dir
         self.gauges = {k: Gauge(f"grpo_{k}", description=d, tag_keys=("run",)) for k, d in GAUGES.items()}
-        for g in self.gauges.values():
+        self.set_gauges = {
+            m: Gauge(f"grpo_eval_set_{m}", description=d, tag_keys=("run", "set")) for m, d in SET_GAUGES.items()
+        }
+        for g in [*self.gauges.values(), *self.set_gauges.values()]:
             g.set_default_tags({"run": cfg.name})
         self.wandb = None
         if cfg.wandb_mode != "disabled":
@@ -157,11 +180,14 @@ class Telemetry:
         }
         metrics |= learner | timing
         if held_out is not None:
-            metrics |= {"eval_reward": num(held_out["total"])}
-            metrics |= {f"eval_{k}": num(held_out["raw"][k]) for k in ("wer", "sim", "dnsmos_ovrl")}
+            metrics |= eval_metrics(held_out)
         for k, g in self.gauges.items():
             if k in metrics and math.isfinite(metrics[k]):
                 g.set(metrics[k])
+        for name, summary_of_set in (held_out or {}).get("sets", {}).items():
+            for m, g in self.set_gauges.items():
+                if summary_of_set["raw"][m] is not None:
+                    g.set(summary_of_set["raw"][m], tags={"set": name})
         if self.wandb is not None:
             self.wandb.log(metrics, step=step)
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
@@ -180,11 +206,20 @@ class Telemetry:
         self.bar.close()
         evals = [self.run_dir / f"eval_{tag}.json" for tag in ("before", "after")]
         if all(f.is_file() for f in evals) and report.get("before") and report.get("after"):
-            before, after = (json.loads(f.read_text())["samples"] for f in evals)
-            report["compare"] = compare_evals(before, after, self.cfg.seed)
-            (self.run_dir / "compare.md").write_text(compare_markdown(report["compare"]), encoding="utf-8")
+            before, after = (json.loads(f.read_text()) for f in evals)
+            report["compare"] = compare_evals(before["samples"], after["samples"], self.cfg.seed)
+            text = compare_markdown(report["compare"])
+            both = sorted(set(before.get("sets", {})) & set(after.get("sets", {})))
+            if both:
+                report["compare_sets"] = {
+                    n: compare_evals(before["sets"][n]["samples"], after["sets"][n]["samples"], self.cfg.seed)
+                    for n in both
+                }
+                text += "".join("\n" + compare_markdown(c, f"## {n}") for n, c in report["compare_sets"].items())
+            (self.run_dir / "compare.md").write_text(text, encoding="utf-8")
         (self.run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         plot_rewards(self.run_dir / "metrics.jsonl", self.run_dir / "reward_curve.png", report)
+        plot_eval_curves(self.run_dir / "metrics.jsonl", self.run_dir / "eval_curves.png", report)
         if self.wandb is not None:
             self.wandb.summary.update({"report": report})
             self.wandb.finish()
@@ -221,6 +256,43 @@ def plot_rewards(metrics_file: Path, out: Path, report: dict | None = None) -> P
     ax.set_title("GRPO rewards (training samples; held-out total as markers)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_eval_curves(metrics_file: Path, out: Path, report: dict) -> Path | None:
+    """eval_curves.png: WER, SIM and DNSMOS OVRL of the held-out prompts and of each evaluation set against the
+    step (before = step 0, every eval_interval steps, after = the last step); None when nothing was evaluated."""
+    points: list[tuple[int, dict]] = []
+    if report.get("before"):
+        points.append((0, eval_metrics(report["before"])))
+    rows = [json.loads(line) for line in metrics_file.read_text().splitlines()] if metrics_file.is_file() else []
+    points += [(r["step"], r) for r in rows if "eval_reward" in r]
+    if report.get("after"):
+        points.append((report["steps"], eval_metrics(report["after"])))
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = {"held-out prompts": ""} | {
+        n: f"{set_key(n)}_" for s in (report.get("before"), report.get("after")) if s for n in s.get("sets", {})
+    }
+    fig, axes = plt.subplots(1, len(EVAL_MEASURES), figsize=(12, 3.6))
+    for ax, m in zip(axes, EVAL_MEASURES):
+        for label, prefix in names.items():
+            xy = [(step, p[f"eval_{prefix}{m}"]) for step, p in points if f"eval_{prefix}{m}" in p]
+            if xy:
+                ax.plot(*zip(*xy), marker="o", label=label)
+        ax.set_xlabel("step")
+        ax.set_title({"wer": "raw WER", "sim": "speaker similarity", "dnsmos_ovrl": "DNSMOS OVRL"}[m])
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("GRPO policy on the evaluation sets")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

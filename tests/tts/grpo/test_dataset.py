@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
+from evals.meta import EvalItem
 from tts import prompts
 from tts.base.layout import TokenLayout
 from tts.base.manifest import read_manifest
 from tts.grpo.config import DataConfig
-from tts.grpo.dataset import PromptSet
+from tts.grpo.dataset import ItemSet, PromptSet
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +133,47 @@ def test_attach_with_missing_codes_raises(corpus, tok):
     with pytest.raises(ValueError, match=dropped):
         ps.attach(codes)
     assert ps.codes == {}
+
+
+def items_of(corpus, n: int = 3) -> list[EvalItem]:
+    """Benchmark rows over the corpus: clone a train utterance saying a test sentence (seed-tts-eval's shape)."""
+    train = [r for r in read_manifest(corpus, split="train") if r.language == "en"][:n]
+    test = [r for r in read_manifest(corpus, split="test") if r.language == "en"]
+    root = corpus.parent
+    return [
+        EvalItem(f"u{k}", r.text, str(r.wav_path(root)), test[k % len(test)].text, "en") for k, r in enumerate(train)
+    ]
+
+
+def test_item_set_builds_the_cloning_prompt_of_each_benchmark_row(corpus, tok):
+    tokenizer, layout = tok
+    items = items_of(corpus) + [EvalItem("same-wav", "Other words.", items_of(corpus)[0].prompt_wav, "Hi there.", "en")]
+    s = ItemSet("cloning/en", items, tokenizer, layout)
+    assert s.references() == sorted({(it.prompt_wav, it.prompt_wav) for it in items}) and len(s.references()) == 3
+    codes = {wav: (np.arange(4 + k) * 5 + k) % layout.codebook_size for k, (wav, _) in enumerate(s.references())}
+    s.attach(codes, max_prompt_tokens=10_000)
+    assert [p.id for p in s.prompts] == [f"cloning/en:{it.id}" for it in items] and s.skipped == []
+    for p, it in zip(s.prompts, items):
+        expected = prompts.inference(
+            layout,
+            prompts.encode_text(tokenizer, layout, it.target_text),
+            prompts.encode_text(tokenizer, layout, it.prompt_text),
+            codes[it.prompt_wav],
+        ).input_ids
+        assert p.input_ids == expected and p.text == it.target_text and p.language == "en"
+        assert p.ref.wav == it.prompt_wav and p.ref.text == it.prompt_text  # SIM against the prompt audio
+    # the row with the shared prompt audio: the same codes, its own prompt text
+    assert np.array_equal(s.prompts[3].ref.codes, s.prompts[0].ref.codes) and s.prompts[3].ref.text == "Other words."
+
+
+def test_item_set_leaves_out_prompts_without_room_and_fails_when_none_fits(corpus, tok):
+    tokenizer, layout = tok
+    items = items_of(corpus, 2)
+    codes = {items[0].prompt_wav: np.zeros(3, np.int64), items[1].prompt_wav: np.zeros(400, np.int64)}
+    s = ItemSet("length/en", items, tokenizer, layout)
+    s.attach(codes, max_prompt_tokens=300)
+    assert [p.id for p in s.prompts] == ["length/en:u0"] and [p.id for p in s.skipped] == ["length/en:u1"]
+    with pytest.raises(ValueError, match=r"'length/en': every prompt is longer than 5 tokens"):
+        s.attach(codes, max_prompt_tokens=5)
+    with pytest.raises(ValueError, match="'empty' has no rows"):
+        ItemSet("empty", [], tokenizer, layout)
