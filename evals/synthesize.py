@@ -72,23 +72,23 @@ class Synthesizer:
             out.update(zip(paths[k :: len(actors)], codes))
         return out
 
-    def _prompt_ids(self, item: EvalItem, codes: np.ndarray) -> list[int]:
-        text = prompts.encode_text(self.tokenizer, self.layout, item.target_text)
-        ref = prompts.encode_text(self.tokenizer, self.layout, item.prompt_text)
-        ids = prompts.inference(self.layout, text, ref, codes).input_ids
+    def _request(self, item: EvalItem, codes: np.ndarray) -> prompts.SpeechRequest:
+        req = prompts.speech_request(self.tokenizer, self.layout, item.target_text, item.prompt_text, codes)
         limit = self.cfg.rollout.max_model_len
-        if len(ids) + self.cfg.rollout.max_new_tokens > limit:
+        if len(req.input_ids) + self.cfg.rollout.max_new_tokens > limit:
             raise ValueError(
-                f"prompt of {len(ids)} tokens + {self.cfg.rollout.max_new_tokens} new ones exceeds "
+                f"prompt of {len(req.input_ids)} tokens + {self.cfg.rollout.max_new_tokens} new ones exceeds "
                 f"rollout.max_model_len {limit}"
             )
-        return ids
+        return req
 
-    def _generate(self, ids: list[list[int]], seeds: list[int]) -> list:
+    def _generate(self, reqs: list[prompts.SpeechRequest], seeds: list[int]) -> list:
         """One completion per prompt, the prompts spread over the workers."""
         n = len(self.workers)
+        ids = [r.input_ids for r in reqs]
+        words = [r.words for r in reqs] if self.layout.interleave else None
         refs = [
-            w.generate.remote(ids[k::n], seeds[k::n], 1, self.cfg.temperature)
+            w.generate.remote(ids[k::n], seeds[k::n], 1, self.cfg.temperature, None, words[k::n] if words else None)
             for k, w in enumerate(self.workers)
             if ids[k::n]
         ]
@@ -120,15 +120,14 @@ class Synthesizer:
         ready = []
         for it in batch:
             try:
-                ready.append((it, self._prompt_ids(it, prompt_codes[it.prompt_wav])))
+                ready.append((it, self._request(it, prompt_codes[it.prompt_wav])))
             except ValueError as exc:
                 rows[it.id]["errors"] = {v: f"prompt: {exc}" for v in WAVS}
         if not ready:
             return list(rows.values())
         t0 = time.perf_counter()
-        completions = self._generate(
-            [ids for _, ids in ready], [utterance_seed(self.cfg.seed, it.id) for it, _ in ready]
-        )
+        seeds = [utterance_seed(self.cfg.seed, it.id) for it, _ in ready]
+        completions = self._generate([req for _, req in ready], seeds)
         codes = [
             self.layout.ids_to_codes(np.asarray([t for t in c.token_ids if self.layout.is_audio(t)], dtype=np.int64))
             for c in completions

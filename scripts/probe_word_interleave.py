@@ -76,14 +76,13 @@ def phoneme_events(rows: list[dict]) -> list[list[tuple[str, float]] | None]:
     return out
 
 
-def word_starts(words: list[str], events: list[tuple[str, float]]) -> list[float] | None:
-    """Start time of each phonemised word: the event holding the character its first character matches in the
-    spoken phonemes (difflib alignment: the front end's en-us phonemes vs the voice's accent)."""
+def char_times(text: str, events: list[tuple[str, float]]) -> list[float] | None:
+    """Start time of the event each character of `text` (phonemised words, no spaces) matches in the spoken
+    phonemes (difflib alignment: the front end's en-us phonemes vs the voice's accent); None if too different."""
     import difflib
 
     spoken = "".join(e for e, _ in events)
     owner = [t for e, t in events for _ in e]  # time of the event each spoken character belongs to
-    text = "".join(words)
     if not spoken:
         return None
     sm = difflib.SequenceMatcher(None, text, spoken, autojunk=False)
@@ -97,14 +96,60 @@ def word_starts(words: list[str], events: list[tuple[str, float]]) -> list[float
     for i in range(len(text) - 1, -1, -1):
         nxt = to[i] if to[i] is not None else nxt
         to[i] = nxt
-    out, c = [], 0
-    for w in words:
-        out.append(owner[to[c]])
-        c += len(w)
-    return list(np.maximum.accumulate(out))
+    return [owner[j] for j in to]
+
+
+def word_starts(words: list[str], events: list[tuple[str, float]]) -> list[float] | None:
+    """Start time of each phonemised word (its first character's event), never decreasing."""
+    times = char_times("".join(words), events)
+    if times is None:
+        return None
+    firsts = np.cumsum([0] + [len(w) for w in words[:-1]])
+    return list(np.maximum.accumulate([times[c] for c in firsts]))
+
+
+def token_starts(tok, words: list[str], events: list[tuple[str, float]]) -> tuple[list[int], list[float]] | None:
+    """Every text token of the phonemised words with the start time of its first character, never decreasing."""
+    times = char_times("".join(words), events)
+    if times is None:
+        return None
+    ids, starts, base = [], [], 0
+    for i, w in enumerate(words):
+        lead = 1 if i else 0
+        enc = tok((" " if i else "") + w, add_special_tokens=False, return_offsets_mapping=True)
+        for t, (a, _) in zip(enc["input_ids"], enc["offset_mapping"]):
+            ids.append(t)
+            starts.append(times[min(base + max(a - lead, 0), len(times) - 1)])
+        base += len(w)
+    return ids, list(np.maximum.accumulate(starts))
+
+
+def prep_tokens() -> None:
+    """Token-level interleaving data (every text token followed by its frames, as ELLA-V does with phones) from
+    the prepared word-level data: the same rows and codes, the token starts from espeak-ng's phoneme events."""
+    from tts.front_end import FrontEnd
+
+    data = torch.load(DATA, weights_only=False)
+    tok, _ = _tok_layout()
+    rows = {r["id"]: r for r in map(json.loads, (CORPUS / "manifest.jsonl").read_text().splitlines())}
+    fe = FrontEnd("phonemes")
+    for name, items in data.items():
+        t0 = time.time()
+        events = phoneme_events([rows[it["id"]] for it in items])
+        phones = fe.apply_batch([it["text"] for it in items])
+        kept = []
+        for it, ev, ph in zip(items, events, phones):
+            got = None if ev is None else token_starts(tok, ph.split(), ev)
+            if got is not None and got[0] == [t for w in it["words"] for t in w]:  # the text the model reads
+                it["tokens"], it["token_starts"] = got
+                kept.append(it)
+        data[name] = kept
+        print(f"{name}: {len(kept)}/{len(items)} rows with token starts ({time.time() - t0:.1f} s)", flush=True)
+    torch.save(data, DATA.with_name(DATA.stem + "_tok.pt"))
 
 
 _codec = None
+_speaker = None
 
 
 def _encode(path: str) -> np.ndarray:
@@ -168,13 +213,25 @@ def _tok_layout():
     return AutoTokenizer.from_pretrained(INIT), TokenLayout.load(INIT)
 
 
-def sequence(it: dict, layout, variant: str) -> tuple[list[int], list[int]]:
+def sequence(it: dict, layout, variant: str, ref: dict | None = None) -> tuple[list[int], list[int]]:
+    """The training sequence of one row; with `ref` (another row of the same voice) a voice-cloning one: the
+    reference's text before the target's, its codes (plain, not in the loss) before the target's words."""
     text = [t for w in it["words"] for t in w]
-    head = [layout.text_start_id, *text, layout.text_end_id, layout.speech_start_id]
+    ref_text = [t for w in ref["words"] for t in w] if ref else []
+    ref_audio = layout.codes_to_ids(np.asarray(ref["codes"], dtype=np.int64)).tolist() if ref else []
+    head = [layout.text_start_id, *ref_text, *text, layout.text_end_id, layout.speech_start_id, *ref_audio]
     codes = np.asarray(it["codes"], dtype=np.int64)
     audio = layout.codes_to_ids(codes).tolist()
     if variant == "plain":
         tail, labels = audio, list(audio)
+    elif variant == "tokensync":  # every text token, then its frames; the engine writes the tokens
+        b = [min(len(codes), max(0, round(s * FPS))) for s in it["token_starts"]]
+        b[0] = 0
+        b = list(np.maximum.accumulate(b)) + [len(codes)]
+        tail, labels = [], []
+        for k, t in enumerate(it["tokens"]):
+            tail += [t] + audio[b[k] : b[k + 1]]
+            labels += [-100 if k == 0 else t] + audio[b[k] : b[k + 1]]  # token 0 is in the prompt
     else:
         b = [min(len(codes), max(0, round(s * FPS))) for s in it["starts"]]
         b[0] = 0
@@ -193,29 +250,48 @@ def sequence(it: dict, layout, variant: str) -> tuple[list[int], list[int]]:
     return head + tail, [-100] * len(head) + labels
 
 
-def batches(items, layout, variant, max_len, rng):
+def batches(items, layout, variant, max_len, rng, clone_share: float = 0.0):
     from tts.prompts import Prompt
     from tts.train.data import collate, pack
 
+    by_speaker: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_speaker.setdefault(it["speaker"], []).append(i)
     while True:
         order = rng.permutation(len(items))
-        seqs = [sequence(items[i], layout, variant) for i in order]
+
+        def ref_of(i):
+            if rng.random() >= clone_share:
+                return None
+            pool = by_speaker[items[i]["speaker"]]
+            j = pool[int(rng.integers(len(pool)))]
+            return items[j] if j != i and len(items[j]["codes"]) <= 300 else None  # references up to 6 s
+
+        seqs = [sequence(items[i], layout, variant, ref_of(i)) for i in order]
         seqs = [s for s in seqs if len(s[0]) <= max_len]
         for group in pack([len(s[0]) for s in seqs], max_len):
             yield collate([[Prompt(*seqs[i]) for i in group]], 0)
 
 
 @torch.no_grad()
-def evaluate(model, layout, items, variant, codec, asr, seed=0):
+def evaluate(model, layout, items, variant, codec, asr, seed=0, clone=False):
+    """Held-out WER (and with `clone`, voice cloning from another row of the voice: SIM to that reference)."""
     from rewards.asr import error_rate
 
     model.eval()
-    wers, empty, lens, token_errs = [], 0, [], []
+    wers, empty, lens, token_errs, sims = [], 0, [], [], []
     for k, it in enumerate(items):
-        ids, _ = sequence(it, layout, variant)
+        ref = None
+        if clone:
+            same = [x for x in items if x["speaker"] == it["speaker"] and x["id"] != it["id"]]
+            ref = same[k % len(same)]
+        ids, _ = sequence(it, layout, variant, ref)
         n_head = 3 + sum(len(w) for w in it["words"])  # <text_start> text <text_end> <speech_start>
-        if variant == "wordsync":  # word-synchronous decoding: the engine writes the words
-            gen, _ = generate_forced(model, layout, it["words"], ids[:n_head], seed=seed + k)
+        if ref:
+            n_head += sum(len(w) for w in ref["words"]) + len(ref["codes"])
+        if variant in ("wordsync", "tokensync"):  # synchronous decoding: the engine writes the text
+            units = it["words"] if variant == "wordsync" else [[t] for t in it["tokens"]]
+            gen, _ = generate_forced(model, layout, units, ids[:n_head], seed=seed + k)
         else:
             torch.manual_seed(seed + k)
             prompt = torch.tensor([ids[:n_head]])
@@ -245,10 +321,19 @@ def evaluate(model, layout, items, variant, codec, asr, seed=0):
         hyp = asr.transcribe(wave)
         wers.append(min(error_rate(it["text"], hyp), 1.5))
         lens.append(len(audio) / len(it["codes"]))
+        if ref:
+            from rewards.speaker import ResemblyzerEncoder, similarity
+            from tts.base.audio import load_audio
+
+            global _speaker
+            _speaker = _speaker or ResemblyzerEncoder()
+            ref_wave = load_audio(str(CORPUS / ref["wav"]), target_sr=16000)[0]
+            sims.append(similarity(_speaker, wave, codec.sample_rate, ref_wave, 16000))
         if k < 3:
             print(f"   {it['text']!r} -> {hyp!r}")
     model.train()
     out = {"wer": float(np.mean(wers)), "empty": empty, "len_ratio": float(np.mean(lens)) if lens else 0.0}
+    out |= {"sim": float(np.mean(sims))} if sims else {}
     return out | ({"text_token_error": float(np.mean(token_errs))} if token_errs else {})
 
 
@@ -312,7 +397,16 @@ def forced(model_dir: str) -> None:
 
 
 def train(
-    variant: str, minutes: float, threads: int, lr: float, eval_every: int, tag: str, max_tokens: int, autocast: bool
+    variant: str,
+    minutes: float,
+    threads: int,
+    lr: float,
+    eval_every: int,
+    tag: str,
+    max_tokens: int,
+    autocast: bool,
+    init: str | None = None,
+    clone_share: float = 0.0,
 ) -> None:
     from transformers import AutoModelForCausalLM
 
@@ -325,7 +419,7 @@ def train(
     tok, layout = _tok_layout()
     saved, state = OUT / f"probe_{tag}_model", OUT / f"probe_{tag}_state.pt"
     resume = state.exists()  # a killed run goes on from its last evaluation (weights, optimiser, step, tokens)
-    src = saved if resume else INIT
+    src = saved if resume else (init or INIT)
     model = AutoModelForCausalLM.from_pretrained(src, torch_dtype=torch.float32, attn_implementation="sdpa")
     codec, asr = load_codec(CODEC), FasterWhisperASR()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
@@ -347,7 +441,7 @@ def train(
         opt.load_state_dict(st["opt"])
         step, tokens = st["step"], st["tokens"]
         print(f"{tag}: resumed at step {step}, {tokens} tokens", flush=True)
-    gen = batches(data["train"], layout, variant, 2048, np.random.default_rng(step))
+    gen = batches(data["train"], layout, variant, 2048, np.random.default_rng(step), clone_share)
     log = open(OUT / f"probe_{tag}.jsonl", "a")
     start, tokens0 = time.time(), tokens
     while True:
@@ -373,6 +467,11 @@ def train(
         if step % eval_every == 0 or done:
             t0 = time.time()
             ev = evaluate(model, layout, data["test"], variant, codec, asr)
+            if clone_share:
+                ev |= {
+                    f"clone_{k}": v
+                    for k, v in evaluate(model, layout, data["test"], variant, codec, asr, clone=True).items()
+                }
             row = {
                 "step": step,
                 "tokens": tokens,
@@ -403,11 +502,16 @@ if __name__ == "__main__":
     p.add_argument("--tag", default=None)
     p.add_argument("--max-tokens", type=int, default=3_000_000)
     p.add_argument("--model", default=str(OUT / "probe_interleaved_long_model"))
+    p.add_argument("--init", default=None, help="model to start from (default: PROBE_INIT)")
+    p.add_argument("--clone-share", type=float, default=0.0, help="share of voice-cloning sequences")
     p.add_argument("--autocast", action="store_true", help="bf16 matmuls under torch.autocast, fp32 weights")
     a = p.parse_args()
     if a.cmd == "prep":
         prep(a.n)
+    elif a.cmd == "prep-tokens":
+        prep_tokens()
     elif a.cmd == "forced":
         forced(a.model)
     else:
-        train(a.variant, a.minutes, a.threads, a.lr, a.eval_every, a.tag or a.variant, a.max_tokens, a.autocast)
+        tag = a.tag or a.variant
+        train(a.variant, a.minutes, a.threads, a.lr, a.eval_every, tag, a.max_tokens, a.autocast, a.init, a.clone_share)

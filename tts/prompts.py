@@ -6,6 +6,14 @@ Layout of every TTS sequence::
 
 Only target audio and the closing <|speech_end|> carry labels (the model must learn to stop);
 prompt text and reference audio are conditioning, labelled IGNORE (-100).
+
+A word-synchronous layout (`TokenLayout.interleave == "words"`) writes each target word's tokens before its
+audio::
+
+    <|text_start|> text <|text_end|> <|speech_start|> [reference audio] w1 audio(w1) w2 audio(w2) ... <|speech_end|>
+
+At inference the engine writes the words (tts.speech_sampling.WordSync) and the model decides where each starts,
+so of a word's tokens only the first (that decision) carries a label; w1 ends the inference prompt.
 """
 
 from __future__ import annotations
@@ -50,6 +58,17 @@ def encode_texts(tokenizer: Any, layout: TokenLayout, texts: Sequence[str]) -> l
             raise ValueError(f"text must be a non-empty string, got {text!r}")
     read = FrontEnd.from_record(layout.front_end).apply_batch([t.strip() for t in texts])
     return [list(ids) for ids in tokenizer(read, add_special_tokens=False)["input_ids"]] if read else []
+
+
+def encode_words(tokenizer: Any, layout: TokenLayout, text: str) -> list[list[int]]:
+    """The words of `text` as the model reads them (the checkpoint's front end), each tokenized on its own with
+    its leading space (but the first): flattened they are the text block of a word-synchronous prompt."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty string, got {text!r}")
+    words = FrontEnd.from_record(layout.front_end).apply_batch([text.strip()])[0].split()
+    if not words:
+        raise ValueError(f"nothing to say in {text!r} after the front end")
+    return [list(tokenizer((" " if i else "") + w, add_special_tokens=False)["input_ids"]) for i, w in enumerate(words)]
 
 
 def _text(layout: TokenLayout, ids: Sequence[int], what: str) -> list[int]:
@@ -101,6 +120,46 @@ def clone(
     return _speech_prompt(layout, text, ref_audio, _audio(layout, target_codes, "target codes"), True)
 
 
+def _words_target(
+    layout: TokenLayout, words: Sequence[Sequence[int]], target: list[int], starts: Sequence[int]
+) -> tuple[list[int], list[int]]:
+    """Each word's tokens, then its audio (from its start frame to the next word's), and their labels."""
+    if layout.interleave != "words":
+        raise ValueError(f"word-synchronous sequences need a layout with interleave='words', not {layout.interleave!r}")
+    if len(starts) != len(words) or not words:
+        raise ValueError(f"{len(words)} words but {len(starts)} start frames")
+    bounds = [0, *np.maximum.accumulate(np.clip(np.asarray(starts[1:], dtype=np.int64), 0, len(target)))]
+    bounds = [int(b) for b in bounds] + [len(target)]
+    ids, labels = [], []
+    for k, w in enumerate(words):
+        w = _text(layout, w, f"word {k}")
+        audio = target[bounds[k] : bounds[k + 1]]
+        ids += w + audio
+        labels += ([IGNORE] * len(w) if k == 0 else [w[0]] + [IGNORE] * (len(w) - 1)) + audio
+    return ids + [layout.speech_end_id], labels + [layout.speech_end_id]
+
+
+def words_tts(
+    layout: TokenLayout,
+    words: Sequence[Sequence[int]],
+    target_codes: Codes,
+    starts: Sequence[int],
+    ref_text_ids: Sequence[int] | None = None,
+    ref_codes: Codes | None = None,
+) -> Prompt:
+    """Word-synchronous training example (`starts`: the frame each word starts at), voice cloning when given the
+    reference's text and codes (plain, before the target's first word; not in the loss)."""
+    if (ref_text_ids is None) != (ref_codes is None):
+        raise ValueError("voice cloning needs both ref_text_ids and ref_codes (or neither)")
+    text = [int(t) for w in words for t in w]
+    ref_text = _text(layout, ref_text_ids, "reference text") if ref_text_ids is not None else []
+    ref_audio = _audio(layout, ref_codes, "reference codes") if ref_codes is not None else []
+    tail, tail_labels = _words_target(layout, words, _audio(layout, target_codes, "target codes"), starts)
+    head = [layout.text_start_id, *ref_text, *_text(layout, text, "text"), layout.text_end_id]
+    head += [layout.speech_start_id, *ref_audio]
+    return Prompt(head + tail, [IGNORE] * len(head) + tail_labels)
+
+
 def pretrain_speech(layout: TokenLayout, codes: Codes) -> Prompt:
     """Audio-only pretraining: <|speech_start|> codes <|speech_end|>, loss on everything but the opener."""
     ids = _audio(layout, codes, "codes") + [layout.speech_end_id]
@@ -120,14 +179,39 @@ def inference(
     text_ids: Sequence[int],
     ref_text_ids: Sequence[int] | None = None,
     ref_codes: Codes | None = None,
+    first_word: Sequence[int] = (),
 ) -> Prompt:
-    """Generation prompt, ending at <|speech_start|> (+ reference audio when cloning); labels all IGNORE."""
+    """Generation prompt, ending at <|speech_start|> (+ reference audio when cloning; + the first word's tokens
+    for a word-synchronous layout, which needs them); labels all IGNORE."""
     if (ref_text_ids is None) != (ref_codes is None):
         raise ValueError("voice cloning needs both ref_text_ids and ref_codes (or neither)")
+    if (layout.interleave == "words") != bool(first_word):
+        raise ValueError("a word-synchronous layout's prompt ends with its first word (and only such a layout's)")
     text = _text(layout, text_ids, "text")
     ref_audio: list[int] = []
     if ref_text_ids is not None:
         text = _text(layout, ref_text_ids, "reference text") + text
         ref_audio = _audio(layout, ref_codes, "reference codes")
-    p = _speech_prompt(layout, text, ref_audio, [], False)
+    p = _speech_prompt(layout, text, ref_audio + [int(t) for t in first_word], [], False)
     return Prompt(p.input_ids, [IGNORE] * len(p))
+
+
+@dataclass
+class SpeechRequest:
+    """What an engine needs to speak a text: the prompt ids and, for a word-synchronous layout, the words it writes
+    (tts.speech_sampling.WordSync; None otherwise)."""
+
+    input_ids: list[int]
+    words: list[list[int]] | None = None
+
+
+def speech_request(
+    tokenizer: Any, layout: TokenLayout, text: str, ref_text: str | None = None, ref_codes: Codes | None = None
+) -> SpeechRequest:
+    """The one way to turn a text (and a reference to clone) into an engine request, whatever the layout."""
+    ref_ids = encode_text(tokenizer, layout, ref_text) if ref_text is not None else None
+    if layout.interleave == "words":
+        words = encode_words(tokenizer, layout, text)
+        flat = [t for w in words for t in w]
+        return SpeechRequest(inference(layout, flat, ref_ids, ref_codes, first_word=words[0]).input_ids, words)
+    return SpeechRequest(inference(layout, encode_text(tokenizer, layout, text), ref_ids, ref_codes).input_ids)

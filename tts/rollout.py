@@ -28,6 +28,8 @@ from tts.speech_sampling import (
     AudioOnly,
     EngineSettings,
     SamplingSettings,
+    WordSync,
+    WordSyncBatch,
     hf_sampling,
     min_new_tokens,
     vllm_engine_kwargs,
@@ -121,6 +123,10 @@ class RolloutWorker:
 
         gpu_sync = self.cfg.weight_sync in ("nccl", "ipc")
         extra = {"weight_transfer_config": {"backend": self.cfg.weight_sync}} if gpu_sync else {}
+        if self.layout.interleave == "words":
+            from tts.vllm_word_sync import WordSyncLogits
+
+            extra["logits_processors"] = [WordSyncLogits]
         self.llm = LLM(
             **vllm_engine_kwargs(policy_dir, self.cfg, **extra),
             seed=self.seed,
@@ -146,10 +152,12 @@ class RolloutWorker:
         n: int | None = None,
         temperature: float | None = None,
         texts: list[str] | None = None,
+        words: list[list[list[int]]] | None = None,
     ) -> list[list[Completion]]:
         """`n` (default group_size) completions for each prompt; prompt k samples under seeds[k]. `texts` (what
-        each prompt asks to speak) set the `min_codes_per_char` floor; it needs them when it is on."""
-        groups = dict(self.generate_stream(prompts, seeds, n, temperature, texts))
+        each prompt asks to speak) set the `min_codes_per_char` floor; it needs them when it is on. `words`: each
+        prompt's words (tts.prompts.encode_words), which a word-synchronous policy needs."""
+        groups = dict(self.generate_stream(prompts, seeds, n, temperature, texts, words))
         return [groups[k] for k in range(len(prompts))]
 
     def generate_stream(
@@ -159,6 +167,7 @@ class RolloutWorker:
         n: int | None = None,
         temperature: float | None = None,
         texts: list[str] | None = None,
+        words: list[list[list[int]]] | None = None,
     ) -> Iterator[tuple[int, list[Completion]]]:
         """As `generate`, but yields (k, group of prompt k) as each group finishes. With vLLM every prompt is in
         the engine at once (one continuous batch), and the caller (a Ray streaming call) decodes and scores each
@@ -166,13 +175,24 @@ class RolloutWorker:
         if len(seeds) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
         floors = self._floors(len(prompts), texts)
+        synced = self._words(len(prompts), words)
         n = n or self.cfg.group_size
         temperature = self.cfg.temperature if temperature is None else temperature
         if self.cfg.backend == "vllm":
-            yield from self._stream_vllm(prompts, seeds, n, temperature, floors)
+            yield from self._stream_vllm(prompts, seeds, n, temperature, floors, synced)
         else:
-            for k, (p, s, f) in enumerate(zip(prompts, seeds, floors)):
-                yield k, self._generate_hf(p, s, n, temperature, f)
+            for k, (p, s, f, w) in enumerate(zip(prompts, seeds, floors, synced)):
+                yield k, self._generate_hf(p, s, n, temperature, f, w)
+
+    def _words(self, count: int, words: list[list[list[int]]] | None) -> list[list[list[int]] | None]:
+        if self.layout.interleave != "words":
+            if words is not None:
+                raise ValueError("words given, but the policy is not word-synchronous (layout.interleave is None)")
+            return [None] * count
+        if words is None or len(words) != count:
+            have = "none" if words is None else len(words)
+            raise ValueError(f"a word-synchronous policy needs the words of each of the {count} prompts, got {have}")
+        return words
 
     def _floors(self, count: int, texts: list[str] | None) -> list[int]:
         per_char, most = self.cfg.min_codes_per_char, self.cfg.max_new_tokens
@@ -192,18 +212,19 @@ class RolloutWorker:
             "repetition_penalty": c.repetition_penalty,
         }
 
-    def _stream_vllm(self, prompts: list[list[int]], seeds: list[int], n: int, temperature: float, floors):
+    def _stream_vllm(self, prompts: list[list[int]], seeds: list[int], n: int, temperature: float, floors, words):
         params = [
             vllm_sampling(
                 self.layout,
                 **self._sampling(temperature),
                 max_tokens=self.cfg.max_new_tokens,
                 min_tokens=floor,
+                words=w,
                 n=n,
                 logprobs=0,
                 seed=seed,
             )
-            for seed, floor in zip(seeds, floors)
+            for seed, floor, w in zip(seeds, floors, words)
         ]
         ids = self.llm.enqueue([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
         # enqueue returns vLLM's internal ids ("<external>-<random>"); outputs carry the external one
@@ -226,9 +247,15 @@ class RolloutWorker:
         return Completion(ids, lps, "stop" if o.finish_reason == "stop" else "length")
 
     @torch.no_grad()
-    def _generate_hf(self, prompt: list[int], seed: int, n: int, temperature: float, floor: int) -> list[Completion]:
+    def _generate_hf(
+        self, prompt: list[int], seed: int, n: int, temperature: float, floor: int, words: list[list[int]] | None
+    ) -> list[Completion]:
         device = next(self.model.parameters()).device
         ids = torch.tensor([prompt] * n, device=device)
+        sync = None
+        if words:  # a word-synchronous policy: one state machine per sample
+            syncs = [WordSync(self.layout, words, self.model.config.vocab_size, device) for _ in range(n)]
+            sync = WordSyncBatch(syncs, len(prompt))
         torch.manual_seed(seed)
         out = self.model.generate(
             input_ids=ids,
@@ -239,6 +266,7 @@ class RolloutWorker:
                 **self._sampling(temperature),
                 max_new_tokens=self.cfg.max_new_tokens,
                 min_new_tokens=floor,
+                word_sync=sync,
             ),
             output_logits=True,
             return_dict_in_generate=True,

@@ -9,6 +9,7 @@ codes per character (50 codes/s; fr fastest, zh slowest, en 2.47 to 4.07), so 2.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -99,11 +100,14 @@ def vllm_sampling(
     repetition_penalty: float,
     max_tokens: int,
     min_tokens: int = 0,
+    words: list[list[int]] | None = None,
     **extra: Any,
 ):
-    """vLLM `SamplingParams` restricted to speech (top_k 0: off); `extra`: seed, n, logprobs, output_kind."""
+    """vLLM `SamplingParams` restricted to speech (top_k 0: off); `extra`: seed, n, logprobs, output_kind. With
+    `words` (a word-synchronous layout) the engine's `tts.vllm_word_sync.WordSyncLogits` masks instead."""
     from vllm import SamplingParams
 
+    mask = {"extra_args": {"words": words}} if words is not None else {"allowed_token_ids": layout.speech_ids()}
     return SamplingParams(
         temperature=temperature,
         top_p=top_p,
@@ -112,7 +116,7 @@ def vllm_sampling(
         max_tokens=max_tokens,
         min_tokens=min(min_tokens, max_tokens),  # <|speech_end|> is a stop token: masked for the first min_tokens
         stop_token_ids=[layout.speech_end_id],
-        allowed_token_ids=layout.speech_ids(),
+        **mask,
         **extra,
     )
 
@@ -128,6 +132,73 @@ class AudioOnly:
         return scores.masked_fill(self.blocked, float("-inf"))
 
 
+class WordSync:
+    """Word-synchronous decoding of one sequence (a layout with interleave == "words"): the engine writes every
+    word's text tokens, the model writes the audio and decides where the next word starts. While a word is being
+    written only its next token may be sampled; otherwise audio tokens and the first token of the next word
+    (<|speech_end|> instead once every word is written). `words[0]` is already in the prompt. The state follows
+    the tokens generated so far (`__call__` gets them every step), so one instance serves one sequence."""
+
+    def __init__(self, layout: TokenLayout, words: list[list[int]], vocab_size: int, device: Any = "cpu"):
+        if not words or not all(words):
+            raise ValueError("word-synchronous decoding needs at least one word, each with tokens")
+        self.words, self.end = [list(map(int, w)) for w in words], layout.speech_end_id
+        self.not_audio = torch.ones(vocab_size, dtype=torch.bool, device=device)
+        self.not_audio[layout.audio_offset : layout.audio_offset + layout.codebook_size] = False
+        self.seen, self.next_word, self.pending = 0, 1, []
+
+    def _step(self, t: int) -> None:
+        if self.pending:
+            self.pending.pop(0)
+        elif self.not_audio[t] and t != self.end and self.next_word < len(self.words):
+            self.pending = self.words[self.next_word][1:]  # the model started the next word
+            self.next_word += 1
+
+    def _advance(self, generated: list[int]) -> None:
+        for t in generated[self.seen :]:
+            self._step(t)
+        self.seen = len(generated)
+
+    def forced(self, generated: list[int]) -> list[bool]:
+        """Which of `generated` (a whole completion) the engine wrote rather than the model chose: the tokens of a
+        word after its first. The GRPO learner leaves them out of the loss."""
+        replay = copy.copy(self)
+        replay.seen, replay.next_word, replay.pending = 0, 1, []
+        out = []
+        for t in generated:
+            out.append(bool(replay.pending))
+            replay._step(int(t))
+        return out
+
+    def allowed_text(self) -> int:
+        """The one non-audio token the next step may sample (forced when a word is being written)."""
+        if self.pending:
+            return self.pending[0]
+        return self.words[self.next_word][0] if self.next_word < len(self.words) else self.end
+
+    def __call__(self, generated: list[int], logits: torch.Tensor) -> torch.Tensor:
+        """`logits` ([vocab]) of the next token after `generated` (this sequence's output so far), masked."""
+        self._advance(generated)
+        keep = self.allowed_text()
+        if self.pending:  # forced: only that token
+            out = torch.full_like(logits, float("-inf"))
+        else:
+            out = logits.masked_fill(self.not_audio, float("-inf"))
+        out[keep] = logits[keep]
+        return out
+
+
+class WordSyncBatch:
+    """transformers logits processor: one `WordSync` per row of a `generate` batch (rows start `prompt_len` in)."""
+
+    def __init__(self, syncs: list[WordSync], prompt_len: int):
+        self.syncs, self.prompt_len = syncs, prompt_len
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        rows = input_ids[:, self.prompt_len :].tolist()
+        return torch.stack([sync(row, scores[r]) for r, (sync, row) in enumerate(zip(self.syncs, rows))])
+
+
 def hf_sampling(
     layout: TokenLayout,
     audio_only: AudioOnly,
@@ -138,8 +209,10 @@ def hf_sampling(
     repetition_penalty: float,
     max_new_tokens: int,
     min_new_tokens: int = 0,
+    word_sync: WordSyncBatch | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments of transformers `generate` that sample like `vllm_sampling`."""
+    """Keyword arguments of transformers `generate` that sample like `vllm_sampling` (word-synchronously with
+    `word_sync`, which then masks in place of `audio_only`)."""
     from transformers import LogitsProcessorList
 
     return {
@@ -152,5 +225,5 @@ def hf_sampling(
         "min_new_tokens": min(min_new_tokens, max_new_tokens),  # masks eos_token_id, i.e. <|speech_end|>
         "eos_token_id": layout.speech_end_id,
         "pad_token_id": layout.speech_end_id,
-        "logits_processor": LogitsProcessorList([audio_only]),
+        "logits_processor": LogitsProcessorList([word_sync or audio_only]),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +108,45 @@ def test_encode_text():
     for bad in ["", "   ", "\n\t"]:
         with pytest.raises(ValueError, match="non-empty"):
             prompts.encode_text(tok, layout, bad)
+
+
+WORDS_LAY = dataclasses.replace(LAY, interleave="words")
+
+
+def test_word_synchronous_tts_interleaves_words_and_labels_only_where_each_starts():
+    # words [5, 6] [7] [8, 9]; codes 0..5 with words starting at frames 0, 2, 5
+    p = prompts.words_tts(WORDS_LAY, [[5, 6], [7], [8, 9]], [0, 1, 2, 3, 4, 5], [0, 2, 5])
+    a = [129 + c for c in range(6)]
+    assert p.input_ids == [TS, 5, 6, 7, 8, 9, TE, SS, 5, 6, a[0], a[1], 7, a[2], a[3], a[4], 8, 9, a[5], SE]
+    # word 0 is in the inference prompt; of a later word only its first token (where it starts) is learnt
+    assert p.labels == [X] * 8 + [X, X, a[0], a[1], 7, a[2], a[3], a[4], 8, X, a[5], SE]
+
+
+def test_word_synchronous_clone_and_start_frames_out_of_order_or_range():
+    p = prompts.words_tts(WORDS_LAY, [[5], [7]], [0, 1, 2], [0, 9], ref_text_ids=[3], ref_codes=[4, 4])
+    assert p.input_ids == [TS, 3, 5, 7, TE, SS, 133, 133, 5, 129, 130, 131, 7, SE]  # word 1 past the end: no audio
+    assert p.labels == [X] * 9 + [129, 130, 131, 7, SE]
+    q = prompts.words_tts(WORDS_LAY, [[5], [6], [7]], [0, 1, 2, 3], [0, 3, 1])  # a start before the previous one
+    assert q.input_ids[6:] == [5, 129, 130, 131, 6, 7, 132, SE]
+    with pytest.raises(ValueError, match="2 words but 1 start frames"):
+        prompts.words_tts(WORDS_LAY, [[5], [7]], [0, 1], [0])
+    with pytest.raises(ValueError, match="interleave='words'"):
+        prompts.words_tts(LAY, [[5]], [0], [0])
+    with pytest.raises(ValueError, match="both ref_text_ids and ref_codes"):
+        prompts.words_tts(WORDS_LAY, [[5]], [0], [0], ref_text_ids=[3])
+
+
+def test_word_synchronous_inference_prompt_ends_with_the_first_word():
+    p = prompts.inference(WORDS_LAY, [5, 6, 7], [3], [4], first_word=[5, 6])
+    assert p.input_ids == [TS, 3, 5, 6, 7, TE, SS, 133, 5, 6] and set(p.labels) == {X}
+    with pytest.raises(ValueError, match="ends with its first word"):
+        prompts.inference(WORDS_LAY, [5, 6, 7])
+    with pytest.raises(ValueError, match="ends with its first word"):
+        prompts.inference(LAY, [5], first_word=[5])
+
+
+def test_encode_words_tokenizes_each_word_after_the_front_end():
+    tok, layout = _tokenizer(), TokenLayout.plan(3, 8)
+    assert prompts.encode_words(tok, layout, "  hello world hello ") == [[1], [2], [1]]
+    with pytest.raises(ValueError, match="non-empty"):
+        prompts.encode_words(tok, layout, "  ")

@@ -3,10 +3,13 @@ subprocess, because vLLM needs the `if __name__ == "__main__"` guard."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,3 +222,103 @@ def test_vllm_weight_sync_reaches_the_engine(policy_dir, prompt_ids, tmp_path):
         assert (finish == "stop") == (token_ids[-1] == layout.speech_end_id)
         learner_lp = completion_logprobs(lambda x: model_logprobs(learner, x), prompt_ids[0], token_ids)
         np.testing.assert_allclose(logprobs, learner_lp, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def words_policy(policy_dir, tmp_path_factory):
+    """The tiny policy, declared word-synchronous (its weights never learnt the layout: the decoding rules are
+    what these tests check, not what the model says)."""
+    out = tmp_path_factory.mktemp("words_policy")
+    shutil.copytree(policy_dir, out, dirs_exist_ok=True)
+    dataclasses.replace(TokenLayout.load(out), interleave="words").save(out)
+    return out
+
+
+def word_sync_prompts(policy: Path) -> tuple[list[list[int]], list[list[list[int]]]]:
+    tokenizer, layout = AutoTokenizer.from_pretrained(policy), TokenLayout.load(policy)
+    texts = ["The cat sat on the mat.", "A second sentence, said slowly."]
+    words = [prompts.encode_words(tokenizer, layout, t) for t in texts]
+    ids = [
+        prompts.inference(layout, [t for w in ws for t in w], first_word=ws[0], **ref).input_ids
+        for ws, ref in zip(words, [{"ref_text_ids": [5, 6], "ref_codes": np.arange(10)}, {}])
+    ]
+    return ids, words
+
+
+def check_word_sync(layout: TokenLayout, completion: list[int], finish: str, words: list[list[int]]) -> int:
+    """The completion writes whole words, in order, and stops only once every word is written; returns how many
+    words the model started."""
+    written = [t for t in completion if not layout.is_audio(t) and t != layout.speech_end_id]
+    flat = [t for w in words[1:] for t in w]
+    assert written == flat[: len(written)]
+    if finish == "stop":
+        assert written == flat and completion[-1] == layout.speech_end_id
+    # a word, once started, is written to its end before any audio
+    pos = 0
+    for w in words[1:]:
+        if pos >= len(completion) or completion[pos:].count(w[0]) == 0:
+            break
+        start = completion.index(w[0], pos)
+        if start + len(w) <= len(completion):
+            assert completion[start : start + len(w)] == w
+        pos = start + len(w)
+    return len([w for w in words[1:] if w[0] in written])
+
+
+def test_hf_word_synchronous_generation_writes_the_words_it_is_given(words_policy, policy_dir, prompt_ids):
+    ids, words = word_sync_prompts(words_policy)
+    layout = TokenLayout.load(words_policy)
+    worker = hf_worker(words_policy, max_new_tokens=300, group_size=3)
+    groups = worker.generate(ids, seeds=[1, 2], words=words)
+    started = 0
+    for prompt, group, ws in zip(ids, groups, words):
+        for c in group:
+            started += check_word_sync(layout, c.token_ids, c.finish, ws)
+            expected = completion_logprobs(worker.sequence_logprobs, prompt, c.token_ids)
+            np.testing.assert_allclose(c.logprobs, expected, atol=1e-4)  # raw: forced tokens too
+    assert started > 0  # the model did start words, which the engine then wrote
+    with pytest.raises(ValueError, match="needs the words of each of the 2 prompts"):
+        worker.generate(ids, seeds=[1, 2])
+    with pytest.raises(ValueError, match="not word-synchronous"):
+        hf_worker(policy_dir).generate(prompt_ids[:1], seeds=[0], words=words[:1])
+
+
+VLLM_WORDS_SCRIPT = r"""
+import json, sys
+
+if __name__ == "__main__":
+    from tts.rollout import RolloutConfig, RolloutWorker
+
+    policy, ids, words = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+    cfg = RolloutConfig(backend="vllm", group_size=3, max_new_tokens=300, temperature=1.0, max_model_len=512)
+    worker = RolloutWorker(policy, cfg, seed=0)
+    groups = worker.generate(ids, seeds=[1, 2], words=words)
+    out = [[[c.token_ids, c.logprobs, c.finish] for c in g] for g in groups]
+    print("RESULT", json.dumps(out), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_vllm_word_synchronous_generation_writes_the_words_it_is_given(words_policy, tmp_path):
+    """The same rules inside vLLM (its logits processor, tts.vllm_word_sync), with the engine's raw log-probs."""
+    ids, words = word_sync_prompts(words_policy)
+    layout = TokenLayout.load(words_policy)
+    script = tmp_path / "vllm_words.py"
+    script.write_text(VLLM_WORDS_SCRIPT)
+    res = subprocess.run(
+        [sys.executable, str(script), str(words_policy), json.dumps(ids), json.dumps(words)],
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
+    lines = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+    assert res.returncode == 0 and lines, res.stderr[-4000:]
+    model, _, _ = load_speechlm(words_policy)
+    started = 0
+    for prompt, group, ws in zip(ids, json.loads(lines[0][len("RESULT ") :]), words):
+        assert len(group) == 3
+        for token_ids, logprobs, finish in group:
+            started += check_word_sync(layout, token_ids, finish, ws)
+            expected = completion_logprobs(lambda x: model_logprobs(model, x), prompt, token_ids)
+            np.testing.assert_allclose(logprobs, expected, atol=1e-3)
+    assert started > 0

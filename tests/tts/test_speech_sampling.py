@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tts.base.layout import TokenLayout
-from tts.speech_sampling import AudioOnly, hf_sampling, min_new_tokens, spoken_chars
+from tts.speech_sampling import AudioOnly, WordSync, WordSyncBatch, hf_sampling, min_new_tokens, spoken_chars
 
 
 def test_spoken_chars_skip_markup_tags_and_extra_spaces():
@@ -59,3 +59,41 @@ def test_engine_kwargs_pin_raw_logprobs_and_the_settings():
     kw = vllm_engine_kwargs("model-dir", EngineSettings(dtype="bfloat16", max_model_len=640), seed=3)
     assert kw["logprobs_mode"] == "raw_logprobs" and kw["model"] == "model-dir" and kw["seed"] == 3
     assert (kw["dtype"], kw["max_model_len"], kw["enforce_eager"]) == ("bfloat16", 640, True)
+
+
+def test_word_sync_forces_each_word_after_the_model_starts_it():
+    lay = TokenLayout.plan(100, 8)  # audio 129..136, speech_end 101
+    sync = WordSync(lay, [[5, 6], [7, 8, 9], [10]], vocab_size=140)
+    logits = torch.arange(140, dtype=torch.float32)
+
+    def allowed(generated):
+        out = sync(generated, logits.clone())
+        return sorted(torch.nonzero(torch.isfinite(out)).flatten().tolist())
+
+    audio = list(range(129, 137))
+    assert allowed([]) == [7, *audio]  # audio, or start word 1 (not speech_end: words are left)
+    assert allowed([130]) == [7, *audio]
+    assert allowed([130, 7]) == [8]  # the model started word 1: the engine writes the rest of it
+    assert allowed([130, 7, 8]) == [9]
+    assert allowed([130, 7, 8, 9]) == [10, *audio]
+    assert allowed([130, 7, 8, 9, 131, 10]) == [101, *audio]  # every word written: audio or speech_end
+    assert sync([130, 7, 8, 9, 131, 10, 132], logits.clone())[132] == 132.0  # kept logits are the model's own
+    with pytest.raises(ValueError, match="at least one word"):
+        WordSync(lay, [], vocab_size=140)
+
+
+def test_word_sync_batch_runs_one_state_machine_per_row():
+    lay = TokenLayout.plan(100, 8)
+    rows = WordSyncBatch([WordSync(lay, [[5], [7]], 140), WordSync(lay, [[5], [7]], 140)], prompt_len=2)
+    ids = torch.tensor([[1, 5, 130], [1, 5, 7]])
+    out = rows(ids, torch.zeros(2, 140))
+    assert torch.isfinite(out[0]).sum() == 9 and torch.isfinite(out[0, 7])  # 8 audio + word 1
+    assert torch.isfinite(out[1]).sum() == 9 and torch.isfinite(out[1, 101])  # word 1 written: audio or end
+
+
+def test_word_sync_forced_marks_the_tokens_the_engine_wrote():
+    lay = TokenLayout.plan(100, 8)
+    sync = WordSync(lay, [[5], [7, 8, 9], [10, 11]], vocab_size=140)
+    completion = [7, 8, 9, 130, 131, 10, 11, 132, 101]  # word 1 started at once, word 2 after two codes
+    assert sync.forced(completion) == [False, True, True, False, False, False, True, False, False]
+    assert sync.forced([]) == [] and sync.seen == 0  # a replay leaves the live state alone

@@ -114,6 +114,9 @@ def _like(result: np.ndarray, like: Any) -> Any:
     return result.item() if result.ndim == 0 else result
 
 
+INTERLEAVES = (None, "words")
+
+
 @dataclass(frozen=True)
 class TokenLayout:
     """Where text, special and audio tokens live in a SpeechLM vocabulary."""
@@ -131,6 +134,14 @@ class TokenLayout:
     # markup tags its training data taught it (an SFT with tagged text records them); None: not recorded, every
     # tag token of the vocabulary is accepted
     learned_tags: list[str] | None = None
+    # "words": word-synchronous sequences (tts.prompts.words_tts): each word's text tokens precede its audio, and at
+    # inference the engine writes the words while the model writes the audio (tts.speech_sampling.WordSync);
+    # None: the text block only (every production checkpoint)
+    interleave: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.interleave not in INTERLEAVES:
+            raise ValueError(f"unknown interleave {self.interleave!r}; known: {INTERLEAVES}")
 
     @classmethod
     def plan(cls, text_vocab_size: int, codebook_size: int = DEFAULT_CODEBOOK) -> TokenLayout:

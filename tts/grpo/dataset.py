@@ -36,6 +36,7 @@ class Prompt:
     language: str
     input_ids: list[int]
     ref: Reference
+    words: list[list[int]] | None = None  # a word-synchronous policy's words (tts.prompts.encode_words)
 
 
 class HeldOutItem(Protocol):
@@ -49,11 +50,10 @@ class HeldOutItem(Protocol):
 
 
 def build_prompt(tokenizer: Any, layout: TokenLayout, pid: str, text: str, language: str, ref: Reference) -> Prompt:
-    """The voice-cloning inference prompt (tts/prompts.py): the reference's text and codes, then the target text."""
-    text_ids = prompts.encode_text(tokenizer, layout, text)
-    ref_ids = prompts.encode_text(tokenizer, layout, ref.text)
-    ids = prompts.inference(layout, text_ids, ref_ids, ref.codes).input_ids
-    return Prompt(pid, text, language, ids, ref)
+    """The voice-cloning inference prompt (tts/prompts.py): the reference's text and codes, then the target text
+    (and the words, for a word-synchronous policy)."""
+    req = prompts.speech_request(tokenizer, layout, text, ref.text, ref.codes)
+    return Prompt(pid, text, language, req.input_ids, ref, req.words)
 
 
 def _rows(cfg: DataConfig, split: str) -> list[Utterance]:

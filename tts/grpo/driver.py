@@ -49,6 +49,7 @@ from tts.grpo.math import group_advantages
 from tts.grpo.telemetry import Telemetry, summarise
 from tts.grpo.weight_transfer import GPU_SYNCS, check_gpus
 from tts.rollout import Completion, RolloutWorker
+from tts.speech_sampling import WordSync
 from tts.speechlm import codec_record, open_speechlm
 
 log = logging.getLogger(__name__)
@@ -234,10 +235,11 @@ class GRPOJob:
             actor = self.rollouts[worker]
             prompts = [rollout.prompts[k] for k in todo]
             ids, texts = [p.input_ids for p in prompts], [p.text for p in prompts]
+            words = [p.words for p in prompts] if self.layout.interleave else None
             seeds = [self._seed(step, k + 1000 * rollout.draw) for k in todo]
             try:
                 stream = actor.generate_stream.options(num_returns="streaming")
-                for ref in stream.remote(ids, seeds, n, temperature, texts):
+                for ref in stream.remote(ids, seeds, n, temperature, texts, words):
                     j, group = ray.get(ref)
                     self._arrived(rollout, todo[j], group)
                 return
@@ -332,7 +334,7 @@ class GRPOJob:
         adv = group_advantages(totals, cfg.rollout.group_size, cfg.learner.scale_by_std).tolist()
         completions = [(p, c) for p, group, _ in results for c in group]
         trajs = [
-            Trajectory(p.input_ids, c.token_ids, c.logprobs, a)
+            Trajectory(p.input_ids, c.token_ids, c.logprobs, a, self._forced(p, c.token_ids))
             for (p, c), a in zip(completions, adv)
             if not (cfg.mask_truncated and c.finish == "length")
         ]
@@ -340,6 +342,12 @@ class GRPOJob:
             log.warning("step %d: no group to train on (all filtered); the weights stay as they are", self.step + 1)
             return dict.fromkeys(LEARNER_METRICS, 0.0) | {"ratio_mean": 1.0, "learner_tokens": 0.0}
         return distributed_step(self.learners.actors, trajs, cfg.learner.loss.aggregation)
+
+    def _forced(self, prompt: Prompt, completion: list[int]) -> list[bool] | None:
+        """A word-synchronous completion's tokens that the engine wrote (not the policy's choice: out of the loss)."""
+        if prompt.words is None:
+            return None
+        return WordSync(self.layout, prompt.words, self.layout.vocab_size).forced(completion)
 
     def _learner_weights(self) -> ray.ObjectRef:
         """Rank 0's packed weights. Every rank is asked: under ZeRO-3 each parameter is gathered from all."""

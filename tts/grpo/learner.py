@@ -45,6 +45,7 @@ class Trajectory:
     completion: list[int]
     old_logprobs: list[float]  # rollout-time, one per completion token
     advantage: float
+    forced: list[bool] | None = None  # per completion token: written by the engine (word-synchronous), not learnt
 
 
 def micro_batches(n: int, micro: int) -> int:
@@ -66,6 +67,8 @@ def collate(seqs: list[Trajectory], pad_id: int) -> dict[str, torch.Tensor]:
         attn[k, : len(f)] = 1
         start = len(s.prompt) - 1  # logits at position t predict token t + 1
         mask[k, start : start + len(s.completion)] = 1
+        if s.forced is not None:
+            mask[k, start : start + len(s.completion)] -= torch.tensor(s.forced, dtype=mask.dtype)
         old[k, start : start + len(s.completion)] = torch.tensor(s.old_logprobs)
     adv = torch.tensor([s.advantage for s in seqs])
     return {"input_ids": ids, "attention_mask": attn, "mask": mask, "old_logprobs": old, "advantages": adv}

@@ -3,6 +3,7 @@ prompts from the test split and the voice-cloning token order of tts/prompts.py.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
 import numpy as np
@@ -177,3 +178,18 @@ def test_item_set_leaves_out_prompts_without_room_and_fails_when_none_fits(corpu
         s.attach(codes, max_prompt_tokens=5)
     with pytest.raises(ValueError, match="'empty' has no rows"):
         ItemSet("empty", [], tokenizer, layout)
+
+
+def test_a_word_synchronous_policy_gets_its_words_and_a_prompt_ending_with_the_first(corpus, tok):
+    tokenizer, layout = tok
+    words_layout = dataclasses.replace(layout, interleave="words")
+    ps = PromptSet(DataConfig(manifest=str(corpus)), "train", tokenizer, words_layout)
+    ps.attach(fake_codes(ps, words_layout))
+    p = ps.for_step(0, 1, seed=0)[0]
+    assert p.words == prompts.encode_words(tokenizer, words_layout, p.text) and len(p.words) > 2
+    flat = [t for w in p.words for t in w]
+    expected = prompts.inference(
+        words_layout, flat, prompts.encode_text(tokenizer, words_layout, p.ref.text), p.ref.codes, p.words[0]
+    ).input_ids
+    assert p.input_ids == expected and p.input_ids[-len(p.words[0]) :] == p.words[0]
+    assert prompt_set(corpus, tok).for_step(0, 1, seed=0)[0].words is None  # the default layout: no words

@@ -48,6 +48,13 @@ def test_collate_aligns_mask_and_old_logprobs_with_next_token_targets():
     assert b["advantages"].tolist() == [0.5, -1.0, 0.0]
 
 
+def test_collate_leaves_tokens_the_engine_wrote_out_of_the_mask():
+    """Word-synchronous completions: the tokens of a word after its first are forced, not the policy's choice."""
+    seqs = [Trajectory([1, 2], [10, 11, 12, 13], [-0.1] * 4, 1.0, forced=[False, False, True, False])]
+    b = collate(seqs, PAD)
+    assert b["mask"][0].tolist() == [0.0, 1.0, 1.0, 0.0, 1.0]  # targets 2 (prompt), 10, 11, 12 (forced), 13
+
+
 SEQS = 4  # two micro-batches of two: gradient accumulation is part of every step
 
 
