@@ -28,7 +28,6 @@ from tts.speech_sampling import (
     AudioOnly,
     EngineSettings,
     SamplingSettings,
-    WordSync,
     WordSyncBatch,
     hf_sampling,
     min_new_tokens,
@@ -252,10 +251,7 @@ class RolloutWorker:
     ) -> list[Completion]:
         device = next(self.model.parameters()).device
         ids = torch.tensor([prompt] * n, device=device)
-        sync = None
-        if words:  # a word-synchronous policy: one state machine per sample
-            syncs = [WordSync(self.layout, words, self.model.config.vocab_size, device) for _ in range(n)]
-            sync = WordSyncBatch(syncs, len(prompt))
+        sync = WordSyncBatch.of(self.layout, words, self.model.config.vocab_size, device, n, len(prompt))
         torch.manual_seed(seed)
         out = self.model.generate(
             input_ids=ids,

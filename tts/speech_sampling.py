@@ -194,6 +194,15 @@ class WordSyncBatch:
     def __init__(self, syncs: list[WordSync], prompt_len: int):
         self.syncs, self.prompt_len = syncs, prompt_len
 
+    @classmethod
+    def of(
+        cls, layout: TokenLayout, words: list[list[int]] | None, vocab: int, device: Any, rows: int, prompt_len: int
+    ) -> WordSyncBatch | None:
+        """`rows` samples of one prompt (None without words: the layout is not word-synchronous)."""
+        if words is None:
+            return None
+        return cls([WordSync(layout, words, vocab, device) for _ in range(rows)], prompt_len)
+
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         rows = input_ids[:, self.prompt_len :].tolist()
         return torch.stack([sync(row, scores[r]) for r, (sync, row) in enumerate(zip(self.syncs, rows))])

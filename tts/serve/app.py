@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 
 from tts.base.audio import AudioError, load_audio
 from tts.base.cluster import init_ray
-from tts.prompts import encode_text, inference
+from tts.prompts import speech_request
 from tts.serve.arena import ArenaError, Pairing, contenders, voice_of
 from tts.serve.config import MAX_INPUT_CHARS, ServeConfig, with_secrets
 from tts.serve.decoding import CodecDecoding
@@ -396,14 +396,11 @@ class SpeechAPI:
         except ValueError as exc:
             raise ApiError(400, str(exc), "unknown_markup", "input") from None
         try:  # through the model's front end: a text its phonemiser finds nothing to say in is the client's
-            text_ids = encode_text(self.tokenizer, self.layout, body.input)
+            ref = (voice.text, voice.codes) if voice.codes is not None else (None, None)
+            req = speech_request(self.tokenizer, self.layout, body.input, *ref)
         except ValueError as exc:
             raise ApiError(400, str(exc), "invalid_value", "input") from None
-        if voice.codes is not None:
-            ref_ids = encode_text(self.tokenizer, self.layout, voice.text)
-            prompt = inference(self.layout, text_ids, ref_ids, voice.codes).input_ids
-        else:
-            prompt = inference(self.layout, text_ids).input_ids
+        prompt = req.input_ids
         room = cfg.generation.max_model_len - len(prompt)
         if room < 1:
             raise ApiError(400, f"input too long for the model ({len(prompt)} prompt tokens)", "too_long", "input")
@@ -415,6 +412,7 @@ class SpeechAPI:
             max_tokens=most,
             seed=body.seed,
             min_tokens=min_new_tokens(body.input, gen.min_codes_per_char, most),
+            words=req.words,
         )
         return prompt, sampling
 

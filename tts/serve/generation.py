@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from tts.serve.config import GenerationSettings, ServeConfig
-from tts.speech_sampling import AudioOnly, hf_sampling, vllm_engine_kwargs, vllm_sampling
+from tts.speech_sampling import AudioOnly, WordSyncBatch, hf_sampling, vllm_engine_kwargs, vllm_sampling
 from tts.speechlm import load_layout
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Sampling:
     max_tokens: int
     seed: int | None = None
     min_tokens: int = 0  # <|speech_end|> is not sampled before this many codes
+    words: list[list[int]] | None = None  # a word-synchronous model's words (tts.prompts.speech_request)
 
 
 def lora_voices(cfg: ServeConfig) -> dict[str, str]:
@@ -108,6 +109,10 @@ class SpeechLMGeneration:
             {"enable_lora": True, "max_loras": g.max_loras, "max_lora_rank": g.max_lora_rank} if self.adapters else {}
         )
         kwargs = vllm_engine_kwargs(model_dir, g, disable_log_stats=True)
+        if self.layout.interleave == "words":
+            from tts.vllm_word_sync import WordSyncLogits
+
+            kwargs["logits_processors"] = [WordSyncLogits]
         self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs, **lora))
         self.lora_ids = {name: k + 1 for k, name in enumerate(sorted(self.adapters))}
 
@@ -136,10 +141,12 @@ class SpeechLMGeneration:
         """Codes as they are sampled (a list per engine step), until <|speech_end|> or max_new_tokens."""
         if voice is not None and voice not in self.adapters:
             raise ValueError(f"no LoRA voice {voice!r} on this deployment")
+        if (self.layout.interleave == "words") != (sampling.words is not None):
+            raise ValueError("a word-synchronous model needs the request's words (and only such a model takes them)")
         engine = self._vllm if self.backend == "vllm" else self._hf
         stream = engine(prompt, sampling, voice)
         async for ids in stream:
-            ids = [i for i in ids if i != self.layout.speech_end_id]
+            ids = [i for i in ids if self.layout.is_audio(i)]  # not <|speech_end|>, nor the words the engine wrote
             if ids:
                 yield self.layout.ids_to_codes(ids)
 
@@ -161,6 +168,7 @@ class SpeechLMGeneration:
             **self._sampling(sampling),
             max_tokens=sampling.max_tokens,
             min_tokens=sampling.min_tokens,
+            words=sampling.words,
             seed=sampling.seed,
             output_kind=RequestOutputKind.DELTA,  # each output holds only the ids sampled since the last one
         )
@@ -196,13 +204,16 @@ class SpeechLMGeneration:
                 return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
 
         model = self.models[voice]
-        ids = torch.tensor([prompt], device=self.audio_only.blocked.device)
+        device = self.audio_only.blocked.device
+        ids = torch.tensor([prompt], device=device)
+        sync = WordSyncBatch.of(self.layout, sampling.words, model.config.vocab_size, device, 1, len(prompt))
         kwargs = hf_sampling(
             self.layout,
             self.audio_only,
             **self._sampling(sampling),
             max_new_tokens=sampling.max_tokens,
             min_new_tokens=sampling.min_tokens,
+            word_sync=sync,
         )
 
         def run() -> None:

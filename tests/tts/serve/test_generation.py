@@ -4,21 +4,23 @@ floor, LoRA voices; backend choice; and (slow) the vLLM engine serving the tiny 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import shutil
 
 import pytest
 
 from tests.tts.serve.tiny_app import KEY, tiny_config
-from tts.prompts import encode_text, inference
+from tts.base.layout import TokenLayout
+from tts.prompts import encode_text, inference, speech_request
 from tts.serve import generation
 from tts.serve.config import GenerationSettings, VoiceSpec
 from tts.serve.generation import Sampling, SpeechLMGeneration, resolve_backend
+from tts.speechlm import load_speechlm
 
 
 @pytest.fixture(scope="module")
 def setup(tiny):
-    from tts.speechlm import load_speechlm
-
     cfg = tiny_config(tiny)
     cfg.generation.backend = "hf"
     cfg.voices = [VoiceSpec(name="anna", lora=str(tiny / "lora"))]
@@ -113,3 +115,25 @@ def test_vllm_engine_streams_audio_through_the_app(server):
     assert len(a) == len(streamed)  # the same seed gave the same number of codes streamed and whole
     np.testing.assert_array_equal(a, b)  # seeded: the same codes from two requests in one batch
     assert len(lora) >= floor * hop and not np.array_equal(lora, a)  # the LoRA voice's adapter acts
+
+
+def test_a_word_synchronous_model_streams_only_codes_and_needs_the_words(tiny, tmp_path):
+    """The engine writes the words: they are sampled like codes but never reach the client as codes."""
+    cfg = tiny_config(tiny)
+    cfg.generation.backend = "hf"
+    model_dir = tmp_path / "words"
+    shutil.copytree(cfg.model, model_dir)
+    dataclasses.replace(TokenLayout.load(model_dir), interleave="words").save(model_dir)
+    cfg.model = str(model_dir)
+    _, tokenizer, layout = load_speechlm(model_dir)
+    req = speech_request(tokenizer, layout, "hello there, hello again")
+    gen = SpeechLMGeneration(cfg, cfg.model)
+
+    async def collect(words):
+        sampling = Sampling(1.0, 1.0, 200, 3, words=words)
+        return [c async for codes in gen.generate(req.input_ids, sampling) for c in codes]
+
+    codes = asyncio.run(collect(req.words))
+    assert codes and all(0 <= c < layout.codebook_size for c in codes)
+    with pytest.raises(ValueError, match="needs the request's words"):
+        asyncio.run(collect(None))
