@@ -396,6 +396,25 @@ def forced(model_dir: str) -> None:
     print(json.dumps({"model": model_dir, "forced_wer": float(np.mean(wers)), "len_ratio": float(np.mean(lens))}))
 
 
+def assemble(model: str, out: str) -> None:
+    """A SpeechLM directory from a probe model (weights and config only): PROBE_INIT's tokenizer and layout, the
+    layout word-synchronous; `tts-align speechlm export --from OUT` then makes the checked, bf16 copy."""
+    import dataclasses
+    import shutil
+
+    from tts.base.layout import TokenLayout
+
+    dst = Path(out)
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "speechlm.json"):
+        if (INIT / name).is_file():
+            shutil.copy(INIT / name, dst / name)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(Path(model) / name, dst / name)
+    dataclasses.replace(TokenLayout.load(INIT), interleave="words").save(dst)
+    print(f"assembled {dst}")
+
+
 def train(
     variant: str,
     minutes: float,
@@ -502,6 +521,7 @@ if __name__ == "__main__":
     p.add_argument("--tag", default=None)
     p.add_argument("--max-tokens", type=int, default=3_000_000)
     p.add_argument("--model", default=str(OUT / "probe_interleaved_long_model"))
+    p.add_argument("--out", default=str(OUT / "wordsync_speechlm"))
     p.add_argument("--init", default=None, help="model to start from (default: PROBE_INIT)")
     p.add_argument("--clone-share", type=float, default=0.0, help="share of voice-cloning sequences")
     p.add_argument("--autocast", action="store_true", help="bf16 matmuls under torch.autocast, fp32 weights")
@@ -510,6 +530,8 @@ if __name__ == "__main__":
         prep(a.n)
     elif a.cmd == "prep-tokens":
         prep_tokens()
+    elif a.cmd == "assemble":
+        assemble(a.model, a.out)
     elif a.cmd == "forced":
         forced(a.model)
     else:
