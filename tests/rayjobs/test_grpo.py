@@ -3,6 +3,7 @@ the HF rollout backend. One Ray session for the module; every job writes into it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from tts.base import checkpoint
 from tts.base.actors import PoolError
 from tts.base.cluster import free_port
 from tts.base.config import load_config
+from tts.base.layout import TokenLayout
 from tts.base.manifest import read_manifest
 from tts.grpo.config import GRPOConfig
 from tts.grpo.driver import GRPOJob, all_equal
@@ -345,3 +347,16 @@ def test_actors_that_cannot_be_placed_fail_the_job_and_free_what_started(ray_ses
     while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:
         time.sleep(0.5)  # ray.kill returns before the actors' resources are released
     assert ray.available_resources()["CPU"] == total
+
+
+def test_a_word_synchronous_policy_trains_without_the_words_the_engine_wrote(ray_session, inputs, tmp_path):
+    """The words a word-synchronous policy's engine writes (all of a word's tokens but the first) are not its
+    choices: the learner's token count leaves them out."""
+    policy = tmp_path / "words_policy"
+    shutil.copytree(inputs["policy"], policy)
+    dataclasses.replace(TokenLayout.load(policy), interleave="words").save(policy)
+    extra = ("steps=1", "eval_before=false", "eval_after=false", "rollout.max_new_tokens=120", f"policy={policy}")
+    run(inputs, tmp_path, "words", *extra)
+    (row,) = metrics(tmp_path / "words")
+    written = row["completion_tokens_mean"] * 4  # 2 prompts x 2 completions
+    assert 0 < row["learner_tokens"] < written and math.isfinite(row["loss"])
