@@ -37,6 +37,13 @@ def _corpus_select(args: argparse.Namespace) -> None:
     print(json.dumps({"out": args.out, "rows": n}))
 
 
+def _corpus_timings(args: argparse.Namespace) -> None:
+    from tts.corpus.timing import add_timings
+
+    out = add_timings(args.manifest, args.tolerance)
+    print(json.dumps(out | {"untimed": out["untimed"][:20]}, indent=2))
+
+
 def _corpus_markups(args: argparse.Namespace) -> None:
     from tts.base.config import load_config
     from tts.corpus.markups import MarkupCorpusConfig, build_markup_corpus
@@ -252,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--languages", nargs="+", help="e.g. en (default: all)")
     s.add_argument("--splits", nargs="+", choices=["train", "val", "test"], help="default: all")
     s.set_defaults(func=_corpus_select)
+    t = corpus.add_parser("timings", help="add each row's phoneme start times (espeak-ng corpora) to its manifest")
+    t.add_argument("--manifest", required=True)
+    t.add_argument("--tolerance", type=float, default=0.1, help="s a re-rendering may differ from the audio")
+    t.set_defaults(func=_corpus_timings)
     m = corpus.add_parser("markups", help="render the paired markup (style / non-verbal tag) corpus for LoRA")
     m.add_argument("--config", help="YAML with MarkupCorpusConfig fields")
     m.add_argument("overrides", nargs="*", help="key=value overrides, e.g. samples.train=500")

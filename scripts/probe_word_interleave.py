@@ -17,8 +17,6 @@ interleaved model, the token error of the words it wrote (alignment itself, inde
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import json
 import math
 import multiprocessing as mp
@@ -31,8 +29,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from evals.espeak_words import CHARS_UTF8, END_PAUSE, EVENT_END, OUTPUT_SYNCHRONOUS, PITCH, RATE, _Callback
-from tts.corpus.voices import find_speaker
+from tts.corpus import timing
+from tts.corpus.timing import char_times, word_starts
 
 OUT = Path("runs/issue19")
 CORPUS = Path("data/corpus_speechlm")
@@ -44,68 +42,11 @@ FPS = 50
 
 
 def phoneme_events(rows: list[dict]) -> list[list[tuple[str, float]] | None]:
-    """(IPA, start s) of every phoneme espeak-ng speaks for each row (None when the rendering's length is off)."""
-    lib = ctypes.CDLL(ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1")
-    sr = lib.espeak_Initialize(OUTPUT_SYNCHRONOUS, 0, None, 0x1 | 0x2)  # phoneme events, in IPA
-    st = {"e": [], "n": 0}
+    """tts.corpus.timing.phoneme_events of manifest rows given as dicts."""
+    from tts.base.manifest import Utterance
 
-    def cb(wav, n, events):
-        st["n"] += max(n, 0)
-        i = 0
-        while events[i].type != EVENT_END:
-            if events[i].type == 7:
-                st["e"].append(
-                    (events[i].id.split(b"\0")[0].decode("utf-8", "replace"), events[i].audio_position / 1e3)
-                )
-            i += 1
-        return 0
-
-    keep = _Callback(cb)
-    lib.espeak_SetSynthCallback(keep)
-    out = []
-    for r in rows:
-        sp = find_speaker("en", r["speaker"])
-        lib.espeak_SetVoiceByName(sp.voice.encode())
-        lib.espeak_SetParameter(RATE, sp.speed, 0)
-        lib.espeak_SetParameter(PITCH, sp.pitch, 0)
-        st["e"], st["n"] = [], 0
-        data = r["text"].encode()
-        lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, CHARS_UTF8 | END_PAUSE, None, None)
-        lib.espeak_Synchronize()
-        out.append(list(st["e"]) if abs(st["n"] / sr - r["duration"]) < 0.1 else None)
-    return out
-
-
-def char_times(text: str, events: list[tuple[str, float]]) -> list[float] | None:
-    """Start time of the event each character of `text` (phonemised words, no spaces) matches in the spoken
-    phonemes (difflib alignment: the front end's en-us phonemes vs the voice's accent); None if too different."""
-    import difflib
-
-    spoken = "".join(e for e, _ in events)
-    owner = [t for e, t in events for _ in e]  # time of the event each spoken character belongs to
-    if not spoken:
-        return None
-    sm = difflib.SequenceMatcher(None, text, spoken, autojunk=False)
-    if sm.ratio() < 0.7:
-        return None
-    to = [None] * len(text)
-    for blk in sm.get_matching_blocks():
-        for k in range(blk.size):
-            to[blk.a + k] = blk.b + k
-    nxt = len(spoken) - 1  # unmatched characters take the next matched one
-    for i in range(len(text) - 1, -1, -1):
-        nxt = to[i] if to[i] is not None else nxt
-        to[i] = nxt
-    return [owner[j] for j in to]
-
-
-def word_starts(words: list[str], events: list[tuple[str, float]]) -> list[float] | None:
-    """Start time of each phonemised word (its first character's event), never decreasing."""
-    times = char_times("".join(words), events)
-    if times is None:
-        return None
-    firsts = np.cumsum([0] + [len(w) for w in words[:-1]])
-    return list(np.maximum.accumulate([times[c] for c in firsts]))
+    fields = Utterance.__dataclass_fields__
+    return timing.phoneme_events([Utterance(**{k: v for k, v in r.items() if k in fields}) for r in rows])
 
 
 def token_starts(tok, words: list[str], events: list[tuple[str, float]]) -> tuple[list[int], list[float]] | None:

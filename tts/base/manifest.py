@@ -26,6 +26,9 @@ class Utterance:
     sample_rate: int
     split: str = "train"
     tags: list[str] = field(default_factory=list)
+    # [[IPA, start s], ...] of every phoneme spoken (synthetic corpora: tts.corpus.timing), which word-synchronous
+    # training cuts the audio by; None: unknown
+    phonemes: list[list] | None = None
 
     def wav_path(self, root: Path) -> Path:
         return (root / self.wav).resolve()
@@ -36,7 +39,10 @@ def write_manifest(path: str | Path, rows: list[Utterance]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+            d = asdict(row)
+            if d["phonemes"] is None:  # most corpora have none: no key on every row
+                del d["phonemes"]
+            f.write(json.dumps(d, ensure_ascii=False) + "\n")
     return path
 
 

@@ -25,6 +25,7 @@ from tts.base.languages import LANGUAGES
 from tts.base.manifest import Utterance, write_manifest
 from tts.corpus.open_text import FORTUNES, open_sentences
 from tts.corpus.text import generate_sentences
+from tts.corpus.timing import add_timings
 from tts.corpus.voices import Speaker, speakers_for
 
 
@@ -55,6 +56,7 @@ class CorpusConfig:
     val_fraction: float = 0.04
     test_fraction: float = 0.05
     sample_rate: int = 16000
+    timings: bool = False  # each row's phoneme start times (tts.corpus.timing), for word-synchronous training
     seed: int = 0
     workers: int = 2
 
@@ -160,6 +162,8 @@ def generate(cfg: CorpusConfig) -> dict:
             (failures if isinstance(res, str) else rows).append(res)
     write_manifest(root / "manifest.jsonl", rows)
     summary: dict = {"utterances": len(rows), "failures": failures, "config": asdict(cfg), "per_language": {}}
+    if cfg.timings:
+        summary["untimed"] = add_timings(root / "manifest.jsonl")["untimed"]  # rows kept, without `phonemes`
     for r in rows:
         entry = summary["per_language"].setdefault(
             r.language, {s: 0 for s in ("train", "val", "test")} | {"hours": 0.0, "speakers": set()}

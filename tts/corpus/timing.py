@@ -1,0 +1,142 @@
+"""When each phoneme of a corpus utterance starts: libespeak-ng's phoneme events for the row's voice, the
+timing that word-synchronous training (tts.prompts.words_tts) cuts the audio by.
+
+The library renders the utterance again in this process (about 3 ms a row) and reports every phoneme it speaks
+(IPA) with its start in the audio. A rendering whose length is more than `tolerance` s off the corpus file's
+(the library carries a little state between utterances) gets no timing. `word_starts` maps the words of a
+SpeechLM's front end (e.g. en-us IPA) onto those phonemes by a character alignment, since the corpus voices'
+accents do not spell every word as the front end does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import difflib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tts.base.manifest import Utterance, read_manifest, write_manifest
+from tts.corpus.voices import find_speaker
+
+OUTPUT_SYNCHRONOUS, CHARS_UTF8, END_PAUSE, PHONEME_EVENTS_IPA = 2, 0x1, 0x1000, 0x1 | 0x2  # speak_lib.h
+RATE, PITCH = 1, 3
+EVENT_END, EVENT_PHONEME = 0, 7
+MIN_MATCH = 0.7  # difflib ratio below which a front end's words and the spoken phonemes are too different
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # ms
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),  # the phoneme, IPA, NUL-padded
+    ]
+
+
+_Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_LOCK = threading.Lock()  # the library is one global synthesiser
+
+
+class _Espeak:
+    def __init__(self):
+        self.lib = ctypes.CDLL(ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1")
+        self.sample_rate = self.lib.espeak_Initialize(OUTPUT_SYNCHRONOUS, 0, None, PHONEME_EVENTS_IPA)
+        if self.sample_rate <= 0:
+            raise RuntimeError("libespeak-ng failed to initialise (run scripts/install.sh)")
+        self.events: list[tuple[str, float]] = []
+        self.samples = 0
+        self.callback = _Callback(self._collect)  # kept referenced: the library calls it
+        self.lib.espeak_SetSynthCallback(self.callback)
+
+    def _collect(self, wav, n, events) -> int:
+        self.samples += max(n, 0)
+        i = 0
+        while events[i].type != EVENT_END:
+            if events[i].type == EVENT_PHONEME:
+                ipa = events[i].id.split(b"\0")[0].decode("utf-8", "replace")
+                if ipa:  # pauses come as empty phonemes
+                    self.events.append((ipa, events[i].audio_position / 1000.0))
+            i += 1
+        return 0
+
+    def render(self, voice: str, pitch: int, speed: int, text: str) -> tuple[list[tuple[str, float]], float]:
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"espeak-ng has no voice {voice!r}")
+        self.lib.espeak_SetParameter(RATE, speed, 0)
+        self.lib.espeak_SetParameter(PITCH, pitch, 0)
+        self.events, self.samples = [], 0
+        data = text.encode()
+        self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, CHARS_UTF8 | END_PAUSE, None, None)
+        self.lib.espeak_Synchronize()
+        return list(self.events), self.samples / self.sample_rate
+
+
+_ENGINE: _Espeak | None = None
+
+
+def phoneme_events(rows: Sequence[Utterance], tolerance: float = 0.1) -> list[list[tuple[str, float]] | None]:
+    """[(IPA, start s), ...] of every phoneme each row's corpus voice speaks; None for a row whose voice is not a
+    corpus voice or whose re-rendering is more than `tolerance` s longer or shorter than its audio."""
+    global _ENGINE
+    out: list[list[tuple[str, float]] | None] = []
+    with _LOCK:
+        _ENGINE = _ENGINE or _Espeak()
+        for row in rows:
+            speaker = find_speaker(row.language, row.speaker)
+            if speaker is None:
+                out.append(None)
+                continue
+            events, seconds = _ENGINE.render(speaker.voice, speaker.pitch, speaker.speed, row.text)
+            out.append(events if events and abs(seconds - row.duration) <= tolerance else None)
+    return out
+
+
+def char_times(text: str, events: Sequence[Sequence]) -> list[float] | None:
+    """The start of the phoneme each character of `text` (a front end's words run together) matches among the
+    spoken ones; an unmatched character takes the next matched one's. None when the two differ too much."""
+    spoken = "".join(str(e[0]) for e in events)
+    owner = [float(e[1]) for e in events for _ in str(e[0])]
+    if not spoken or not text:
+        return None
+    sm = difflib.SequenceMatcher(None, text, spoken, autojunk=False)
+    if sm.ratio() < MIN_MATCH:
+        return None
+    to: list[int | None] = [None] * len(text)
+    for block in sm.get_matching_blocks():
+        for k in range(block.size):
+            to[block.a + k] = block.b + k
+    following = len(spoken) - 1
+    for i in range(len(text) - 1, -1, -1):
+        following = to[i] if to[i] is not None else following
+        to[i] = following
+    return [owner[j] for j in to]
+
+
+def word_starts(words: Sequence[str], events: Sequence[Sequence]) -> list[float] | None:
+    """The start (s) of each word (its first character's phoneme), never decreasing; None as `char_times`."""
+    times = char_times("".join(words), events)
+    if times is None:
+        return None
+    firsts = np.cumsum([0] + [len(w) for w in words[:-1]])
+    return [float(t) for t in np.maximum.accumulate([times[c] for c in firsts])]
+
+
+def add_timings(manifest: str | Path, tolerance: float = 0.1) -> dict:
+    """Write every row's `phonemes` into `manifest` (replaced atomically); returns {rows, timed, untimed ids}."""
+    path = Path(manifest)
+    rows = read_manifest(path, check_files=False)
+    for row, events in zip(rows, phoneme_events(rows, tolerance)):
+        row.phonemes = None if events is None else [[ipa, round(t, 3)] for ipa, t in events]
+    tmp = path.with_suffix(".tmp")
+    write_manifest(tmp, rows)
+    tmp.replace(path)
+    untimed = [r.id for r in rows if r.phonemes is None]
+    return {"manifest": str(path), "rows": len(rows), "timed": len(rows) - len(untimed), "untimed": untimed}
