@@ -41,7 +41,8 @@ def plain_torch(cfg: SFTConfig) -> None:
     codec = load_codec(cfg.codec_dir)
     model, tokenizer, layout = load_model(Path(cfg.init_from), codec.codebook_size, cfg.seed, cfg.attn_implementation)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else layout.speech_end_id
-    train, _ = streams(cfg, Corpus(cfg.shards, tokenizer, layout), layout, codec.frame_rate, pad, 0, 1)
+    corpus = Corpus(cfg.shards, tokenizer, layout, codec.frame_rate)
+    train, _ = streams(cfg, corpus, layout, codec.frame_rate, pad, 0, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     batches, run_dir = train(Position()), Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

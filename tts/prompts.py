@@ -60,15 +60,26 @@ def encode_texts(tokenizer: Any, layout: TokenLayout, texts: Sequence[str]) -> l
     return [list(ids) for ids in tokenizer(read, add_special_tokens=False)["input_ids"]] if read else []
 
 
+def front_end_words(layout: TokenLayout, texts: Sequence[str]) -> list[list[str]]:
+    """Each text's words as the model reads them (the checkpoint's front end, one call for the batch)."""
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"text must be a non-empty string, got {text!r}")
+    return [read.split() for read in FrontEnd.from_record(layout.front_end).apply_batch([t.strip() for t in texts])]
+
+
+def tokenize_words(tokenizer: Any, words: Sequence[str]) -> list[list[int]]:
+    """Each word tokenized on its own with its leading space (but the first): flattened they are the text block
+    of a word-synchronous prompt."""
+    return [list(tokenizer((" " if i else "") + w, add_special_tokens=False)["input_ids"]) for i, w in enumerate(words)]
+
+
 def encode_words(tokenizer: Any, layout: TokenLayout, text: str) -> list[list[int]]:
-    """The words of `text` as the model reads them (the checkpoint's front end), each tokenized on its own with
-    its leading space (but the first): flattened they are the text block of a word-synchronous prompt."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"text must be a non-empty string, got {text!r}")
-    words = FrontEnd.from_record(layout.front_end).apply_batch([text.strip()])[0].split()
+    """The words of `text` as token lists (`front_end_words`, `tokenize_words`)."""
+    words = front_end_words(layout, [text])[0]
     if not words:
         raise ValueError(f"nothing to say in {text!r} after the front end")
-    return [list(tokenizer((" " if i else "") + w, add_special_tokens=False)["input_ids"]) for i, w in enumerate(words)]
+    return tokenize_words(tokenizer, words)
 
 
 def _text(layout: TokenLayout, ids: Sequence[int], what: str) -> list[int]:

@@ -102,8 +102,17 @@ def annotate(rows: list[dict], cfg: TokenizeConfig, codec: Codec, out: Path) -> 
     return table[COLUMNS].sort_values("position", ignore_index=True), len(rows) - len(todo)
 
 
-def encode(plans: list[ShardPlan], kept: pd.DataFrame, cfg: TokenizeConfig, codec: Codec, out: Path) -> list[int]:
-    """Pass 2: encode the rows of `plans` and write their shards; returns the shard numbers written."""
+def encode(
+    plans: list[ShardPlan],
+    kept: pd.DataFrame,
+    cfg: TokenizeConfig,
+    codec: Codec,
+    out: Path,
+    phonemes: dict[int, list] | None = None,
+) -> list[int]:
+    """Pass 2: encode the rows of `plans` and write their shards (with each row's phoneme timing, where the
+    manifest has one); returns the shard numbers written."""
+    phonemes = phonemes or {}
     if not plans:
         return []
     meta = {
@@ -120,6 +129,7 @@ def encode(plans: list[ShardPlan], kept: pd.DataFrame, cfg: TokenizeConfig, code
             else {k: round(float(getattr(r, k)), 4) for k in ("ovrl", "sig", "bak", "p808")},
             "wav": r.wav,
         }
+        | ({"phonemes": phonemes[int(r.position)]} if int(r.position) in phonemes else {})
         for r in kept.itertuples(index=False)
     }
     items = [
@@ -184,11 +194,12 @@ def run(manifest: str | Path, out: str | Path, cfg: TokenizeConfig = TokenizeCon
     )
     kept = readable[readable["drop"] == ""]
 
-    plans = plan_shards(kept[COLUMNS[:6]].to_dict("records"), cfg.shard_size, codec_sha)
+    records = [r | {"timed": r["position"] in src.phonemes} for r in kept[COLUMNS[:6]].to_dict("records")]
+    plans = plan_shards(records, cfg.shard_size, codec_sha)
     stale = remove_stale_shards(out, plans)
     todo = [p for p in plans if not is_done(shard_dir(out, p.number), p)]
     t = time.time()
-    written = encode(todo, kept, cfg, codec, out)
+    written = encode(todo, kept, cfg, codec, out, src.phonemes)
     encode_seconds = round(time.time() - t, 1)
 
     totals = shard_totals(out, plans)

@@ -50,7 +50,9 @@ def plan_shards(rows: list[dict], shard_size: int, codec_sha256: str) -> list[Sh
         groups.setdefault(row["position"] // shard_size, []).append(row)
     plans = []
     for number, members in sorted(groups.items()):
-        identity = [codec_sha256] + [[r[k] for k in ("id", "text", "language", "speaker", "wav")] for r in members]
+        # a row's phoneme timing changes its shard (a corpus timed after it was tokenised is encoded again)
+        keys = ("id", "text", "language", "speaker", "wav")
+        identity = [codec_sha256] + [[r[k] for k in keys] + (["timed"] if r.get("timed") else []) for r in members]
         digest = hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
         plans.append(ShardPlan(number, [r["position"] for r in members], digest))
     return plans

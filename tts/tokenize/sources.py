@@ -18,6 +18,7 @@ BAD_ROW = "bad_manifest_row"
 class Source:
     rows: list[dict] = field(default_factory=list)
     bad: list[dict] = field(default_factory=list)  # {"id", "path", "reason", "message"}
+    phonemes: dict[int, list] = field(default_factory=dict)  # position -> the row's phoneme timing, where it has one
 
     @property
     def rows_in(self) -> int:
@@ -33,6 +34,8 @@ def read_jsonl(path: Path) -> Source:
     errors: list[str] = []
     src = Source()
     for u in iter_manifest(path, check_files=False, errors=errors):
+        if u.phonemes:
+            src.phonemes[len(src.rows)] = u.phonemes
         src.rows.append(_row(len(src.rows), u.id, u.text, u.language, u.speaker, u.wav_path(path.parent)))
     src.bad = [{"id": None, "path": str(path), "reason": BAD_ROW, "message": e} for e in errors]
     return src

@@ -21,9 +21,11 @@ def write_random_shards(
     n_codes: tuple[int, int] = (20, 60),
     seed: int = 0,
     tags: tuple[str, ...] = (),
+    timed: bool = False,
 ) -> Path:
     """A tokenize output directory (one shard + summary.json naming the codec, as the training jobs check);
-    with `tags`, row i's transcript starts with markup tag i mod len(tags)."""
+    with `tags`, row i's transcript starts with markup tag i mod len(tags); `timed`: every row has phoneme timings
+    (one "phoneme" per character of its words, evenly over its duration, as tts.corpus.timing writes them)."""
     root = Path(root)
     codebook = load_codec(codec_dir).codebook_size
     rng = np.random.default_rng(seed)
@@ -32,7 +34,11 @@ def write_random_shards(
         codes = rng.integers(0, codebook, size=int(rng.integers(*n_codes)))
         text = f"{tags[i % len(tags)]} {text}" if tags else text
         meta = {"id": f"u{i:03d}", "text": text, "language": "en", "speaker": f"spk{i % speakers}"}
-        items.append((meta | {"duration": len(codes) / 50, "n_codes": len(codes)}, codes))
+        meta |= {"duration": len(codes) / 50, "n_codes": len(codes)}
+        if timed:
+            chars = "".join(text.split())
+            meta["phonemes"] = [[c, round(k * meta["duration"] / len(chars), 3)] for k, c in enumerate(chars)]
+        items.append((meta, codes))
     write_shard(shard_dir(root, 0), "synthetic", items, [])
     sha = read_codec_manifest(codec_dir)[0]["sha256"]
     summary = {"codec": {"dir": str(codec_dir), "sha256": sha, "codebook_size": codebook, "frame_rate": 50}}

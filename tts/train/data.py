@@ -24,6 +24,7 @@ import torch
 
 from tts import prompts
 from tts.base.layout import TokenLayout
+from tts.corpus.timing import word_starts
 from tts.prompts import IGNORE, Prompt, encode_texts
 from tts.tokenize import ShardDataset
 from tts.train.config import TrainConfig
@@ -45,7 +46,9 @@ class Example(NamedTuple):
 class Corpus:
     """The utterances of one or more tokenize outputs with their tokenized transcripts."""
 
-    def __init__(self, paths: Sequence[str | Path], tokenizer: Any, layout: TokenLayout):
+    def __init__(self, paths: Sequence[str | Path], tokenizer: Any, layout: TokenLayout, frame_rate: int | None = None):
+        """`frame_rate` (codes per second) is needed by a word-synchronous layout, whose rows are cut at their
+        words' start frames (from the shards' phoneme timings, tts.corpus.timing)."""
         self.datasets = [open_shards(p) for p in paths]
         self.meta = [m for ds in self.datasets for _, rows, _ in ds.shards for m in rows]
         self._starts = np.cumsum([0] + [len(ds) for ds in self.datasets])
@@ -56,13 +59,49 @@ class Corpus:
         encoded = dict(zip(said, encode_texts(tokenizer, layout, [texts[k] for k in said])))
         self.text_ids = [np.asarray(encoded.get(k, []), dtype=np.int64) for k in range(len(texts))]
         self.eos_id = tokenizer.eos_token_id
+        self.words: list[list[list[int]] | None] | None = None  # word-synchronous layouts: each row's words
+        self.starts: list[list[int] | None] = []  # and the code frame each word starts at
+        if layout.interleave == "words":
+            self._time_words(tokenizer, layout, texts, said, frame_rate)
+
+    def _time_words(self, tokenizer: Any, layout: TokenLayout, texts: list[str], said: list[int], frame_rate) -> None:
+        if not frame_rate:
+            raise ValueError("a word-synchronous layout needs the codec's frame_rate to cut rows at their words")
+        self.words, self.starts = [None] * len(texts), [None] * len(texts)
+        spoken = dict(zip(said, prompts.front_end_words(layout, [texts[k] for k in said])))
+        for k, words in spoken.items():
+            events = self.meta[k].get("phonemes")
+            starts = word_starts(words, events) if events and words else None
+            if starts is None:
+                continue  # no timing: the row cannot be cut at its words (not usable)
+            self.words[k] = prompts.tokenize_words(tokenizer, words)
+            self.starts[k] = [round(t * frame_rate) for t in starts]
+            self.text_ids[k] = np.asarray([t for w in self.words[k] for t in w], dtype=np.int64)
+        timed = sum(w is not None for w in self.words)
+        if not timed:
+            raise ValueError(
+                "a word-synchronous layout needs phoneme timings in the shards: none of the rows has any "
+                "(tts-align corpus timings --manifest M, then tokenise again)"
+            )
 
     def __len__(self) -> int:
         return len(self.meta)
 
     def usable(self) -> np.ndarray:
-        """Rows with codes and a non-empty transcript."""
-        return np.array([n > 0 and len(t) > 0 for n, t in zip(self.n_codes, self.text_ids)], dtype=bool)
+        """Rows with codes and a non-empty transcript (and, for a word-synchronous layout, their word starts)."""
+        ok = np.array([n > 0 and len(t) > 0 for n, t in zip(self.n_codes, self.text_ids)], dtype=bool)
+        if self.words is not None:
+            ok &= np.array([w is not None for w in self.words], dtype=bool)
+        return ok
+
+    def tts_length(self, row: int) -> int:
+        """Tokens of the row's TTS example (a word-synchronous one writes its words twice)."""
+        text = len(self.text_ids[row]) * (2 if self.words is not None else 1)
+        return text + int(self.n_codes[row]) + 4
+
+    def ref_length(self, row: int) -> int:
+        """Tokens the row adds as a cloning reference (its text and codes)."""
+        return len(self.text_ids[row]) + int(self.n_codes[row])
 
     def codes(self, row: int) -> np.ndarray:
         k = int(np.searchsorted(self._starts, row, side="right")) - 1
@@ -133,7 +172,7 @@ def sft_examples(
     another utterance of the same speaker (among `rows`) as reference, where the pair fits. Rows whose speaker
     has no other utterance stay plain TTS."""
     rng = _rng(seed, epoch)
-    tts_len = {int(r): len(corpus.text_ids[r]) + int(corpus.n_codes[r]) + 4 for r in rows}
+    tts_len = {int(r): corpus.tts_length(int(r)) for r in rows}
     by_speaker: dict[str, list[int]] = defaultdict(list)
     slot = {}
     for row in sorted(r for r, n in tts_len.items() if n <= max_len):
@@ -144,7 +183,7 @@ def sft_examples(
         peers = by_speaker[corpus.speakers[row]]
         if len(peers) > 1 and rng.random() < clone_fraction:
             ref = peers[(slot[row] + 1 + int(rng.integers(len(peers) - 1))) % len(peers)]  # any peer but itself
-            length = tts_len[row] + tts_len[ref] - 4
+            length = tts_len[row] + corpus.ref_length(ref)
             if length <= max_len:
                 examples.append(Example("clone", row, length, ref=ref))
                 continue
@@ -190,6 +229,9 @@ def materialize(corpus: Corpus, layout: TokenLayout, ex: Example) -> Prompt:
     elif ex.kind == "text":
         eos = [] if corpus.eos_id is None else [corpus.eos_id]
         p = prompts.pretrain_text(corpus.text_ids[ex.row].tolist() + eos)
+    elif ex.kind in ("tts", "clone") and corpus.words is not None:
+        ref = {"ref_text_ids": corpus.text_ids[ex.ref], "ref_codes": corpus.codes(ex.ref)} if ex.kind == "clone" else {}
+        p = prompts.words_tts(layout, corpus.words[ex.row], corpus.codes(ex.row), corpus.starts[ex.row], **ref)
     elif ex.kind == "tts":
         p = prompts.tts(layout, corpus.text_ids[ex.row], corpus.codes(ex.row))
     elif ex.kind == "clone":

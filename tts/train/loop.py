@@ -100,7 +100,7 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
     source = Path(cfg.init_from) if lora else (restore or Path(cfg.init_from))
     model, tokenizer, layout = load_model(source, codec.codebook_size, cfg.seed, cfg.attn_implementation)
     layout = with_codec(layout, codec_ref(cfg.codec_dir))  # every checkpoint records the codec it speaks
-    corpus = Corpus(cfg.shards, tokenizer, layout)
+    corpus = Corpus(cfg.shards, tokenizer, layout, codec.frame_rate)
     train_rows, val_rows = split_rows(cfg, corpus)
     if cfg.job == "sft":  # the checkpoint records which markup tags it was taught (Serve refuses the others)
         layout = replace(layout, learned_tags=taught_tags(corpus, layout, train_rows))

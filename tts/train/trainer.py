@@ -77,7 +77,7 @@ def plan_data(cfg: TrainConfig, init: Path, shards: list[str], codec: Any) -> di
     tokenizer = AutoTokenizer.from_pretrained(init)
     # A plain LM gets exactly the planned layout when the workers expand it.
     layout = speech_layout(init, codec.codebook_size) or TokenLayout.plan(len(tokenizer), codec.codebook_size)
-    corpus = Corpus(shards, tokenizer, layout)
+    corpus = Corpus(shards, tokenizer, layout, codec.frame_rate)
     train_rows, val_rows = split_rows(cfg, corpus)
     train, val = streams(cfg, corpus, layout, codec.frame_rate, 0, 0, cfg.num_workers)
     packs = train.packs(0)

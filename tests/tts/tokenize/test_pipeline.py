@@ -176,8 +176,24 @@ def test_dnsmos_false_skips_scoring_and_its_filter(tiny, tmp_path):
     from dataclasses import replace
 
     manifest, _, cfg, scored = tiny
-    summary = run(manifest, tmp_path / "out", replace(cfg, dnsmos=False))
+    lines, rows = [], []
+    for k, line in enumerate(Path(manifest).read_text().splitlines()):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the corpus's deliberately broken rows stay as they are
+            lines.append(line)
+            continue
+        if k % 2 and isinstance(rows[-1], dict):  # every other row with a phoneme timing: carried into its shard
+            rows[-1]["phonemes"] = [["a", 0.0], ["b", 0.1 + k / 1000]]
+        lines.append(json.dumps(rows[-1]))
+    rows = [r for r in rows if isinstance(r, dict) and "id" in r]
+    timed = Path(manifest).with_name("timed.jsonl")  # beside the audio: the rows' paths stay valid
+    timed.write_text("\n".join(lines) + "\n")
+    summary = run(timed, tmp_path / "out", replace(cfg, dnsmos=False))
     assert summary["dropped"]["low_dnsmos"] == 0 and scored["dropped"]["low_dnsmos"] > 0
     assert summary["kept"] > scored["kept"]
     assert summary["thresholds"]["dnsmos_ovrl"] is None
-    assert all(meta["dnsmos"] is None for meta, _ in ShardDataset(tmp_path / "out"))
+    shards = list(ShardDataset(tmp_path / "out"))
+    assert all(meta["dnsmos"] is None for meta, _ in shards)
+    by_id = {r["id"]: r.get("phonemes") for r in rows}
+    assert any(by_id[m["id"]] for m, _ in shards) and all(m.get("phonemes") == by_id[m["id"]] for m, _ in shards)

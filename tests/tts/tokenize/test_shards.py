@@ -47,6 +47,9 @@ def test_shards_follow_input_positions():
     other_codec = plan_shards([row(0)], 4, "d")[0].fingerprint
     other_text = plan_shards([row(0, "other")], 4, "c")[0].fingerprint
     assert len({plans[0].fingerprint, other_codec, other_text, plan_shards([row(0)], 4, "c")[0].fingerprint}) == 4
+    timed = plan_shards([row(0) | {"timed": True}], 4, "c")[0].fingerprint  # timings added: encoded again
+    untimed = plan_shards([row(0) | {"timed": False}], 4, "c")[0].fingerprint
+    assert timed != untimed == plan_shards([row(0)], 4, "c")[0].fingerprint  # untimed shards keep their fingerprint
 
 
 def test_write_and_read_back(tmp_path):

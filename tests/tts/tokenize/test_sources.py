@@ -33,6 +33,14 @@ def test_jsonl_rows_and_bad_rows(tmp_path):
     }
     assert [b["reason"] for b in src.bad] == [BAD_ROW] * 3 and src.rows_in == 5
     assert ":4: empty transcript" in src.bad[0]["message"] and ":5: not valid JSON" in src.bad[1]["message"]
+    assert src.phonemes == {}
+
+
+def test_jsonl_phoneme_timings_are_kept_by_position(tmp_path):
+    row = {"id": "a", "text": "hi", "language": "en", "speaker": "s1", "wav": "wavs/a.wav"}
+    timed = row | {"id": "b", "phonemes": [["h", 0.0], ["aɪ", 0.1]]}
+    (tmp_path / "m.jsonl").write_text(json.dumps(row) + "\n" + json.dumps(timed) + "\n")
+    assert read_source(tmp_path / "m.jsonl").phonemes == {1: [["h", 0.0], ["aɪ", 0.1]]}
 
 
 def test_meta_lst_uses_ground_truth_when_present(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -175,3 +177,32 @@ def test_held_out_split_is_stable(corpus):
     assert not np.array_equal(base, held_out(corpus, [], [], 0.25, seed=1))
     marked = held_out(corpus, ["spk1"], ["u000"], 0.0, seed=0)
     assert marked[0] and all(marked[i] == (corpus.speakers[i] == "spk1" or i == 0) for i in range(len(corpus)))
+
+
+def test_word_synchronous_sft_cuts_each_row_at_its_words(tmp_path, codec_dir, lm):
+    """A word-synchronous layout: the shards' phoneme timings give each word's start frame; every planned
+    example builds to its planned length (materialize checks) with the row's codes in order after its words."""
+    _, tokenizer, plain = lm
+    layout = dataclasses.replace(plain, interleave="words")
+    timed = write_corpus(tmp_path / "timed", codec_dir, rows=12, speakers=3, n_codes=(40, 80), timed=True)
+    corpus = Corpus([timed], tokenizer, layout, frame_rate=50)
+    assert corpus.usable().all()
+    for k in range(len(corpus)):
+        starts = corpus.starts[k]
+        assert starts[0] == 0 and starts == sorted(starts) and starts[-1] < corpus.n_codes[k]
+        assert len(starts) == len(corpus.words[k]) == len(corpus.meta[k]["text"].split())
+    examples = sft_examples(corpus, np.arange(len(corpus)), 0, 0, clone_fraction=0.5, max_len=1024)
+    assert {e.kind for e in examples} == {"tts", "clone"}
+    for ex in examples:
+        p = materialize(corpus, layout, ex)
+        target = layout.codes_to_ids(corpus.codes(ex.row)).tolist()
+        tail = p.input_ids[p.input_ids.index(layout.speech_start_id) + 1 :]
+        if ex.kind == "clone":
+            tail = tail[int(corpus.n_codes[ex.ref]) :]  # the reference's codes, plain
+        assert tail[: len(corpus.words[ex.row][0])] == corpus.words[ex.row][0]  # the first word opens the speech
+        assert [t for t in tail if layout.is_audio(t)] == target
+    with pytest.raises(ValueError, match="needs the codec's frame_rate"):
+        Corpus([timed], tokenizer, layout)
+    untimed = write_corpus(tmp_path / "untimed", codec_dir, rows=4)
+    with pytest.raises(ValueError, match="phoneme timings in the shards"):
+        Corpus([untimed], tokenizer, layout, frame_rate=50)
