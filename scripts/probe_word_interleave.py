@@ -344,6 +344,8 @@ def assemble(model: str, out: str) -> None:
     import shutil
 
     from tts.base.layout import TokenLayout
+    from tts.codec import codec_ref
+    from tts.speechlm import with_codec
 
     dst = Path(out)
     dst.mkdir(parents=True, exist_ok=True)
@@ -352,7 +354,8 @@ def assemble(model: str, out: str) -> None:
             shutil.copy(INIT / name, dst / name)
     for name in ("config.json", "model.safetensors"):
         shutil.copy(Path(model) / name, dst / name)
-    dataclasses.replace(TokenLayout.load(INIT), interleave="words").save(dst)
+    layout = dataclasses.replace(TokenLayout.load(INIT), interleave="words")
+    with_codec(layout, codec_ref(os.environ.get("PROBE_COMMITTED_CODEC", CODEC))).save(dst)
     print(f"assembled {dst}")
 
 

@@ -42,6 +42,7 @@ class TinySpeechLMConfig:
     tie_embeddings: bool = True
     seed: int = 0
     front_end: FrontEnd = field(default_factory=FrontEnd)  # what the tokenizer reads: raw text or phonemes
+    interleave: str | None = None  # "words": word-synchronous sequences (docs/layout.md); trained on timed corpora
 
 
 def train_text_tokenizer(texts: Iterable[str], vocab_size: int):
@@ -127,7 +128,7 @@ def create_tiny_speechlm(
     layout = expand(model, tokenizer, codebook_size=codebook_size, seed=cfg.seed)
     if codec is not None:
         layout = with_codec(layout, codec)
-    layout = replace(layout, front_end=cfg.front_end.record())
+    layout = replace(layout, front_end=cfg.front_end.record(), interleave=cfg.interleave)
     stop_at_speech_end(model, layout)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

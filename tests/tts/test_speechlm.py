@@ -3,6 +3,7 @@ transformers and by vLLM CPU (the rollout engine of the GRPO job)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -33,6 +34,14 @@ def test_created_through_layout(tiny):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["architectures"] == ["LlamaForCausalLM"] and cfg["vocab_size"] == layout.vocab_size
     assert cfg["eos_token_id"] == layout.speech_end_id
+    assert layout.interleave is None  # the plain layout unless asked
+
+
+def test_a_word_synchronous_speechlm_records_its_layout(tmp_path):
+    create_tiny_speechlm(tmp_path, dataclasses.replace(SMALL, interleave="words"), codebook_size=64)
+    assert TokenLayout.load(tmp_path).interleave == "words"
+    with pytest.raises(ValueError, match="unknown interleave 'phones'"):
+        create_tiny_speechlm(tmp_path / "bad", dataclasses.replace(SMALL, interleave="phones"), codebook_size=64)
 
 
 def test_reload_and_forward_tts_prompt(tiny):
@@ -97,8 +106,6 @@ def test_vllm_cpu_loads_and_matches_transformers(tiny, tmp_path):
 def test_text_vocabulary_padded_to_the_configured_size(tmp_path):
     """A LLaMA-3-sized text vocabulary (a 1B-shaped random policy for the GPU check) cannot come from BPE on
     our small corpus; reserved tokens fill it, so the layout lands on the paper's numbers."""
-    import dataclasses
-
     info = create_tiny_speechlm(tmp_path, dataclasses.replace(SMALL, text_vocab_size=10_000), codebook_size=64)
     assert info["text_vocab_size"] == 10_000 and info["audio_offset"] > 10_000
     _, tokenizer, layout = load_speechlm(tmp_path)
