@@ -70,4 +70,8 @@ def _backend(language: str) -> Any:
         raise RuntimeError("the phoneme front end needs espeak-ng (apt-get install espeak-ng)")
     if language not in EspeakBackend.supported_languages():
         raise ValueError(f"espeak-ng has no voice {language!r} for the phoneme front end (e.g. en-us, de, fr-fr)")
-    return EspeakBackend(language, preserve_punctuation=False, with_stress=False, language_switch="remove-flags")
+    # words_mismatch: punctuation makes espeak-ng count words differently; the phonemes are the same, and warning
+    # once per text only fills the logs
+    return EspeakBackend(
+        language, preserve_punctuation=False, with_stress=False, language_switch="remove-flags", words_mismatch="ignore"
+    )
