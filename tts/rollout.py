@@ -219,6 +219,7 @@ class RolloutWorker:
                 max_tokens=self.cfg.max_new_tokens,
                 min_tokens=floor,
                 words=w,
+                max_codes_per_word=self.cfg.max_codes_per_word,
                 n=n,
                 logprobs=0,
                 seed=seed,
@@ -251,7 +252,8 @@ class RolloutWorker:
     ) -> list[Completion]:
         device = next(self.model.parameters()).device
         ids = torch.tensor([prompt] * n, device=device)
-        sync = WordSyncBatch.of(self.layout, words, self.model.config.vocab_size, device, n, len(prompt))
+        vocab, most = self.model.config.vocab_size, self.cfg.max_codes_per_word
+        sync = WordSyncBatch.of(self.layout, words, vocab, device, n, len(prompt), most)
         torch.manual_seed(seed)
         out = self.model.generate(
             input_ids=ids,

@@ -44,10 +44,15 @@ class SamplingSettings:
     max_new_tokens: int = 400  # 8 s of codes at 50/s
     # floor on the codes of a prompt: this many per character of its text, markup tags not counted (0: off)
     min_codes_per_char: float = 0.0
+    # word-synchronous models only (tts.speech_sampling.WordSync): after this many codes of one word (1.5 s at 50
+    # codes/s, longer than any word) the next word starts, or after the last word the speech ends (0: off)
+    max_codes_per_word: int = 75
 
     def __post_init__(self) -> None:
         if self.min_codes_per_char < 0:
             raise ValueError(f"min_codes_per_char must be >= 0, got {self.min_codes_per_char}")
+        if self.max_codes_per_word < 0:
+            raise ValueError(f"max_codes_per_word must be >= 0, got {self.max_codes_per_word}")
 
 
 _TAGS = re.compile("|".join(re.escape(t) for t in MARKUP_TAGS))
@@ -101,13 +106,16 @@ def vllm_sampling(
     max_tokens: int,
     min_tokens: int = 0,
     words: list[list[int]] | None = None,
+    max_codes_per_word: int = 0,
     **extra: Any,
 ):
     """vLLM `SamplingParams` restricted to speech (top_k 0: off); `extra`: seed, n, logprobs, output_kind. With
     `words` (a word-synchronous layout) the engine's `tts.vllm_word_sync.WordSyncLogits` masks instead."""
     from vllm import SamplingParams
 
-    mask = {"extra_args": {"words": words}} if words is not None else {"allowed_token_ids": layout.speech_ids()}
+    mask = {"allowed_token_ids": layout.speech_ids()}
+    if words is not None:
+        mask = {"extra_args": {"words": words, "max_codes_per_word": max_codes_per_word}}
     return SamplingParams(
         temperature=temperature,
         top_p=top_p,
@@ -136,23 +144,30 @@ class WordSync:
     """Word-synchronous decoding of one sequence (a layout with interleave == "words"): the engine writes every
     word's text tokens, the model writes the audio and decides where the next word starts. While a word is being
     written only its next token may be sampled; otherwise audio tokens and the first token of the next word
-    (<|speech_end|> instead once every word is written). `words[0]` is already in the prompt. The state follows
-    the tokens generated so far (`__call__` gets them every step), so one instance serves one sequence."""
+    (<|speech_end|> instead once every word is written). `words[0]` is already in the prompt. After
+    `max_codes` codes of one word (0: no limit) the next word is forced, or <|speech_end|> after the last: a word
+    never runs on into babble. The state follows the tokens generated so far (`__call__` gets them every step),
+    so one instance serves one sequence."""
 
-    def __init__(self, layout: TokenLayout, words: list[list[int]], vocab_size: int, device: Any = "cpu"):
+    def __init__(
+        self, layout: TokenLayout, words: list[list[int]], vocab_size: int, device: Any = "cpu", max_codes: int = 0
+    ):
         if not words or not all(words):
             raise ValueError("word-synchronous decoding needs at least one word, each with tokens")
-        self.words, self.end = [list(map(int, w)) for w in words], layout.speech_end_id
+        self.words, self.end, self.max_codes = [list(map(int, w)) for w in words], layout.speech_end_id, max_codes
         self.not_audio = torch.ones(vocab_size, dtype=torch.bool, device=device)
         self.not_audio[layout.audio_offset : layout.audio_offset + layout.codebook_size] = False
-        self.seen, self.next_word, self.pending = 0, 1, []
+        self.seen, self.next_word, self.pending, self.codes = 0, 1, [], 0
 
     def _step(self, t: int) -> None:
         if self.pending:
             self.pending.pop(0)
-        elif self.not_audio[t] and t != self.end and self.next_word < len(self.words):
+        elif not self.not_audio[t]:
+            self.codes += 1  # of the current word
+        elif t != self.end and self.next_word < len(self.words):
             self.pending = self.words[self.next_word][1:]  # the model started the next word
             self.next_word += 1
+            self.codes = 0
 
     def _advance(self, generated: list[int]) -> None:
         for t in generated[self.seen :]:
@@ -161,14 +176,18 @@ class WordSync:
 
     def forced(self, generated: list[int]) -> list[bool]:
         """Which of `generated` (a whole completion) the engine wrote rather than the model chose: the tokens of a
-        word after its first. The GRPO learner leaves them out of the loss."""
+        word after its first, and a word or end forced by `max_codes`. The GRPO learner leaves them out of the loss."""
         replay = copy.copy(self)
-        replay.seen, replay.next_word, replay.pending = 0, 1, []
+        replay.seen, replay.next_word, replay.pending, replay.codes = 0, 1, [], 0
         out = []
         for t in generated:
-            out.append(bool(replay.pending))
+            out.append(bool(replay.pending) or replay._over())
             replay._step(int(t))
         return out
+
+    def _over(self) -> bool:
+        """The current word has had its `max_codes`: the next token is forced (the next word, or the end)."""
+        return bool(self.max_codes) and self.codes >= self.max_codes
 
     def allowed_text(self) -> int:
         """The one non-audio token the next step may sample (forced when a word is being written)."""
@@ -180,7 +199,7 @@ class WordSync:
         """`logits` ([vocab]) of the next token after `generated` (this sequence's output so far), masked."""
         self._advance(generated)
         keep = self.allowed_text()
-        if self.pending:  # forced: only that token
+        if self.pending or self._over():  # forced: only that token
             out = torch.full_like(logits, float("-inf"))
         else:
             out = logits.masked_fill(self.not_audio, float("-inf"))
@@ -196,12 +215,19 @@ class WordSyncBatch:
 
     @classmethod
     def of(
-        cls, layout: TokenLayout, words: list[list[int]] | None, vocab: int, device: Any, rows: int, prompt_len: int
+        cls,
+        layout: TokenLayout,
+        words: list[list[int]] | None,
+        vocab: int,
+        device: Any,
+        rows: int,
+        prompt_len: int,
+        max_codes: int = 0,
     ) -> WordSyncBatch | None:
         """`rows` samples of one prompt (None without words: the layout is not word-synchronous)."""
         if words is None:
             return None
-        return cls([WordSync(layout, words, vocab, device) for _ in range(rows)], prompt_len)
+        return cls([WordSync(layout, words, vocab, device, max_codes) for _ in range(rows)], prompt_len)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         rows = input_ids[:, self.prompt_len :].tolist()

@@ -32,5 +32,7 @@ class WordSyncLogits(AdapterLogitsProcessor):
         return False  # it forces tokens
 
     def new_req_logits_processor(self, params: Any) -> WordSync | None:
-        words = (params.extra_args or {}).get(WORDS)
-        return None if words is None else WordSync(self.layout, words, self.vocab_size, self.device)
+        args = params.extra_args or {}
+        if args.get(WORDS) is None:
+            return None
+        return WordSync(self.layout, args[WORDS], self.vocab_size, self.device, int(args.get("max_codes_per_word", 0)))

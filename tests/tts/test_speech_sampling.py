@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from tts.base.layout import TokenLayout
-from tts.speech_sampling import AudioOnly, WordSync, WordSyncBatch, hf_sampling, min_new_tokens, spoken_chars
+from tts.speech_sampling import (
+    AudioOnly,
+    SamplingSettings,
+    WordSync,
+    WordSyncBatch,
+    hf_sampling,
+    min_new_tokens,
+    spoken_chars,
+)
 
 
 def test_spoken_chars_skip_markup_tags_and_extra_spaces():
@@ -97,3 +105,22 @@ def test_word_sync_forced_marks_the_tokens_the_engine_wrote():
     completion = [7, 8, 9, 130, 131, 10, 11, 132, 101]  # word 1 started at once, word 2 after two codes
     assert sync.forced(completion) == [False, True, True, False, False, False, True, False, False]
     assert sync.forced([]) == [] and sync.seen == 0  # a replay leaves the live state alone
+
+
+def test_word_sync_moves_on_after_max_codes_of_one_word():
+    lay = TokenLayout.plan(100, 8)
+    sync = WordSync(lay, [[5], [7, 8], [10]], vocab_size=140, max_codes=2)
+    logits = torch.zeros(140)
+
+    def allowed(generated):
+        return torch.nonzero(torch.isfinite(sync(generated, logits.clone()))).flatten().tolist()
+
+    assert len(allowed([130])) == 9  # one code of word 0: audio or word 1
+    assert allowed([130, 131]) == [7]  # two: word 1 is forced
+    assert allowed([130, 131, 7, 8, 132]) != [10] and allowed([130, 131, 7, 8, 132, 133]) == [10]
+    assert allowed([130, 131, 7, 8, 132, 133, 10, 134, 135]) == [101]  # the last word's limit ends the speech
+    # the learner sees those forced choices as the engine's, not the policy's
+    completion = [130, 131, 7, 8, 132, 133, 10, 134, 135, 101]
+    assert sync.forced(completion) == [False, False, True, True, False, False, True, False, False, True]
+    with pytest.raises(ValueError, match="max_codes_per_word must be >= 0"):
+        SamplingSettings(max_codes_per_word=-1)

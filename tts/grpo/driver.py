@@ -347,7 +347,8 @@ class GRPOJob:
         """A word-synchronous completion's tokens that the engine wrote (not the policy's choice: out of the loss)."""
         if prompt.words is None:
             return None
-        return WordSync(self.layout, prompt.words, self.layout.vocab_size).forced(completion)
+        most = self.cfg.rollout.max_codes_per_word
+        return WordSync(self.layout, prompt.words, self.layout.vocab_size, max_codes=most).forced(completion)
 
     def _learner_weights(self) -> ray.ObjectRef:
         """Rank 0's packed weights. Every rank is asked: under ZeRO-3 each parameter is gathered from all."""

@@ -169,6 +169,7 @@ class SpeechLMGeneration:
             max_tokens=sampling.max_tokens,
             min_tokens=sampling.min_tokens,
             words=sampling.words,
+            max_codes_per_word=self.gen.max_codes_per_word,
             seed=sampling.seed,
             output_kind=RequestOutputKind.DELTA,  # each output holds only the ids sampled since the last one
         )
@@ -206,7 +207,8 @@ class SpeechLMGeneration:
         model = self.models[voice]
         device = self.audio_only.blocked.device
         ids = torch.tensor([prompt], device=device)
-        sync = WordSyncBatch.of(self.layout, sampling.words, model.config.vocab_size, device, 1, len(prompt))
+        vocab, most = model.config.vocab_size, self.gen.max_codes_per_word
+        sync = WordSyncBatch.of(self.layout, sampling.words, vocab, device, 1, len(prompt), most)
         kwargs = hf_sampling(
             self.layout,
             self.audio_only,
