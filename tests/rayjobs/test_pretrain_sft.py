@@ -73,7 +73,7 @@ def test_missing_checkpoint_fails_before_ray_starts(tmp_path):
 
 PRETRAIN = [
     # init_from null: the tiny SpeechLM goes to run_dir/init (its front end stays the default, raw text)
-    *[f"tiny.{k}={v}" for k, v in vars(SMALL).items() if k != "front_end"],
+    *[f"tiny.{k}={v}" for k, v in vars(SMALL).items() if k != "front_end" and v is not None],
     "max_len=512",
     "grad_accum=2",
     "cpus_per_worker=1",
