@@ -11,6 +11,7 @@ unchanged: they are tokens of their own.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -70,8 +71,15 @@ def _backend(language: str) -> Any:
         raise RuntimeError("the phoneme front end needs espeak-ng (apt-get install espeak-ng)")
     if language not in EspeakBackend.supported_languages():
         raise ValueError(f"espeak-ng has no voice {language!r} for the phoneme front end (e.g. en-us, de, fr-fr)")
-    # words_mismatch: punctuation makes espeak-ng count words differently; the phonemes are the same, and warning
-    # once per text only fills the logs
+    # punctuation makes espeak-ng count words differently from the text; the phonemes are the same, and
+    # phonemizer's warning about it (once per call, even with words_mismatch="ignore") only fills the logs
+    quiet = logging.getLogger("tts.front_end.phonemizer")
+    quiet.setLevel(logging.ERROR)
     return EspeakBackend(
-        language, preserve_punctuation=False, with_stress=False, language_switch="remove-flags", words_mismatch="ignore"
+        language,
+        preserve_punctuation=False,
+        with_stress=False,
+        language_switch="remove-flags",
+        words_mismatch="ignore",
+        logger=quiet,
     )
