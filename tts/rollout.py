@@ -98,8 +98,20 @@ class WeightSync:
         logging.getLogger(RELOAD_LOGGER).addFilter(_ROTARY_FILTER)  # in the engine's process; added once
         # vLLM's in-place reload: loading into the post-processed parameters directly (model.load_weights)
         # fails, because processing after the first load replaced them (no weight_loader any more)
-        self.reload_weights(weights_iterator=state.tensors())  # type: ignore[attr-defined]  # the vLLM worker
+        self.reload_weights(weights_iterator=with_tied_head(state.tensors()))  # type: ignore[attr-defined]
         return len(state.index)
+
+
+def with_tied_head(tensors: Iterator[tuple[str, torch.Tensor]]) -> Iterator[tuple[str, torch.Tensor]]:
+    """A tied-embedding learner sends its embedding once (tts.base.distributed); vLLM's in-place reload keeps the
+    output head apart and, left without weights, the engine would go on sampling from the old head."""
+    embed, head = None, False
+    for name, tensor in tensors:
+        embed = tensor if name == "model.embed_tokens.weight" else embed
+        head = head or name == "lm_head.weight"
+        yield name, tensor
+    if embed is not None and not head:
+        yield "lm_head.weight", embed
 
 
 class RolloutWorker:

@@ -194,7 +194,8 @@ def test_vllm_weight_sync_reaches_the_engine(policy_dir, prompt_ids, tmp_path):
     ids = prompt_ids[0] + [layout.audio_offset + k for k in (3, 1, 4, 1, 5, 9, 2, 6)] + [layout.speech_end_id]
     start, _, _ = load_speechlm(policy_dir)
     learner = perturbed(policy_dir)
-    torch.save(learner.state_dict(), tmp_path / "weights.pt")  # full HF-named, tied lm_head included
+    state = {k: v for k, v in learner.state_dict().items() if k != "lm_head.weight"}  # tied: the learner sends it once
+    torch.save(state, tmp_path / "weights.pt")
     script = tmp_path / "vllm_sync.py"
     script.write_text(VLLM_SCRIPT)
     res = subprocess.run(
