@@ -51,21 +51,23 @@ def encode_text(tokenizer: Any, layout: TokenLayout, text: str) -> list[int]:
     return encode_texts(tokenizer, layout, [text])[0]
 
 
-def encode_texts(tokenizer: Any, layout: TokenLayout, texts: Sequence[str]) -> list[list[int]]:
-    """`encode_text` for many texts at once (one phonemiser call for the batch)."""
+def _read(layout: TokenLayout, texts: Sequence[str]) -> list[str]:
+    """The texts as the model reads them (the checkpoint's front end, one call for the batch); empty is an error."""
     for text in texts:
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"text must be a non-empty string, got {text!r}")
-    read = FrontEnd.from_record(layout.front_end).apply_batch([t.strip() for t in texts])
+    return FrontEnd.from_record(layout.front_end).apply_batch([t.strip() for t in texts])
+
+
+def encode_texts(tokenizer: Any, layout: TokenLayout, texts: Sequence[str]) -> list[list[int]]:
+    """`encode_text` for many texts at once (one phonemiser call for the batch)."""
+    read = _read(layout, texts)
     return [list(ids) for ids in tokenizer(read, add_special_tokens=False)["input_ids"]] if read else []
 
 
 def front_end_words(layout: TokenLayout, texts: Sequence[str]) -> list[list[str]]:
-    """Each text's words as the model reads them (the checkpoint's front end, one call for the batch)."""
-    for text in texts:
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"text must be a non-empty string, got {text!r}")
-    return [read.split() for read in FrontEnd.from_record(layout.front_end).apply_batch([t.strip() for t in texts])]
+    """Each text's words as the model reads them."""
+    return [read.split() for read in _read(layout, texts)]
 
 
 def tokenize_words(tokenizer: Any, words: Sequence[str]) -> list[list[int]]:

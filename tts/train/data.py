@@ -56,13 +56,15 @@ class Corpus:
         self.speakers = [str(m.get("speaker", "")) for m in self.meta]
         texts = [str(m.get("text") or "").strip() for m in self.meta]
         said = [k for k, t in enumerate(texts) if t]  # audio-only rows have no transcript
-        encoded = dict(zip(said, encode_texts(tokenizer, layout, [texts[k] for k in said])))
-        self.text_ids = [np.asarray(encoded.get(k, []), dtype=np.int64) for k in range(len(texts))]
+        self.text_ids = [np.zeros(0, dtype=np.int64) for _ in texts]
         self.eos_id = tokenizer.eos_token_id
         self.words: list[list[list[int]] | None] | None = None  # word-synchronous layouts: each row's words
         self.starts: list[list[int] | None] = []  # and the code frame each word starts at
-        if layout.interleave == "words":
+        if layout.interleave == "words":  # the text ids come from the words (one front-end pass over the corpus)
             self._time_words(tokenizer, layout, texts, said, frame_rate)
+        else:
+            for k, ids in zip(said, encode_texts(tokenizer, layout, [texts[k] for k in said])):
+                self.text_ids[k] = np.asarray(ids, dtype=np.int64)
 
     def _time_words(self, tokenizer: Any, layout: TokenLayout, texts: list[str], said: list[int], frame_rate) -> None:
         if not frame_rate:
