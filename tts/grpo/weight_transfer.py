@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from tts.base.distributed import full_parameters, parameter_shapes
-from tts.rollout import WEIGHT_SYNCS
+from tts.rollout import WEIGHT_SYNCS, with_tied_head
 
 GPU_SYNCS = ("nccl", "ipc")
 
@@ -84,7 +84,9 @@ def worker_payloads(address: str, port: int, engines: int, buffer_bytes: int) ->
 
 class ParameterSource:
     """The learner's parameters as vLLM's trainer engine reads them (`WeightSource`'s two channels): names, wire
-    dtypes and full shapes without gathering, then each whole tensor on the learner's device, one at a time."""
+    dtypes and full shapes without gathering, then each whole tensor on the learner's device, one at a time. A
+    tied output head is sent as well: the engines receive in checkpoint format through vLLM's layerwise reload,
+    which keeps the head apart from the embedding (`tts.rollout.with_tied_head`, the object store's fix)."""
 
     def __init__(self, engine: Any, dtype: torch.dtype, device: torch.device):
         self.engine, self.dtype, self.device = engine, dtype, device
@@ -92,11 +94,15 @@ class ParameterSource:
     def metadata(self) -> list:
         from vllm.distributed.weight_transfer.base import ParamMeta
 
-        return [ParamMeta(name, self.dtype, shape) for name, shape in parameter_shapes(self.engine).items()]
+        shapes = parameter_shapes(self.engine)
+        if "model.embed_tokens.weight" in shapes and "lm_head.weight" not in shapes:
+            shapes["lm_head.weight"] = shapes["model.embed_tokens.weight"]  # last, as with_tied_head sends it
+        return [ParamMeta(name, self.dtype, shape) for name, shape in shapes.items()]
 
     def __iter__(self) -> Iterator[tuple[str, torch.Tensor]]:
-        for name, tensor in full_parameters(self.engine):
-            yield name, tensor.to(self.device, self.dtype).contiguous()  # a copy: ZeRO-3 frees the gathered one
+        # always a copy (also when the learner's dtype is the wire's): ZeRO-3 frees each gathered tensor
+        copies = ((n, t.to(self.device, self.dtype, copy=True).contiguous()) for n, t in full_parameters(self.engine))
+        yield from with_tied_head(copies)
 
 
 class RolloutClient:

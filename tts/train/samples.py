@@ -19,6 +19,7 @@ import torch
 from tts import prompts
 from tts.base.audio import save_audio
 from tts.base.layout import TokenLayout
+from tts.speech_sampling import SamplingSettings, WordSyncBatch
 from tts.train.data import Corpus
 
 FILE = "samples.jsonl"
@@ -30,6 +31,7 @@ class SamplePrompt:
     mode: str  # "continue" | "tts" | "clone"
     input_ids: list[int]
     ref: int = -1
+    words: list[list[int]] | None = None  # a word-synchronous layout's words, written by the engine
 
 
 def sample_prompts(
@@ -45,23 +47,30 @@ def sample_prompts(
             out.append(SamplePrompt(row, "continue", [layout.speech_start_id, *layout.codes_to_ids(head).tolist()]))
             continue
         peers = [r for r in rows if r != row and corpus.speakers[r] == corpus.speakers[row]]
+        words = corpus.words[row] if corpus.words is not None else None
+        first = {"first_word": words[0]} if words else {}
         if clone and k % 2 and peers:
             ref = peers[0]
-            p = prompts.inference(layout, corpus.text_ids[row], corpus.text_ids[ref], corpus.codes(ref))
-            out.append(SamplePrompt(row, "clone", p.input_ids, ref))
+            p = prompts.inference(layout, corpus.text_ids[row], corpus.text_ids[ref], corpus.codes(ref), **first)
+            out.append(SamplePrompt(row, "clone", p.input_ids, ref, words))
         else:
-            out.append(SamplePrompt(row, "tts", prompts.inference(layout, corpus.text_ids[row]).input_ids))
+            p = prompts.inference(layout, corpus.text_ids[row], **first)
+            out.append(SamplePrompt(row, "tts", p.input_ids, words=words))
     return out
 
 
-def audio_prefix(layout: TokenLayout, ids: list[int]) -> tuple[list[int], str]:
-    """Codes of the audio tokens generated before <|speech_end|>, and why generation stopped."""
-    for i, t in enumerate(ids):
+def audio_prefix(layout: TokenLayout, ids: list[int], words: bool = False) -> tuple[list[int], str]:
+    """Codes of the audio tokens generated before <|speech_end|>, and why generation stopped (`words`: the
+    engine wrote the words between them, which are skipped)."""
+    codes = []
+    for t in ids:
         if t == layout.speech_end_id:
-            return layout.ids_to_codes(ids[:i]), "speech_end"
-        if not layout.is_audio(t):
-            return layout.ids_to_codes(ids[:i]), "non_audio_token"
-    return layout.ids_to_codes(ids), "max_tokens"
+            return layout.ids_to_codes(codes), "speech_end"
+        if layout.is_audio(t):
+            codes.append(t)
+        elif not words:
+            return layout.ids_to_codes(codes), "non_audio_token"
+    return layout.ids_to_codes(codes), "max_tokens"
 
 
 @torch.no_grad()
@@ -78,6 +87,8 @@ def synthesize(
     seed: int,
 ) -> list[dict]:
     """Generate, decode and write `out_dir/step_NNNNNN/*.wav`; appends one row per sample to samples.jsonl."""
+    from transformers import LogitsProcessorList
+
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -87,6 +98,8 @@ def synthesize(
         torch.manual_seed(seed + step)
         for k, item in enumerate(items):
             ids = torch.tensor([item.input_ids], device=device)
+            n, most = ids.shape[1], SamplingSettings.max_codes_per_word
+            sync = item.words and WordSyncBatch.of(layout, item.words, model.config.vocab_size, device, 1, n, most)
             out = model.generate(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
@@ -94,8 +107,9 @@ def synthesize(
                 eos_token_id=layout.speech_end_id,
                 pad_token_id=layout.speech_end_id,
                 **sampling,
+                **({"logits_processor": LogitsProcessorList([sync])} if sync else {}),
             )
-            codes, stop = audio_prefix(layout, out[0, ids.shape[1] :].tolist())
+            codes, stop = audio_prefix(layout, out[0, n:].tolist(), words=bool(sync))
             meta = corpus.meta[item.row]
             row = {"step": step, "index": k, "id": meta["id"], "mode": item.mode, "text": meta.get("text")}
             row |= {"ref_id": corpus.meta[item.ref]["id"] if item.ref >= 0 else None, "codes": len(codes)}

@@ -75,10 +75,13 @@ def test_parameter_stream_matches_its_metadata_by_vllms_own_check():
     sent = list(NCCLTrainerWeightTransferEngine._checked_iter(source, meta))  # raises on any disagreement
     names = [n for n, _ in sent]
     assert names == [m.name for m in meta] and len(set(names)) == len(names)
-    assert "lm_head.weight" not in names  # tied to the embeddings: sent once
+    # tied to the embeddings, the head is sent too: vLLM's layerwise reload would keep the old one
+    assert names[-1] == "lm_head.weight" and names.count("model.embed_tokens.weight") == 1
     assert all(t.dtype == torch.bfloat16 and t.is_contiguous() for _, t in sent)
     state = engine.module.state_dict()
     assert all(torch.equal(t, state[n].to(torch.bfloat16)) for n, t in sent)
+    fp32 = ParameterSource(engine, torch.float32, torch.device("cpu"))  # the learner's own dtype: still copies
+    assert not any(t.data_ptr() == p.data_ptr() for (_, t), p in zip(fp32, engine.module.parameters()))
 
 
 class Remote:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from tests.tts.train.tiny_setup import write_corpus
 from tts.codec import load_codec
+from tts.speech_sampling import SamplingSettings
 from tts.speechlm import load_speechlm
 from tts.train.data import Corpus
 from tts.train.samples import FILE, audio_prefix, sample_prompts, synthesize
@@ -69,3 +72,23 @@ def test_synthesize_writes_wavs_and_jsonl(setup, tmp_path):
     wave, sr = sf.read(tmp_path / rows[0]["wav"])
     assert sr == codec.sample_rate and len(wave) == 10 * codec.hop_length
     assert [json.loads(line) for line in (tmp_path / FILE).read_text().splitlines()] == rows
+
+
+def test_word_synchronous_samples_are_spoken_word_by_word(tmp_path, lm_dir, codec_dir, monkeypatch):
+    """A word-synchronous run's samples: the prompt ends with the first word, the engine writes the rest (the model
+    only picks where each starts), and only the audio codes reach the codec."""
+    _, tokenizer, plain = load_speechlm(lm_dir)
+    layout = dataclasses.replace(plain, interleave="words")
+    corpus = Corpus([write_corpus(tmp_path / "timed", codec_dir, rows=6, timed=True)], tokenizer, layout, 50)
+    items = sample_prompts(corpus, layout, np.arange(6), "sft", 2, clone=True, frame_rate=50)
+    assert [s.mode for s in items] == ["tts", "clone"]
+    for item in items:
+        words = corpus.words[item.row]
+        assert item.words == words and item.input_ids[-len(words[0]) :] == words[0]
+    model, _, _ = load_speechlm(lm_dir)
+    monkeypatch.setattr(SamplingSettings, "max_codes_per_word", 3)  # the untrained model would babble on
+    rows = synthesize(model, layout, load_codec(codec_dir), corpus, items, tmp_path, 3, 400, temperature=1.0, seed=0)
+    for item, row in zip(items, rows):
+        # every word written (the engine forces the next one after max_codes_per_word), then <|speech_end|>
+        assert row["stop"] == "speech_end" and 0 < row["codes"] <= 3 * len(corpus.words[item.row])
+        assert (tmp_path / row["wav"]).exists()
