@@ -2,6 +2,7 @@
 written in seed-tts-eval's layout so `rayjobs/eval.py` runs on them offline:
 
     OUT/cloning/<lang>/       every test utterance, prompted by another utterance of its speaker (Figure 8, Table 10)
+    OUT/open/<lang>/          the cloning items whose sentence is outside the corpus grammar (open vocabulary)
     OUT/continuation/<lang>/  every test utterance bisected: first half prompt, second half target (Figure 4)
     OUT/length/<lang>/        Short / Medium / Long English targets (Tables 7 and 8)
     OUT/markups/<lang>/       a few cloning prompts, each neutral and under every markup tag (paper 3.6)
@@ -34,7 +35,7 @@ from evals.markups import markup_items
 from evals.meta import EvalItem, by_speaker, cloning_items, pick_prompt, spread, write_meta_lst
 from tts.base.audio import AudioError, load_audio, save_audio
 from tts.base.manifest import Utterance, read_manifest
-from tts.corpus.generate import speak
+from tts.corpus.generate import outside_grammar, speak
 from tts.corpus.voices import Speaker, find_speaker
 
 log = logging.getLogger(__name__)
@@ -178,8 +179,12 @@ def make_sets(manifest: str | Path, out: str | Path, cfg: SetsConfig = SetsConfi
     summary: dict = {"manifest": str(manifest), "config": asdict(cfg), "sets": {}}
     for lang in languages:
         lang_rows = [r for r in rows if r.language == lang]
-        items = write_set(out / "cloning" / lang, cloning_items(lang_rows, root, cfg.max_prompt_seconds))
+        cloning = cloning_items(lang_rows, root, cfg.max_prompt_seconds)
+        items = write_set(out / "cloning" / lang, cloning)
         summary["sets"][f"cloning/{lang}"] = _describe(items, len(lang_rows))
+        outside = [it for it in cloning if outside_grammar(it.id)]
+        if outside:
+            summary["sets"][f"open/{lang}"] = _describe(write_set(out / "open" / lang, outside), len(lang_rows))
         if cfg.markup_prompts:
             marked = markup_items(items, cfg.markup_prompts)
             write_set(out / "markups" / lang, marked)

@@ -70,21 +70,28 @@ def test_make_sets_writes_seed_tts_eval_layout(tmp_path, capsys):
         "My teacher will listen to the radio at home tomorrow morning.",
         "The boys sold some old books in the village early this morning.",
         "The young woman walked the dog behind the school after dinner.",
-        "My grandmother waited for a friend near the old bridge after dinner.",
+        "There are many people today who literally do not have a close personal friend.",  # outside the grammar
     ]
     speaker = speakers_for("en", "en")[-1]  # a held-out corpus voice
     rows = []
     for k, text in enumerate(sentences):
         wave = speak(speaker, text, 16000)
         save_audio(tmp_path / "corpus" / f"{k}.wav", wave, 16000)
-        rows.append(
-            Utterance(f"{speaker.id}_{k:05d}", text, "en", speaker.id, f"{k}.wav", len(wave) / 16000, 16000, "test")
-        )
+        uid = f"{speaker.id}_{'open' if k == 3 else ''}{k:05d}"
+        rows.append(Utterance(uid, text, "en", speaker.id, f"{k}.wav", len(wave) / 16000, 16000, "test"))
     manifest = write_manifest(tmp_path / "corpus" / "manifest.jsonl", rows)
     out = tmp_path / "sets"
     main(["eval", "make-sets", "--manifest", str(manifest), "--out", str(out), "length_per_bucket=2"])
     printed = json.loads(capsys.readouterr().out)
-    assert printed["sets"] == {"cloning/en": 4, "continuation/en": 4, "length/en": 6, "markups/en": 4 * 16}
+    assert printed["sets"] == {
+        "cloning/en": 4,
+        "open/en": 1,
+        "continuation/en": 4,
+        "length/en": 6,
+        "markups/en": 4 * 16,
+    }
+    (outside,) = read_meta_lst(out / "open" / "en" / "meta.lst")
+    assert outside.target_text == sentences[3] and Path(outside.prompt_wav).is_file() and outside.prompt_text
     markups = read_meta_lst(out / "markups" / "en" / "meta.lst")
     assert {it.target_text for it in markups if it.id.endswith("__sad")} == {f"[sad] {t}" for t in sentences}
     assert all(it.gt_wav is None and Path(it.prompt_wav).is_file() for it in markups)

@@ -98,10 +98,18 @@ def plan(cfg: CorpusConfig) -> list[tuple[Utterance, Speaker]]:
         rng = random.Random(f"{cfg.seed}:{lang}")
         sets = [("", generate_sentences(lang, cfg.sentences.get(lang, 0), seed=cfg.seed))]
         if cfg.open_sentences.get(lang):
-            sets.append(("open", open_sentences(lang, cfg.open_sentences[lang], cfg.seed, cfg.open_text_source)))
+            sets.append((OPEN, open_sentences(lang, cfg.open_sentences[lang], cfg.seed, cfg.open_text_source)))
         for kind, sentences in sets:
             jobs += _assign(cfg, lang, kind, sentences, speakers, rng)
     return jobs
+
+
+OPEN = "open"  # the kind of open-vocabulary rows, in their ids: <speaker>_open<index>
+
+
+def outside_grammar(uid: str) -> bool:
+    """Whether a corpus row (by id) reads an open-vocabulary sentence rather than one of the grammar's."""
+    return f"_{OPEN}" in uid
 
 
 def _assign(
