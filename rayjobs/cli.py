@@ -40,7 +40,12 @@ def _corpus_select(args: argparse.Namespace) -> None:
 def _corpus_timings(args: argparse.Namespace) -> None:
     from tts.corpus.timing import add_timings
 
-    out = add_timings(args.manifest, args.tolerance)
+    asr = None
+    if args.asr != "off":
+        from rewards.asr import FasterWhisperASR
+
+        asr = FasterWhisperASR(args.asr if args.asr != "embedded" else None)
+    out = add_timings(args.manifest, args.tolerance, asr, progress=True)
     print(json.dumps(out | {"untimed": out["untimed"][:20]}, indent=2))
 
 
@@ -259,9 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--languages", nargs="+", help="e.g. en (default: all)")
     s.add_argument("--splits", nargs="+", choices=["train", "val", "test"], help="default: all")
     s.set_defaults(func=_corpus_select)
-    t = corpus.add_parser("timings", help="add each row's phoneme start times (espeak-ng corpora) to its manifest")
+    t = corpus.add_parser(
+        "timings", help="add each row's phoneme (espeak-ng corpora) or word (ASR) start times to its manifest"
+    )
     t.add_argument("--manifest", required=True)
     t.add_argument("--tolerance", type=float, default=0.1, help="s a re-rendering may differ from the audio")
+    t.add_argument(
+        "--asr",
+        default="embedded",
+        help="rows no corpus voice made (recordings, styled renderings) are timed by Whisper's word timestamps: "
+        "'embedded' (tiny.en), a CTranslate2 model directory, or 'off'",
+    )
     t.set_defaults(func=_corpus_timings)
     m = corpus.add_parser("markups", help="render the paired markup (style / non-verbal tag) corpus for LoRA")
     m.add_argument("--config", help="YAML with MarkupCorpusConfig fields")

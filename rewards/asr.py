@@ -136,6 +136,22 @@ class FasterWhisperASR:
         )
         return " ".join(s.text.strip() for s in segments).strip()
 
+    def word_times(self, wave: np.ndarray, language: str = "en") -> list[tuple[str, float]]:
+        """(word, start s) of every word heard, greedy as `transcribe`, from Whisper's cross-attention alignment
+        (faster-whisper's word timestamps): the timing of recordings no corpus voice made."""
+        _check_language(self.english_only, language)
+        wave = np.asarray(wave, dtype=np.float32)
+        segments, _ = self._model.transcribe(
+            wave,
+            language=language,
+            beam_size=self.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            word_timestamps=True,
+        )
+        return [(w.word.strip(), float(w.start)) for s in segments for w in (s.words or [])]
+
     def transcribe_batch(self, waves: list[np.ndarray], language: str = "en") -> list[str]:
         """One encoder pass and one greedy decode for a batch of clips of up to 30 s (longer clips go through
         `transcribe`): the batching that makes a reward actor faster than a loop."""

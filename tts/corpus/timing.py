@@ -1,5 +1,7 @@
 """When each phoneme of a corpus utterance starts: libespeak-ng's phoneme events for the row's voice, the
-timing that word-synchronous training (tts.prompts.words_tts) cuts the audio by.
+timing that word-synchronous training (tts.prompts.words_tts) cuts the audio by. Recordings no corpus voice made
+(a user's voice, styled or tagged renderings) are timed by ASR instead: each transcript word's start as Whisper
+hears it (`asr_events`), stored the same way with the word's IPA as one "phoneme".
 
 The library renders the utterance again in this process (about 3 ms a row) and reports every phoneme it speaks
 (IPA) with its start in the audio. A rendering whose length is more than `tolerance` s off the corpus file's
@@ -13,12 +15,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import difflib
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from tts.base.audio import load_audio
+from tts.base.languages import LANGUAGES
 from tts.base.manifest import Utterance, read_manifest, write_manifest
 from tts.corpus.voices import find_speaker
 
@@ -129,14 +135,87 @@ def word_starts(words: Sequence[str], events: Sequence[Sequence]) -> list[float]
     return [float(t) for t in np.maximum.accumulate([times[c] for c in firsts])]
 
 
-def add_timings(manifest: str | Path, tolerance: float = 0.1) -> dict:
-    """Write every row's `phonemes` into `manifest` (replaced atomically); returns {rows, timed, untimed ids}."""
+class WordTimer(Protocol):
+    """What ASR timing needs (rewards.asr.FasterWhisperASR): the words heard in 16 kHz audio and their starts."""
+
+    def word_times(self, wave: np.ndarray, language: str = "en") -> list[tuple[str, float]]: ...
+
+
+def _plain(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def asr_events(text: str, heard: Sequence[tuple[str, float]], ipa: Sequence[str]) -> list[list] | None:
+    """[[IPA of a transcript word, its start s], ...] from the words an ASR heard (`heard`, with starts) and the
+    IPA of each transcript word (`ipa`, as many as `text.split()`): the transcript's words are matched to the heard
+    ones; an unheard word starts with the next heard match (the previous one at the end). Words with nothing to say
+    (punctuation) are left out. None when fewer than MIN_MATCH of the words were heard as written."""
+    words = text.split()
+    if len(ipa) != len(words):
+        raise ValueError(f"{len(ipa)} IPA words for the {len(words)} words of {text!r}")
+    said, got = [_plain(w) for w in words], [_plain(w) for w, _ in heard]
+    if not said or not got:
+        return None
+    sm = difflib.SequenceMatcher(None, said, got, autojunk=False)
+    if sm.ratio() < MIN_MATCH:
+        return None
+    start: list[float | None] = [None] * len(words)
+    for block in sm.get_matching_blocks():
+        for k in range(block.size):
+            start[block.a + k] = float(heard[block.b + k][1])
+    following = next(t for t in reversed(start) if t is not None)
+    for i in range(len(words) - 1, -1, -1):
+        following = start[i] if start[i] is not None else following
+        start[i] = following
+    times = np.maximum.accumulate(np.asarray(start, dtype=float))
+    return [[p, round(float(t), 3)] for p, t, w in zip(ipa, times, said) if w and p]
+
+
+def add_timings(
+    manifest: str | Path, tolerance: float = 0.1, asr: WordTimer | None = None, progress: bool = False
+) -> dict:
+    """Write every row's `phonemes` into `manifest` (replaced atomically): espeak-ng's events where a corpus voice
+    made the row, else (with `asr`) the ASR's word starts. Returns {rows, timed, by, untimed ids, unreadable}: an
+    audio file that cannot be read leaves its row untimed, named with the reason, and the others are written."""
+    from tqdm import tqdm
+
+    from tts.front_end import FrontEnd
+
     path = Path(manifest)
     rows = read_manifest(path, check_files=False)
+    by, unreadable = {"espeak": 0, "asr": 0}, {}
     for row, events in zip(rows, phoneme_events(rows, tolerance)):
         row.phonemes = None if events is None else [[ipa, round(t, 3)] for ipa, t in events]
+        by["espeak"] += events is not None
+    rest = [r for r in rows if r.phonemes is None] if asr is not None else []
+    for row in tqdm(rest, desc="ASR word timings", disable=not progress):
+        language = LANGUAGES[row.language].espeak_voice if row.language in LANGUAGES else row.language
+        words = row.text.split()
+        try:
+            ipa = FrontEnd("phonemes", language).apply_batch(words)
+        except ValueError:  # a word the phonemiser has nothing for (a lone dash): phonemise them one by one
+            ipa = [_ipa_or_empty(language, w) for w in words]
+        try:
+            wave, _ = load_audio(row.wav_path(path.parent), 16000)
+        except Exception as e:  # soundfile's errors, a missing file: this row only
+            unreadable[row.id] = f"{type(e).__name__}: {e}"
+            continue
+        row.phonemes = asr_events(row.text, asr.word_times(wave, row.language), ipa)
+        by["asr"] += row.phonemes is not None
     tmp = path.with_suffix(".tmp")
     write_manifest(tmp, rows)
     tmp.replace(path)
     untimed = [r.id for r in rows if r.phonemes is None]
-    return {"manifest": str(path), "rows": len(rows), "timed": len(rows) - len(untimed), "untimed": untimed}
+    timed = len(rows) - len(untimed)
+    return {"manifest": str(path), "rows": len(rows), "timed": timed, "by": by, "untimed": untimed} | {
+        "unreadable": unreadable
+    }
+
+
+def _ipa_or_empty(language: str, word: str) -> str:
+    from tts.front_end import FrontEnd
+
+    try:
+        return FrontEnd("phonemes", language).apply(word)
+    except ValueError:
+        return ""

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tts.base.manifest import read_manifest, write_manifest
 from tts.corpus.generate import CorpusConfig, generate
-from tts.corpus.timing import add_timings, char_times, phoneme_events, word_starts
+from tts.corpus.timing import add_timings, asr_events, char_times, phoneme_events, word_starts
 from tts.front_end import FrontEnd
 
 
@@ -52,3 +54,45 @@ def test_corpus_timings_are_written_into_the_manifest(tmp_path):
     assert "phonemes" not in json.loads(plain.read_text().splitlines()[0])  # no key when there is no timing
     out = add_timings(plain)
     assert out["timed"] == out["rows"] == len(rows) and read_manifest(plain, check_files=False)[0].phonemes
+
+
+def test_asr_events_give_each_transcript_word_the_start_it_was_heard_at():
+    text = "The cat - sat on the mat."
+    ipa = ["ðə", "kæt", "", "sæt", "ɑːn", "ðə", "mæt"]
+    heard = [("The", 0.1), ("cat", 0.4), ("sat", 0.8), ("on", 1.1), ("the", 1.2), ("mat.", 1.5)]
+    assert asr_events(text, heard, ipa) == [
+        ["ðə", 0.1],
+        ["kæt", 0.4],
+        ["sæt", 0.8],
+        ["ɑːn", 1.1],
+        ["ðə", 1.2],
+        ["mæt", 1.5],
+    ]  # the dash has nothing to say: left out
+    unheard = [h for h in heard if h[0] != "sat"]  # a word not heard starts with the next heard one
+    assert asr_events(text, unheard, ipa)[2] == ["sæt", 1.1]
+    assert asr_events(text, heard[:-1], ipa)[-1] == ["mæt", 1.2]  # ... or, at the end, with the last one
+    assert asr_events(text, [("dog", 0.1), ("ran", 0.5)], ipa) is None  # not what was said: no timing
+    assert asr_events(text, [], ipa) is None
+    with pytest.raises(ValueError, match="6 IPA words for the 7 words"):
+        asr_events(text, heard, ipa[:-1])
+
+
+def test_recordings_no_corpus_voice_made_are_timed_by_asr(tmp_path, corpus, rows):
+    """Rows whose voice espeak-ng cannot re-render (a user's recordings) get Whisper's word starts, close to where
+    espeak-ng says the words start; an unreadable file is named, and the other rows are still written."""
+    from rewards.asr import FasterWhisperASR
+
+    root = Path(corpus).parent
+    foreign = [dataclasses.replace(r, speaker="someone", wav=str(r.wav_path(root))) for r in rows[:2]]
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not audio")
+    foreign.append(dataclasses.replace(rows[2], id="broken", speaker="someone", wav=str(broken)))
+    manifest = write_manifest(tmp_path / "foreign.jsonl", foreign)
+    assert add_timings(manifest, asr=None)["untimed"] == [r.id for r in foreign]  # without ASR: untimed
+    out = add_timings(manifest, asr=FasterWhisperASR())
+    assert out["by"] == {"espeak": 0, "asr": 2} and out["untimed"] == ["broken"] and "broken" in out["unreadable"]
+    front = FrontEnd("phonemes")
+    for row, espeak in zip(read_manifest(manifest, check_files=False), phoneme_events(rows[:2])):
+        words = front.apply(row.text).split()
+        heard, spoken = word_starts(words, row.phonemes), word_starts(words, espeak)
+        assert len(heard) == len(words) and np.mean(np.abs(np.subtract(heard, spoken))) < 0.15
