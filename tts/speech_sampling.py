@@ -110,12 +110,15 @@ def vllm_sampling(
     **extra: Any,
 ):
     """vLLM `SamplingParams` restricted to speech (top_k 0: off); `extra`: seed, n, logprobs, output_kind. With
-    `words` (a word-synchronous layout) the engine's `tts.vllm_word_sync.WordSyncLogits` masks instead."""
+    `words` (a word-synchronous layout) the engine's `tts.vllm_word_sync.WordSyncLogits` masks instead, and
+    `min_tokens` is off: the engine writes every word, so speech cannot end before it is said, and a floor would
+    hold back the <|speech_end|> that `max_codes_per_word` forces after the last word, leaving nothing to sample."""
     from vllm import SamplingParams
 
     mask = {"allowed_token_ids": layout.speech_ids()}
     if words is not None:
         mask = {"extra_args": {"words": words, "max_codes_per_word": max_codes_per_word}}
+        min_tokens = 0
     return SamplingParams(
         temperature=temperature,
         top_p=top_p,
@@ -247,7 +250,7 @@ def hf_sampling(
     word_sync: WordSyncBatch | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of transformers `generate` that sample like `vllm_sampling` (word-synchronously with
-    `word_sync`, which then masks in place of `audio_only`)."""
+    `word_sync`, which then masks in place of `audio_only`, and `min_new_tokens` is off, as there)."""
     from transformers import LogitsProcessorList
 
     return {
@@ -257,7 +260,7 @@ def hf_sampling(
         "top_k": top_k or None,  # 0 and None: off
         "repetition_penalty": repetition_penalty,
         "max_new_tokens": max_new_tokens,
-        "min_new_tokens": min(min_new_tokens, max_new_tokens),  # masks eos_token_id, i.e. <|speech_end|>
+        "min_new_tokens": 0 if word_sync else min(min_new_tokens, max_new_tokens),  # masks <|speech_end|>
         "eos_token_id": layout.speech_end_id,
         "pad_token_id": layout.speech_end_id,
         "logits_processor": LogitsProcessorList([word_sync or audio_only]),

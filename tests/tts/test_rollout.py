@@ -284,6 +284,21 @@ def test_hf_word_synchronous_generation_writes_the_words_it_is_given(words_polic
         hf_worker(policy_dir).generate(prompt_ids[:1], seeds=[0], words=words[:1])
 
 
+def test_a_word_synchronous_policy_takes_no_floor(words_policy):
+    """The engine writes every word, so speech cannot end before it is said: the `min_codes_per_char` floor is off
+    for such a policy. Kept on, it would hold back the <|speech_end|> that `max_codes_per_word` forces after the
+    last word, leaving nothing to sample."""
+    ids, words = word_sync_prompts(words_policy)
+    texts = ["The cat sat on the mat.", "A second sentence, said slowly."]
+    cfg = {"max_new_tokens": 300, "group_size": 2, "min_codes_per_char": 5.0, "max_codes_per_word": 1}
+    groups = hf_worker(words_policy, **cfg).generate(ids, seeds=[1, 2], texts=texts, words=words)
+    layout = TokenLayout.load(words_policy)
+    for group, ws in zip(groups, words):
+        for c in group:  # one code per word at most, then the next word; the end right after the last word's code
+            assert c.finish == "stop" and check_word_sync(layout, c.token_ids, c.finish, ws) == len(ws) - 1
+            assert sum(layout.is_audio(t) for t in c.token_ids) <= len(ws) < 5 * len(texts[0])
+
+
 VLLM_WORDS_SCRIPT = r"""
 import json, sys
 

@@ -61,6 +61,19 @@ def test_hf_sampling_stops_at_speech_end_and_caps_the_floor(layout):
     assert kw["min_new_tokens"] == 50 and kw["top_k"] is None and kw["do_sample"]
 
 
+def test_word_synchronous_sampling_takes_no_floor(layout):
+    """The engine writes every word: a floor would only hold back the end forced after the last one."""
+    from tts.speech_sampling import vllm_sampling
+
+    settings = {"temperature": 0.7, "top_p": 0.9, "top_k": 0, "repetition_penalty": 1.0}
+    sync = WordSyncBatch.of(layout, [[5], [6]], layout.vocab_size, "cpu", 1, 3, max_codes=2)
+    kw = hf_sampling(layout, None, **settings, max_new_tokens=50, min_new_tokens=30, word_sync=sync)
+    assert kw["min_new_tokens"] == 0 and kw["logits_processor"][0] is sync
+    words = vllm_sampling(layout, **settings, max_tokens=50, min_tokens=30, words=[[5], [6]], max_codes_per_word=2)
+    plain = vllm_sampling(layout, **settings, max_tokens=50, min_tokens=30)
+    assert (words.min_tokens, plain.min_tokens) == (0, 30) and words.extra_args["words"] == [[5], [6]]
+
+
 def test_engine_kwargs_pin_raw_logprobs_and_the_settings():
     from tts.speech_sampling import EngineSettings, vllm_engine_kwargs
 
