@@ -370,6 +370,7 @@ def train(
     autocast: bool,
     init: str | None = None,
     clone_share: float = 0.0,
+    stop_step: int | None = None,
 ) -> None:
     from transformers import AutoModelForCausalLM
 
@@ -423,7 +424,7 @@ def train(
         opt.zero_grad(set_to_none=True)
         step += 1
         elapsed = time.time() - start
-        done = elapsed > minutes * 60 or tokens >= max_tokens
+        done = elapsed > minutes * 60 or tokens >= max_tokens or step == stop_step
         if step % 20 == 0:
             rate = (tokens - tokens0) / elapsed
             print(f"{tag} step {step} loss {loss_sum:.3f} tok {tokens} {rate:.0f} tok/s", flush=True)
@@ -469,6 +470,7 @@ if __name__ == "__main__":
     p.add_argument("--init", default=None, help="model to start from (default: PROBE_INIT)")
     p.add_argument("--clone-share", type=float, default=0.0, help="share of voice-cloning sequences")
     p.add_argument("--autocast", action="store_true", help="bf16 matmuls under torch.autocast, fp32 weights")
+    p.add_argument("--stop-step", type=int, default=None, help="stop (saved) at this step; the schedule stays")
     a = p.parse_args()
     if a.cmd == "prep":
         prep(a.n)
@@ -480,4 +482,7 @@ if __name__ == "__main__":
         forced(a.model)
     else:
         tag = a.tag or a.variant
-        train(a.variant, a.minutes, a.threads, a.lr, a.eval_every, tag, a.max_tokens, a.autocast, a.init, a.clone_share)
+        train(
+            a.variant, a.minutes, a.threads, a.lr, a.eval_every, tag, a.max_tokens, a.autocast, a.init, a.clone_share,
+            a.stop_step,
+        )  # fmt: skip

@@ -44,9 +44,10 @@ class SamplingSettings:
     max_new_tokens: int = 400  # 8 s of codes at 50/s
     # floor on the codes of a prompt: this many per character of its text, markup tags not counted (0: off)
     min_codes_per_char: float = 0.0
-    # word-synchronous models only (tts.speech_sampling.WordSync): after this many codes of one word (1.5 s at 50
-    # codes/s, longer than any word) the next word starts, or after the last word the speech ends (0: off)
-    max_codes_per_word: int = 75
+    # word-synchronous models only (tts.speech_sampling.WordSync): after this many codes of one word (0.8 s at 50
+    # codes/s, the 95th percentile of the corpus words) the next word starts, or after the last word the speech ends
+    # (0: off). Measured on the embedded model: 75 -> WER 0.62, 40 -> 0.52, 30 -> 0.54 (docs/results.md)
+    max_codes_per_word: int = 40
 
     def __post_init__(self) -> None:
         if self.min_codes_per_char < 0:
