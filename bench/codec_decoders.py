@@ -5,7 +5,7 @@ decoder is a small share of synthesis time). Prints a table, writes JSON.
     python bench/codec_decoders.py [--seconds 4] [--repeats 2] [--llm-1b-tokens 16] \
         [--out runs/bench/codec_decoders.json]
 
-Generation is timed for the embedded SpeechLM (tts/checkpoints/speechlm-embedded, 6.9 M parameters) writing
+Generation is timed for the embedded SpeechLM (tts/checkpoints/speechlm-embedded, 7.85 M parameters) writing
 exactly the same number of tokens as the decoders decode (50 per second of audio), and for a random
 LLaMA-3.2-1B-shaped SpeechLM (16 layers, d=2048, 193,856-token vocabulary, bf16) whose per-token time over
 `--llm-1b-tokens` cached decoding steps is scaled to the same token count.
@@ -42,10 +42,10 @@ from tts.train.codec.config import CodecTrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECHLM = ROOT / "tts" / "checkpoints" / "speechlm-embedded"
-WORLD_VQ = [ROOT / "tts" / "checkpoints" / name for name in ("codec-speechlm", "codec-embedded")]
+WORLD_VQ = [ROOT / "tts" / "checkpoints" / name for name in ("codec-speechlm", "codec-wordsync")]
 EMBEDDED_YAML = ROOT / "rayjobs" / "configs" / "codec_embedded.yaml"
 FRAME_RATE = 50
-EMBEDDED_LM = "embedded SpeechLM (6.9 M)"
+EMBEDDED_LM = "embedded SpeechLM (7.85 M)"
 LLM_1B = "1B-shaped SpeechLM (bf16, per-token x tokens)"
 
 

@@ -21,7 +21,7 @@ from tts.speechlm import TinySpeechLMConfig
 class EmbeddedJobConfig:
     run_dir: str = "runs/embedded"
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    codec_dir: str | None = None  # None: the committed embedded codec (tts/checkpoints/codec-embedded)
+    codec_dir: str | None = None  # None: the committed embedded codec (tts/checkpoints/codec-wordsync)
     refit_codec: bool = False
     codec: WorldVQConfig = field(default_factory=WorldVQConfig)  # settings of a refit
     codec_fit_files: int = 1200

@@ -49,8 +49,8 @@ def test_codec_decoders_bench_table_and_json(tmp_path):
 
     assert "GRPO group decode: 2 x 0.2 s after a 1 s reference" in res.stdout
     groups = {r["codec"]: r for r in report["group_decode"]}
-    assert list(groups) == ["codec-speechlm", "codec-embedded", "xcodec2-16k (random)"]
+    assert list(groups) == ["codec-speechlm", "codec-wordsync", "xcodec2-16k (random)"]
     for r in groups.values():
         assert r["whole_s"] > 0 and r["tail_s"] > 0 and r["speedup"] == pytest.approx(r["whole_s"] / r["tail_s"])
-    for name in ("codec-speechlm", "codec-embedded"):  # the tail changes the audio less than another completion
+    for name in ("codec-speechlm", "codec-wordsync"):  # the tail changes the audio less than another completion
         assert 0 <= groups[name]["tail_vs_whole_db"] < groups[name]["two_completions_db"]

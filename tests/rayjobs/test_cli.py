@@ -177,10 +177,10 @@ def test_codec_fit_writes_a_loadable_codec_and_its_record(tmp_path, capsys):
 def test_speechlm_info_opens_the_committed_policy_with_its_codec(capsys):
     main(["speechlm", "info", "tts/checkpoints/speechlm-embedded"])
     out = json.loads(capsys.readouterr().out)
-    assert out["codec"]["directory"].endswith("codec-speechlm") and out["codebook_size"] == 8192
+    assert out["codec"]["directory"].endswith("codec-wordsync") and out["codebook_size"] == 16384
     assert out["layout"]["kind"] == "tts-align"
 
 
 def test_speechlm_info_refuses_a_codec_of_another_size(codec_dir, capsys):
     err = fails(["speechlm", "info", "tts/checkpoints/speechlm-embedded", "--codec", str(codec_dir)], capsys)
-    assert f"expects a codebook of 8192 codes but codec {codec_dir} has {CODEBOOK}" in err
+    assert f"expects a codebook of 16384 codes but codec {codec_dir} has {CODEBOOK}" in err

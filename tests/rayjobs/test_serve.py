@@ -21,7 +21,7 @@ def test_app_configs_load(name):
     cfg = load_config(ServeConfig, CONFIGS / name)
     assert cfg.generation.backend in BACKENDS
     if name == "serve_embedded.yaml":  # no codec configured: the one the committed SpeechLM records
-        assert cfg.codec is None and open_speechlm(ROOT / cfg.model).codec.directory.name == "codec-speechlm"
+        assert cfg.codec is None and open_speechlm(ROOT / cfg.model).codec.directory.name == "codec-wordsync"
     cfg.generation.deployment.options()  # autoscaling or fixed replicas, as Serve takes them
 
 

@@ -199,4 +199,5 @@ def test_committed_policy_opens_with_its_codec():
     from tts.speechlm import _ROOT, EMBEDDED_SPEECHLM, open_speechlm
 
     opened = open_speechlm(_ROOT / EMBEDDED_SPEECHLM)
-    assert opened.codec.directory.name == "codec-speechlm" and opened.codec.codebook_size == 8192
+    assert opened.codec.directory.name == "codec-wordsync" and opened.codec.codebook_size == 16384
+    assert opened.layout.interleave == "words" and opened.layout.front_end["kind"] == "phonemes"

@@ -14,9 +14,9 @@ CODECS: dict[str, str] = {
     "world_vq": "tts.codec.world_vq:WorldVQCodec",
     "xcodec2": "tts.codec.xcodec2.codec:XCodec2Codec",
 }
-# The one embedded-default codec: what a SpeechLM created from scratch is built for. A trained SpeechLM records
-# its own codec (tts.speechlm.open_speechlm), which jobs use when no codec is configured.
-EMBEDDED_CODEC = Path(__file__).resolve().parents[1] / "checkpoints" / "codec-embedded"
+# The one embedded-default codec, the embedded SpeechLM's: what a SpeechLM created from scratch is built for. A
+# trained SpeechLM records its own codec (tts.speechlm.open_speechlm), which jobs use when no codec is configured.
+EMBEDDED_CODEC = Path(__file__).resolve().parents[1] / "checkpoints" / "codec-wordsync"
 
 
 def _directory(directory: str | Path | None) -> Path:
