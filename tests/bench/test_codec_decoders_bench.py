@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DECODERS = ("xcodec2-16k", "xcodec2-24k", "xcodec2-48k", "embedded (codec_embedded.yaml)")
-EMBEDDED_LM = "embedded SpeechLM (6.9 M)"
+EMBEDDED_LM = "embedded SpeechLM (7.85 M)"
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tts.base.layout import MARKUP_TAGS, TokenLayout
@@ -12,9 +14,19 @@ from tts.serve.markup import check_markup, model_tags
 
 @pytest.fixture(scope="module")
 def embedded():
+    """The embedded model's tokenizer and layout, its recorded tags cleared: every tag of its vocabulary usable."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(EMBEDDED_SPEECHLM), TokenLayout.load(EMBEDDED_SPEECHLM)
+    layout = replace(TokenLayout.load(EMBEDDED_SPEECHLM), learned_tags=None)
+    return AutoTokenizer.from_pretrained(EMBEDDED_SPEECHLM), layout
+
+
+def test_the_embedded_model_learned_no_tags_so_serve_refuses_them():
+    """It was trained on untagged speech: its tag tokens are untrained embeddings, refused rather than rendered."""
+    layout = TokenLayout.load(EMBEDDED_SPEECHLM)
+    assert layout.learned_tags == [] and model_tags(layout) == []
+    with pytest.raises(ValueError, match="this model has learned no markup tags"):
+        check_markup(layout, "[happy] hi")
 
 
 def test_every_tag_is_one_special_token_of_the_embedded_model(embedded):
@@ -52,8 +64,6 @@ def test_a_model_without_tag_tokens_refuses_every_tag():
 def test_only_the_tags_a_fine_tune_taught_are_accepted(embedded):
     """A markups LoRA records the tags its data held (layout.learned_tags); the rest are refused, not rendered
     as untrained embeddings."""
-    from dataclasses import replace
-
     _, layout = embedded
     taught = replace(layout, learned_tags=["[sad]", "[whispering]"])
     assert model_tags(taught) == ["[sad]", "[whispering]"]
