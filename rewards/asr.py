@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jiwer
 import numpy as np
@@ -122,34 +123,30 @@ class FasterWhisperASR:
         falls back to sampling at higher temperatures on unclear audio, so the same clip got a different WER on
         every call (a reward and an evaluation must be repeatable).
         """
-        _check_language(self.english_only, language)
         wave = np.asarray(wave, dtype=np.float32)
+        segments = self._greedy(
+            wave, language, max_new_tokens=token_cap(min(len(wave), WINDOW)), without_timestamps=True
+        )
+        return " ".join(s.text.strip() for s in segments).strip()
+
+    def _greedy(self, wave: np.ndarray, language: str, **options: Any) -> Any:
+        """faster-whisper's segments of one clip, greedy at temperature 0, no VAD, no conditioning."""
+        _check_language(self.english_only, language)
         segments, _ = self._model.transcribe(
-            wave,
+            np.asarray(wave, dtype=np.float32),
             language=language,
             beam_size=self.beam_size,
             temperature=0.0,
-            max_new_tokens=token_cap(min(len(wave), WINDOW)),
             condition_on_previous_text=False,
             vad_filter=False,
-            without_timestamps=True,
+            **options,
         )
-        return " ".join(s.text.strip() for s in segments).strip()
+        return segments
 
     def word_times(self, wave: np.ndarray, language: str = "en") -> list[tuple[str, float]]:
         """(word, start s) of every word heard, greedy as `transcribe`, from Whisper's cross-attention alignment
         (faster-whisper's word timestamps): the timing of recordings no corpus voice made."""
-        _check_language(self.english_only, language)
-        wave = np.asarray(wave, dtype=np.float32)
-        segments, _ = self._model.transcribe(
-            wave,
-            language=language,
-            beam_size=self.beam_size,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            vad_filter=False,
-            word_timestamps=True,
-        )
+        segments = self._greedy(wave, language, word_timestamps=True)
         return [(w.word.strip(), float(w.start)) for s in segments for w in (s.words or [])]
 
     def transcribe_batch(self, waves: list[np.ndarray], language: str = "en") -> list[str]:

@@ -110,20 +110,26 @@ def char_times(text: str, events: Sequence[Sequence]) -> list[float] | None:
     spoken ones; an unmatched character takes the next matched one's. None when the two differ too much."""
     spoken = "".join(str(e[0]) for e in events)
     owner = [float(e[1]) for e in events for _ in str(e[0])]
-    if not spoken or not text:
+    return _matched_times(text, spoken, owner)
+
+
+def _matched_times(a: Sequence, b: Sequence, b_times: Sequence[float]) -> list[float] | None:
+    """The time of each item of `a` from its match in `b` (difflib); an unmatched item takes the next matched
+    one's (the last one's at the end). None when either is empty or they match less than MIN_MATCH."""
+    if not a or not b:
         return None
-    sm = difflib.SequenceMatcher(None, text, spoken, autojunk=False)
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
     if sm.ratio() < MIN_MATCH:
         return None
-    to: list[int | None] = [None] * len(text)
+    to: list[int | None] = [None] * len(a)
     for block in sm.get_matching_blocks():
         for k in range(block.size):
             to[block.a + k] = block.b + k
-    following = len(spoken) - 1
-    for i in range(len(text) - 1, -1, -1):
+    following = next(j for j in reversed(to) if j is not None)
+    for i in range(len(a) - 1, -1, -1):
         following = to[i] if to[i] is not None else following
         to[i] = following
-    return [owner[j] for j in to]
+    return [float(b_times[j]) for j in to]
 
 
 def word_starts(words: Sequence[str], events: Sequence[Sequence]) -> list[float] | None:
@@ -153,20 +159,10 @@ def asr_events(text: str, heard: Sequence[tuple[str, float]], ipa: Sequence[str]
     words = text.split()
     if len(ipa) != len(words):
         raise ValueError(f"{len(ipa)} IPA words for the {len(words)} words of {text!r}")
-    said, got = [_plain(w) for w in words], [_plain(w) for w, _ in heard]
-    if not said or not got:
+    said = [_plain(w) for w in words]
+    start = _matched_times(said, [_plain(w) for w, _ in heard], [t for _, t in heard])
+    if start is None:
         return None
-    sm = difflib.SequenceMatcher(None, said, got, autojunk=False)
-    if sm.ratio() < MIN_MATCH:
-        return None
-    start: list[float | None] = [None] * len(words)
-    for block in sm.get_matching_blocks():
-        for k in range(block.size):
-            start[block.a + k] = float(heard[block.b + k][1])
-    following = next(t for t in reversed(start) if t is not None)
-    for i in range(len(words) - 1, -1, -1):
-        following = start[i] if start[i] is not None else following
-        start[i] = following
     times = np.maximum.accumulate(np.asarray(start, dtype=float))
     return [[p, round(float(t), 3)] for p, t, w in zip(ipa, times, said) if w and p]
 
