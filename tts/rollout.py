@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -88,6 +88,7 @@ class RotaryReloadFilter(logging.Filter):
 
 
 RELOAD_LOGGER = "vllm.model_executor.model_loader.reload.layerwise"
+T = TypeVar("T")
 _ROTARY_FILTER = RotaryReloadFilter()
 
 
@@ -102,14 +103,15 @@ class WeightSync:
         return len(state.index)
 
 
-def with_tied_head(tensors: Iterator[tuple[str, torch.Tensor]]) -> Iterator[tuple[str, torch.Tensor]]:
+def with_tied_head(items: Iterable[tuple[str, T]]) -> Iterator[tuple[str, T]]:
     """A tied-embedding learner sends its embedding once (tts.base.distributed); vLLM's in-place reload keeps the
-    output head apart and, left without weights, the engine would go on sampling from the old head."""
+    output head apart and, left without weights, the engine would go on sampling from the old head. So the
+    embedding's value (a tensor, or its shape in a transfer's metadata) follows as the head, last."""
     embed, head = None, False
-    for name, tensor in tensors:
-        embed = tensor if name == "model.embed_tokens.weight" else embed
+    for name, value in items:
+        embed = value if name == "model.embed_tokens.weight" else embed
         head = head or name == "lm_head.weight"
-        yield name, tensor
+        yield name, value
     if embed is not None and not head:
         yield "lm_head.weight", embed
 

@@ -46,7 +46,7 @@ class SamplingSettings:
     min_codes_per_char: float = 0.0
     # word-synchronous models only (tts.speech_sampling.WordSync): after this many codes of one word (0.8 s at 50
     # codes/s, the 95th percentile of the corpus words) the next word starts, or after the last word the speech ends
-    # (0: off). Measured on the embedded model: 75 -> WER 0.62, 40 -> 0.52, 30 -> 0.54 (docs/results.md)
+    # (0: off); chosen by held-out WER of the embedded model (docs/results.md)
     max_codes_per_word: int = 40
 
     def __post_init__(self) -> None:

@@ -187,7 +187,10 @@ def export_speechlm(source: str | Path, out: str | Path, dtype: str = "bfloat16"
     out.mkdir(parents=True, exist_ok=True)
     model.to(getattr(torch, dtype)).save_pretrained(out)
     tokenizer.save_pretrained(out)
-    _compact_tokenizer(out / "tokenizer.json")
+    if getattr(tokenizer, "backend_tokenizer", None) is not None:
+        # without indentation: a third smaller for the embedded model, whose 16,384 audio tokens are each an
+        # added-token entry (the committed checkpoints share 20 MB)
+        tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"), pretty=False)
     layout.save(out)
     info = {
         "source": str(source),
@@ -198,15 +201,6 @@ def export_speechlm(source: str | Path, out: str | Path, dtype: str = "bfloat16"
     }
     (out / EXPORT).write_text(json.dumps(info, indent=2) + "\n")
     return info
-
-
-def _compact_tokenizer(path: Path) -> None:
-    """Re-save a tokenizer.json without indentation: a third smaller for the embedded model, whose 16,384 audio
-    tokens are each an added-token entry (the committed checkpoints share 20 MB)."""
-    from tokenizers import Tokenizer
-
-    if path.is_file():
-        Tokenizer.from_file(str(path)).save(str(path), pretty=False)
 
 
 def verify_export(directory: str | Path) -> dict:

@@ -87,6 +87,14 @@ def speak(speaker: Speaker, text: str, sample_rate: int) -> np.ndarray:
     return resample(wave, sr, sample_rate)
 
 
+OPEN = "open"  # the kind of open-vocabulary rows, in their ids: <speaker>_open<index>
+
+
+def outside_grammar(uid: str) -> bool:
+    """Whether a corpus row (by id) reads an open-vocabulary sentence rather than one of the grammar's."""
+    return f"_{OPEN}" in uid
+
+
 def plan(cfg: CorpusConfig) -> list[tuple[Utterance, Speaker]]:
     """Assign sentences to splits and speakers (deterministic; no audio rendered)."""
     unknown = sorted((set(cfg.sentences) | set(cfg.open_sentences)) - set(LANGUAGES))
@@ -102,14 +110,6 @@ def plan(cfg: CorpusConfig) -> list[tuple[Utterance, Speaker]]:
         for kind, sentences in sets:
             jobs += _assign(cfg, lang, kind, sentences, speakers, rng)
     return jobs
-
-
-OPEN = "open"  # the kind of open-vocabulary rows, in their ids: <speaker>_open<index>
-
-
-def outside_grammar(uid: str) -> bool:
-    """Whether a corpus row (by id) reads an open-vocabulary sentence rather than one of the grammar's."""
-    return f"_{OPEN}" in uid
 
 
 def _assign(

@@ -27,6 +27,7 @@ from tts.base.audio import load_audio
 from tts.base.languages import LANGUAGES
 from tts.base.manifest import Utterance, read_manifest, write_manifest
 from tts.corpus.voices import find_speaker
+from tts.front_end import FrontEnd
 
 OUTPUT_SYNCHRONOUS, CHARS_UTF8, END_PAUSE, PHONEME_EVENTS_IPA = 2, 0x1, 0x1000, 0x1 | 0x2  # speak_lib.h
 RATE, PITCH = 1, 3
@@ -175,8 +176,6 @@ def add_timings(
     audio file that cannot be read leaves its row untimed, named with the reason, and the others are written."""
     from tqdm import tqdm
 
-    from tts.front_end import FrontEnd
-
     path = Path(manifest)
     rows = read_manifest(path, check_files=False)
     by, unreadable = {"espeak": 0, "asr": 0}, {}
@@ -187,10 +186,9 @@ def add_timings(
     for row in tqdm(rest, desc="ASR word timings", disable=not progress):
         language = LANGUAGES[row.language].espeak_voice if row.language in LANGUAGES else row.language
         words = row.text.split()
-        try:
-            ipa = FrontEnd("phonemes", language).apply_batch(words)
-        except ValueError:  # a word the phonemiser has nothing for (a lone dash): phonemise them one by one
-            ipa = [_ipa_or_empty(language, w) for w in words]
+        spoken = [w for w in words if _plain(w)]  # a lone dash has nothing to say (and no IPA)
+        read = iter(FrontEnd("phonemes", language).apply_batch(spoken) if spoken else [])
+        ipa = [next(read) if _plain(w) else "" for w in words]
         try:
             wave, _ = load_audio(row.wav_path(path.parent), 16000)
         except Exception as e:  # soundfile's errors, a missing file: this row only
@@ -202,16 +200,11 @@ def add_timings(
     write_manifest(tmp, rows)
     tmp.replace(path)
     untimed = [r.id for r in rows if r.phonemes is None]
-    timed = len(rows) - len(untimed)
-    return {"manifest": str(path), "rows": len(rows), "timed": timed, "by": by, "untimed": untimed} | {
-        "unreadable": unreadable
+    return {
+        "manifest": str(path),
+        "rows": len(rows),
+        "timed": len(rows) - len(untimed),
+        "by": by,
+        "untimed": untimed,
+        "unreadable": unreadable,
     }
-
-
-def _ipa_or_empty(language: str, word: str) -> str:
-    from tts.front_end import FrontEnd
-
-    try:
-        return FrontEnd("phonemes", language).apply(word)
-    except ValueError:
-        return ""

@@ -94,10 +94,8 @@ class ParameterSource:
     def metadata(self) -> list:
         from vllm.distributed.weight_transfer.base import ParamMeta
 
-        shapes = parameter_shapes(self.engine)
-        if "model.embed_tokens.weight" in shapes and "lm_head.weight" not in shapes:
-            shapes["lm_head.weight"] = shapes["model.embed_tokens.weight"]  # last, as with_tied_head sends it
-        return [ParamMeta(name, self.dtype, shape) for name, shape in shapes.items()]
+        shapes = with_tied_head(parameter_shapes(self.engine).items())  # the names and order __iter__ sends
+        return [ParamMeta(name, self.dtype, shape) for name, shape in shapes]
 
     def __iter__(self) -> Iterator[tuple[str, torch.Tensor]]:
         # always a copy (also when the learner's dtype is the wire's): ZeRO-3 frees each gathered tensor
