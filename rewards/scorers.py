@@ -157,10 +157,17 @@ class DnsmosScorer(Scorer):
 
     measurement = "dnsmos"
 
-    def __init__(self, model_dir: str | None = None, personalized: bool = False, threads: int = 1):
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        personalized: bool = False,
+        threads: int = 1,
+        windows_per_clip: int | None = None,
+        p808: bool = True,
+    ):
         from rewards.dnsmos import DnsmosModel as Model
 
-        self.model = Model(model_dir=model_dir, personalized=personalized, threads=threads)
+        self.model = Model(model_dir, personalized, threads, windows_per_clip=windows_per_clip, p808=p808)
 
     def score_batch(self, samples: list[Sample]) -> list[dict]:
         try:

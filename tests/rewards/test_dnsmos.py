@@ -159,3 +159,22 @@ def test_model_dir_with_wheel_layout(tmp_path):
         f.write(b"\0")
     with pytest.raises(WeightsError, match="SHA-256"):
         DnsmosModel(model_dir=str(tmp_path))
+
+
+@needs_espeak
+def test_reward_mode_scores_first_windows_and_skips_p808(clips, scorers):
+    """windows_per_clip=1 scores what the official mean starts from (its first window); p808=False leaves the
+    P.808 MOS out (NaN) and keeps the P.835 heads unchanged."""
+    fast = DnsmosModel(windows_per_clip=1, p808=False)
+    long = clips["long"]
+    first_only = scorers[False].score_batch([windows(long)[0]], [SR])[0]
+    got = fast.score(long, SR)
+    for key in ("ovrl", "sig", "bak"):
+        assert getattr(got, key) == pytest.approx(getattr(first_only, key), abs=1e-4)
+    assert np.isnan(got.p808)
+    official = scorers[False].score(long, SR)
+    assert got.ovrl != pytest.approx(official.ovrl, abs=1e-6)  # the long clip's windows differ: not the same score
+    short = fast.score(clips["short"], SR)  # one window anyway: the official score exactly
+    assert short.ovrl == pytest.approx(scorers[False].score(clips["short"], SR).ovrl, abs=1e-5)
+    with pytest.raises(ValueError, match="windows_per_clip"):
+        DnsmosModel(windows_per_clip=0)

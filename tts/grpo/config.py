@@ -45,6 +45,9 @@ class LearnerConfig:
     grad_clip: float = 1.0
     warmup_steps: int = 0  # updates over which the learning rate rises linearly to lr (then constant)
     micro_batch_size: int = 8  # sequences per forward/backward
+    # optimizer steps per GRPO step, each on its share of the step's groups (verl's ppo_mini_batch_size): more
+    # learning from each rollout when rollout and scoring cost more than the update
+    mini_batches: int = 1
     zero_stage: int = 2
     bf16: bool | None = None  # None: on with GPUs
     scale_by_std: bool = False  # the paper keeps advantages unscaled
@@ -94,10 +97,10 @@ class GRPOConfig:
         if self.steps < 1 or self.prompts_per_step < 1 or self.checkpoint_interval < 1:
             raise ValueError("steps, prompts_per_step and checkpoint_interval must be >= 1")
         batch = self.prompts_per_step * self.rollout.group_size
-        if batch % self.learner.ranks:
+        if self.learner.mini_batches < 1 or batch % (self.learner.ranks * self.learner.mini_batches):
             raise ValueError(
-                f"prompts_per_step x group_size = {batch} sequences must split evenly over {self.learner.ranks} "
-                "learner ranks"
+                f"prompts_per_step x group_size = {batch} sequences must split evenly over "
+                f"learner.mini_batches ({self.learner.mini_batches}) x learner.ranks ({self.learner.ranks})"
             )
         if self.group_filter not in GROUP_FILTERS:
             raise ValueError(f"group_filter must be one of {GROUP_FILTERS}, got {self.group_filter!r}")

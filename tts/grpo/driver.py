@@ -44,7 +44,7 @@ from tts.base.cluster import init_ray
 from tts.codec.decoders import DecodeItem, decoder_pool
 from tts.grpo.config import GRPOConfig
 from tts.grpo.dataset import HeldOutItem, ItemSet, Prompt, PromptSet
-from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, distributed_step, micro_batches
+from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, grpo_update, micro_batches
 from tts.grpo.math import group_advantages
 from tts.grpo.telemetry import Telemetry, summarise
 from tts.grpo.weight_transfer import GPU_SYNCS, check_gpus
@@ -173,7 +173,8 @@ class GRPOJob:
     def _start_learners(self) -> None:
         cfg = self.cfg
         batch = cfg.prompts_per_step * cfg.rollout.group_size
-        self.grad_accum = micro_batches(batch // cfg.learner.ranks, cfg.learner.micro_batch_size)
+        per_rank = batch // (cfg.learner.ranks * cfg.learner.mini_batches)  # one optimizer step's share
+        self.grad_accum = micro_batches(per_rank, cfg.learner.micro_batch_size)
         restore = str(self.restore) if self.restore else None
         codec = codec_record(self.model.codec)  # what the checkpoints record
         shape = PoolConfig(actors=cfg.learner.ranks, num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus)
@@ -341,7 +342,7 @@ class GRPOJob:
         if not trajs:  # every group filtered out: no update this step
             log.warning("step %d: no group to train on (all filtered); the weights stay as they are", self.step + 1)
             return dict.fromkeys(LEARNER_METRICS, 0.0) | {"ratio_mean": 1.0, "learner_tokens": 0.0}
-        return distributed_step(self.learners.actors, trajs, cfg.learner.loss.aggregation)
+        return grpo_update(self.learners.actors, trajs, cfg.learner.loss.aggregation, cfg.learner.mini_batches)
 
     def _forced(self, prompt: Prompt, completion: list[int]) -> list[bool] | None:
         """A word-synchronous completion's tokens that the engine wrote (not the policy's choice: out of the loss)."""

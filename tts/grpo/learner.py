@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 import torch
 import torch.distributed as dist
@@ -278,3 +279,21 @@ def distributed_step(learners: list, trajs: list[Trajectory], aggregation: str) 
             raise exc.cause from None
         raise
     return out[0]
+
+
+def grpo_update(learners: list, trajs: list[Trajectory], aggregation: str, mini_batches: int = 1) -> dict[str, float]:
+    """The step's update: `mini_batches` optimizer steps, each on the next contiguous slice of `trajs` (groups stay
+    together when they split evenly), as verl's ppo_mini_batch_size. From the second slice on, the policy has moved
+    since the rollout, so its ratio leaves 1 and the clip bounds the update. Metrics: token-weighted means over
+    the slices, tokens summed, grad norm and lr of the last."""
+    parts = [part for part in np.array_split(np.arange(len(trajs)), min(mini_batches, len(trajs))) if len(part)]
+    steps = [distributed_step(learners, [trajs[i] for i in part], aggregation) for part in parts]
+    if len(steps) == 1:
+        return steps[0]
+    weights = np.array([max(m["learner_tokens"], 1.0) for m in steps])
+    out = {k: float(np.average([m[k] for m in steps], weights=weights)) for k in steps[0]}
+    return (
+        out
+        | {"learner_tokens": float(sum(m["learner_tokens"] for m in steps))}
+        | {k: steps[-1][k] for k in ("grad_norm", "lr")}
+    )

@@ -13,10 +13,11 @@ import pytest
 import ray
 import torch
 
+import tts.grpo.learner as learner_module
 from tts.base import checkpoint
 from tts.base.cluster import free_port
 from tts.grpo.config import LearnerConfig
-from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate, distributed_step
+from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate, distributed_step, grpo_update
 from tts.grpo.math import GRPOLossConfig
 from tts.rollout import RolloutConfig, RolloutWorker
 from tts.speechlm import load_speechlm
@@ -122,6 +123,26 @@ def test_second_step_sees_the_reference_and_its_own_ratio(learner):
     assert abs(m["ratio_mean"] - 1.0) < 1e-5
     assert m["kl"] > 1e-6  # the policy moved away from the frozen reference
     assert m["loss"] == pytest.approx(m["policy_loss"] + 0.04 * m["kl"], abs=1e-6)
+
+
+def test_mini_batches_take_one_optimizer_step_each(learner, monkeypatch):
+    """learner.mini_batches=2: two updates from one rollout; the second slice's old log-probs predate the first
+    update, so its ratio leaves 1 (the clip now matters), and the step's metrics cover both slices."""
+    slices = []
+
+    def one_rank_step(learners, trajs, aggregation):
+        slices.append([t.advantage for t in trajs])
+        return learners[0].train_step(trajs, float(sum(len(t.completion) for t in trajs)))
+
+    monkeypatch.setattr(learner_module, "distributed_step", one_rank_step)
+    seqs = trajectories(learner, [1.0, -1.0, 0.5, -0.5])
+    m = grpo_update([learner], seqs, "token_mean", mini_batches=2)
+    assert slices == [[1.0, -1.0], [0.5, -0.5]]  # contiguous: a group stays in one slice
+    assert abs(m["ratio_mean"] - 1.0) > 1e-5
+    assert m["learner_tokens"] == sum(len(s.completion) for s in seqs)
+    slices.clear()
+    grpo_update([learner], seqs[:1], "token_mean", mini_batches=2)  # fewer sequences than slices: no empty step
+    assert slices == [[1.0]]
 
 
 def test_nan_advantage_stops_before_the_update(learner):
