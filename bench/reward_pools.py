@@ -25,7 +25,13 @@ from tts.base.manifest import read_manifest
 
 SETTINGS = {"unbatched": (1, 1), "batched": (1, 8), "2 actors": (2, 8)}  # name: (actors, batch_size)
 PATTERN_ACTORS = (1, 2, 4)  # the GRPO pattern's pool sizes (0.5 CPU each: 4 actors fill the 2 cores)
-KINDS = {"asr": "error_rate", "speaker": "sim", "dnsmos": "dnsmos"}
+# row label -> (scorer kind, measurement, kwargs over the defaults); "dnsmos-rl" is the GRPO reward's setting
+KINDS = {
+    "asr": ("asr", "error_rate", {}),
+    "speaker": ("speaker", "sim", {}),
+    "dnsmos": ("dnsmos", "dnsmos", {}),
+    "dnsmos-rl": ("dnsmos", "dnsmos", {"windows_per_clip": 1, "p808": False}),
+}
 
 
 def load_samples(manifest: Path, n: int) -> list[Sample]:
@@ -85,19 +91,19 @@ def main() -> None:
     audio_s = sum(len(s.wave) / s.sr for s in samples) * args.repeats
     specs = pool_specs(RewardsConfig())
     results: dict[str, dict[str, float]] = {}
-    for kind, measurement in KINDS.items():
-        _, kwargs, _ = specs[measurement]
-        results[kind] = {}
+    for label, (kind, measurement, overrides) in KINDS.items():
+        kwargs = specs[measurement][1] | overrides
+        results[label] = {}
         for name, (actors, batch) in SETTINGS.items():
             wall = measure(kind, kwargs, actors, batch, samples, args.repeats)
-            results[kind][name] = audio_s / wall
-            print(f"{kind:8s} {name:10s} {audio_s / wall:8.1f} audio-s/s", flush=True)
+            results[label][name] = audio_s / wall
+            print(f"{label:9s} {name:10s} {audio_s / wall:8.1f} audio-s/s", flush=True)
     print()
-    header = f"{'reward':8s} " + " ".join(f"{n:>11s}" for n in SETTINGS) + "  batch gain  pool gain"
+    header = f"{'reward':9s} " + " ".join(f"{n:>11s}" for n in SETTINGS) + "  batch gain  pool gain"
     print(header)
     for kind, r in results.items():
         cells = " ".join(f"{r[n]:11.1f}" for n in SETTINGS)
-        print(f"{kind:8s} {cells}  x{r['batched'] / r['unbatched']:9.2f}  x{r['2 actors'] / r['batched']:8.2f}")
+        print(f"{kind:9s} {cells}  x{r['batched'] / r['unbatched']:9.2f}  x{r['2 actors'] / r['batched']:8.2f}")
     slowest = min(results, key=lambda k: results[k]["2 actors"])
     others = [results[k]["2 actors"] for k in results if k != slowest]
     ratio = min(others) / results[slowest]["2 actors"]
@@ -105,16 +111,16 @@ def main() -> None:
     pattern_s = sum(len(s.wave) / s.sr for s in samples)
     pattern: dict[str, dict] = {}
     print(f"\nGRPO pattern: {len(samples)} samples in groups of {args.group}, one call per group, all in flight")
-    print(f"{'reward':8s} {'actors':>6s} {'audio-s/s':>10s} {'vs 1 actor':>10s}  chunks per actor")
-    for kind, measurement in KINDS.items():
-        _, kwargs, _ = specs[measurement]
-        pattern[kind] = {}
+    print(f"{'reward':9s} {'actors':>6s} {'audio-s/s':>10s} {'vs 1 actor':>10s}  chunks per actor")
+    for label, (kind, measurement, overrides) in KINDS.items():
+        kwargs = specs[measurement][1] | overrides
+        pattern[label] = {}
         for actors in PATTERN_ACTORS:
             wall, calls = measure_grpo_pattern(kind, kwargs, actors, args.group, samples)
             rate = pattern_s / wall
-            pattern[kind][actors] = {"audio_s_per_s": rate, "chunks_per_actor": calls}
-            gain = rate / pattern[kind][1]["audio_s_per_s"]
-            print(f"{kind:8s} {actors:6d} {rate:10.1f} {gain:9.2f}x  {calls}", flush=True)
+            pattern[label][actors] = {"audio_s_per_s": rate, "chunks_per_actor": calls}
+            gain = rate / pattern[label][1]["audio_s_per_s"]
+            print(f"{label:9s} {actors:6d} {rate:10.1f} {gain:9.2f}x  {calls}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

@@ -181,11 +181,19 @@ class WordSync:
     def forced(self, generated: list[int]) -> list[bool]:
         """Which of `generated` (a whole completion) the engine wrote rather than the model chose: the tokens of a
         word after its first, and a word or end forced by `max_codes`. The GRPO learner leaves them out of the loss."""
+        return [forced for forced, _ in self._replay(generated)]
+
+    def word_of(self, generated: list[int]) -> list[int]:
+        """The index (into `words`) of the word each token of `generated` belongs to: a word's codes, and the
+        model's decision that it is over (the next word's first token, or the end)."""
+        return [word for _, word in self._replay(generated)]
+
+    def _replay(self, generated: list[int]) -> list[tuple[bool, int]]:
         replay = copy.copy(self)
         replay.seen, replay.next_word, replay.pending, replay.codes = 0, 1, [], 0
         out = []
         for t in generated:
-            out.append(bool(replay.pending) or replay._over())
+            out.append((bool(replay.pending) or replay._over(), replay.next_word - 1))
             replay._step(int(t))
         return out
 

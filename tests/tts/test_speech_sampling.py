@@ -118,6 +118,8 @@ def test_word_sync_forced_marks_the_tokens_the_engine_wrote():
     completion = [7, 8, 9, 130, 131, 10, 11, 132, 101]  # word 1 started at once, word 2 after two codes
     assert sync.forced(completion) == [False, True, True, False, False, False, True, False, False]
     assert sync.forced([]) == [] and sync.seen == 0  # a replay leaves the live state alone
+    # word 0's codes and its end (word 1's first token) are word 0's; word 1's rest is forced, then its codes
+    assert sync.word_of(completion) == [0, 1, 1, 1, 1, 1, 2, 2, 2]
 
 
 def test_word_sync_moves_on_after_max_codes_of_one_word():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 log = logging.getLogger(__name__)
+PLACEMENT_LOG_S = 30.0  # how often a placement that waits for resources says so
 
 
 @dataclass
@@ -73,15 +75,21 @@ class Placement:
         if not bundle:
             raise ValueError(f"{what}: a placement group needs num_cpus or num_gpus > 0 per actor")
         self.group = placement_group([dict(bundle) for _ in range(cfg.actors)], strategy=strategy.upper(), name=what)
-        try:
-            ray.get(self.group.ready(), timeout=timeout)
-        except GetTimeoutError as exc:
-            remove_placement_group(self.group)
-            raise PoolError(
-                f"{what}: not all {cfg.actors} actor(s) could be placed within {timeout:.0f} s ({strategy} of "
-                f"{cfg.actors} x {bundle}); the cluster has {ray.available_resources()} free of "
-                f"{ray.cluster_resources()}. Add nodes, lower num_cpus/num_gpus, or change the placement"
-            ) from exc
+        asked = f"{strategy} of {cfg.actors} x {bundle}"
+        ready, start = self.group.ready(), time.monotonic()
+        while not ray.wait([ready], timeout=min(PLACEMENT_LOG_S, max(timeout - (time.monotonic() - start), 0)))[0]:
+            waited = time.monotonic() - start
+            if waited >= timeout:
+                remove_placement_group(self.group)
+                raise PoolError(
+                    f"{what}: not all {cfg.actors} actor(s) could be placed within {timeout:.0f} s ({asked}); the "
+                    f"cluster has {ray.available_resources()} free of {ray.cluster_resources()}. Add nodes, lower "
+                    "num_cpus/num_gpus, or change the placement"
+                )
+            # an autoscaler may still add nodes, so waiting is right; silence for start_timeout_s is not
+            log.warning(
+                "%s: waiting %.0f s of %.0f s for %s; free: %s", what, waited, timeout, asked, ray.available_resources()
+            )
 
     def strategy(self, index: int):
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy

@@ -51,6 +51,9 @@ class LearnerConfig:
     zero_stage: int = 2
     bf16: bool | None = None  # None: on with GPUs
     scale_by_std: bool = False  # the paper keeps advantages unscaled
+    # word-synchronous policies: each word's tokens also get word_credit x (heard by ASR - the group's rate for
+    # that word), so the tokens of the word that went wrong learn it, not the whole completion (tts/grpo/credit.py)
+    word_credit: float = 0.0
     loss: GRPOLossConfig = field(default_factory=GRPOLossConfig)
     threads: int = 1
 

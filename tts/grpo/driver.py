@@ -43,6 +43,7 @@ from tts.base.checkpoint import keep_until
 from tts.base.cluster import init_ray
 from tts.codec.decoders import DecodeItem, decoder_pool
 from tts.grpo.config import GRPOConfig
+from tts.grpo.credit import token_advantages, word_hits
 from tts.grpo.dataset import HeldOutItem, ItemSet, Prompt, PromptSet
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, grpo_update, micro_batches
 from tts.grpo.math import group_advantages
@@ -333,6 +334,8 @@ class GRPOJob:
         cfg = self.cfg
         totals = torch.tensor([rec["rewards"]["total"] for _, _, recs in results for rec in recs])
         adv = group_advantages(totals, cfg.rollout.group_size, cfg.learner.scale_by_std).tolist()
+        if cfg.learner.word_credit and self.layout.interleave == "words":
+            adv = self._word_credit(results, adv)
         completions = [(p, c) for p, group, _ in results for c in group]
         trajs = [
             Trajectory(p.input_ids, c.token_ids, c.logprobs, a, self._forced(p, c.token_ids))
@@ -346,10 +349,25 @@ class GRPOJob:
 
     def _forced(self, prompt: Prompt, completion: list[int]) -> list[bool] | None:
         """A word-synchronous completion's tokens that the engine wrote (not the policy's choice: out of the loss)."""
-        if prompt.words is None:
-            return None
+        return None if prompt.words is None else self._sync(prompt).forced(completion)
+
+    def _sync(self, prompt: Prompt) -> WordSync:
         most = self.cfg.rollout.max_codes_per_word
-        return WordSync(self.layout, prompt.words, self.layout.vocab_size, max_codes=most).forced(completion)
+        return WordSync(self.layout, prompt.words, self.layout.vocab_size, max_codes=most)
+
+    def _word_credit(self, results: list, adv: list[float]) -> list[float | list[float]]:
+        """Sequence advantages plus per-word credit (`learner.word_credit`, tts/grpo/credit.py), group by group."""
+        out: list[float | list[float]] = []
+        for prompt, group, records in results:
+            seq, adv = adv[: len(group)], adv[len(group) :]
+            hits = word_hits(self.layout, prompt.text, [rec.get("transcript") for rec in records])
+            if prompt.words is None or len(hits[0]) != len(prompt.words):
+                out += seq  # the front end no longer reads the prompt's words the same: sequence credit only
+                continue
+            sync = self._sync(prompt)
+            words = [sync.word_of(c.token_ids) for c in group]
+            out += token_advantages(seq, hits, words, self.cfg.learner.word_credit)
+        return out
 
     def _learner_weights(self) -> ray.ObjectRef:
         """Rank 0's packed weights. Every rank is asked: under ZeRO-3 each parameter is gathered from all."""

@@ -45,7 +45,7 @@ class Trajectory:
     prompt: list[int]
     completion: list[int]
     old_logprobs: list[float]  # rollout-time, one per completion token
-    advantage: float
+    advantage: float | list[float]  # the sequence's, or one per completion token (per-word credit)
     forced: list[bool] | None = None  # per completion token: written by the engine (word-synchronous), not learnt
 
 
@@ -71,7 +71,13 @@ def collate(seqs: list[Trajectory], pad_id: int) -> dict[str, torch.Tensor]:
         if s.forced is not None:
             mask[k, start : start + len(s.completion)] -= torch.tensor(s.forced, dtype=mask.dtype)
         old[k, start : start + len(s.completion)] = torch.tensor(s.old_logprobs)
-    adv = torch.tensor([s.advantage for s in seqs])
+    if all(isinstance(s.advantage, (int, float)) for s in seqs):
+        adv = torch.tensor([float(s.advantage) for s in seqs])
+    else:  # per token, aligned with the targets like the mask
+        adv = torch.zeros((len(seqs), width - 1))
+        for k, s in enumerate(seqs):
+            start = len(s.prompt) - 1
+            adv[k, start : start + len(s.completion)] = torch.as_tensor(s.advantage, dtype=adv.dtype)
     return {"input_ids": ids, "attention_mask": attn, "mask": mask, "old_logprobs": old, "advantages": adv}
 
 

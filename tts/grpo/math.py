@@ -119,7 +119,8 @@ def grpo_loss(
     """Clipped-surrogate GRPO loss plus beta * k3 KL to the reference, over the masked completion tokens; with
     verl's safeguards: the log-ratio clamped before exp, dual-clip for negative advantages, a bounded k3.
 
-    logp, old_logp (rollout-time), ref_logp and mask are [B, T]; advantages is [B]. old_logp and ref_logp are
+    logp, old_logp (rollout-time), ref_logp and mask are [B, T]; advantages is [B], or [B, T] when each token has
+    its own (per-word credit, tts/grpo/credit.py). old_logp and ref_logp are
     detached. All log-probs are zeroed outside the mask first, so padding values (even -inf) give neither
     NaN losses nor NaN gradients. beta > 0 without ref_logp raises rather than silently dropping the KL term.
 
@@ -139,8 +140,8 @@ def grpo_loss(
             f"logp, old_logp and mask must share one [B, T] shape; got "
             f"{tuple(logp.shape)}, {tuple(old_logp.shape)}, {tuple(mask.shape)}"
         )
-    if advantages.shape != logp.shape[:1]:
-        raise ValueError(f"advantages must be [B={logp.shape[0]}]; got {tuple(advantages.shape)}")
+    if advantages.shape not in (logp.shape[:1], logp.shape):
+        raise ValueError(f"advantages must be [B] or [B, T] = {tuple(logp.shape)}; got {tuple(advantages.shape)}")
     if ref_logp is not None and ref_logp.shape != logp.shape:
         raise ValueError(f"ref_logp must be {tuple(logp.shape)}; got {tuple(ref_logp.shape)}")
     if cfg.beta > 0 and ref_logp is None:
@@ -153,7 +154,8 @@ def grpo_loss(
 
     bound = cfg.log_ratio_clamp
     ratio = torch.exp((logp - torch.where(keep, old_logp.detach(), 0.0)).clamp(-bound, bound))
-    adv = advantages.detach().to(logp.dtype).unsqueeze(1)
+    adv = advantages.detach().to(logp.dtype)
+    adv = adv if adv.dim() == 2 else adv.unsqueeze(1)
     surrogate = torch.maximum(-ratio * adv, -ratio.clamp(1.0 - cfg.clip_low, 1.0 + cfg.clip_high) * adv)
     capped = (adv < 0) & (ratio > cfg.dual_clip) if cfg.dual_clip else torch.zeros_like(keep)
     if cfg.dual_clip:

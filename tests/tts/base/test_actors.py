@@ -10,6 +10,7 @@ import time
 import pytest
 import ray
 
+import tts.base.actors as actors
 from tts.base.actors import ActorGroup, Placement, PoolConfig, PoolError
 
 
@@ -141,12 +142,15 @@ def test_placed_group_runs_in_its_bundles_and_frees_them(ray_local):
     wait_until(lambda: ray.available_resources()["CPU"] == free)
 
 
-def test_placement_that_cannot_be_satisfied_names_it_and_reserves_nothing(ray_local):
+def test_placement_that_cannot_be_satisfied_names_it_and_reserves_nothing(ray_local, monkeypatch, caplog):
     free = ray.available_resources()["CPU"]
+    monkeypatch.setattr(actors, "PLACEMENT_LOG_S", 0.5)
     with pytest.raises(
         PoolError, match=r"learner ranks: not all 2 actor\(s\) could be placed within 2 s \(strict_spread"
     ):
         Placement(PoolConfig(actors=2, num_cpus=0.25), "strict_spread", "learner ranks", timeout=2)  # one node
+    waiting = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert waiting and all(m.startswith("learner ranks: waiting") and "strict_spread" in m for m in waiting)
     wait_until(lambda: ray.available_resources()["CPU"] == free)
     with pytest.raises(ValueError, match="placement must be one of"):
         Placement(PoolConfig(actors=1), "anywhere", "echo", timeout=2)

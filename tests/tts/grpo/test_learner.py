@@ -56,6 +56,13 @@ def test_collate_leaves_tokens_the_engine_wrote_out_of_the_mask():
     assert b["mask"][0].tolist() == [0.0, 1.0, 1.0, 0.0, 1.0]  # targets 2 (prompt), 10, 11, 12 (forced), 13
 
 
+def test_collate_places_per_token_advantages_like_the_mask():
+    seqs = [Trajectory([1, 2], [10, 11, 12], [-0.1] * 3, [0.5, -1.0, 2.0]), Trajectory([1, 2, 3], [13], [-0.2], 0.25)]
+    b = collate(seqs, PAD)
+    assert b["advantages"].tolist() == [[0.0, 0.5, -1.0, 2.0], [0.0, 0.0, 0.25, 0.0]]
+    assert (b["advantages"] != 0).float().equal(b["mask"])
+
+
 SEQS = 4  # two micro-batches of two: gradient accumulation is part of every step
 
 

@@ -115,6 +115,18 @@ def test_loss_at_ratio_one_is_minus_token_mean_advantage():
     close(seq, 0.5)
 
 
+def test_per_token_advantages_weigh_each_token():
+    """[B, T] advantages (per-word credit): a row of one value equals that row's scalar advantage; a token of its
+    own value counts alone (token_mean: (-1 - 3 - 1 + 2) / 4)."""
+    logp = torch.log(torch.tensor([[0.2, 0.3, 0.4], [0.5, 0.6, 0.7]]))
+    cfg = GRPOLossConfig(beta=0.0)
+    flat, _ = grpo_loss(logp, logp.clone(), ADV, MASK, cfg)
+    rows, _ = grpo_loss(logp, logp.clone(), ADV.unsqueeze(1).expand(2, 3).clone(), MASK, cfg)
+    close(rows, flat.item())
+    own, _ = grpo_loss(logp, logp.clone(), torch.tensor([[1.0, 3.0, 1.0], [-2.0, 9.0, 9.0]]), MASK, cfg)
+    close(own, -0.75)
+
+
 def test_clipping_binds_only_in_the_direction_of_the_advantage():
     # one token per sequence, eps 0.2: band [0.8, 1.2]
     # ratio 1.5, A=+1: min(1.5, 1.2) = 1.2 -> -1.2 (clipped)  | ratio 1.5, A=-1: min(-1.5, -1.2) = -1.5 -> 1.5
@@ -186,6 +198,8 @@ def test_grpo_loss_rejects_bad_inputs():
         grpo_loss(x, torch.zeros(2, 2), ADV, MASK, cfg)
     with pytest.raises(ValueError):
         grpo_loss(x, x, torch.zeros(3), MASK, cfg)
+    with pytest.raises(ValueError, match=r"\[B\] or \[B, T\]"):
+        grpo_loss(x, x, torch.zeros(2, 2), MASK, cfg)
     with pytest.raises(ValueError):
         grpo_loss(x, x, ADV, torch.zeros(2, 3), cfg)
     with pytest.raises(ValueError):
