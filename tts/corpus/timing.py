@@ -25,6 +25,7 @@ import numpy as np
 
 from tts.base.audio import load_audio
 from tts.base.languages import LANGUAGES
+from tts.base.layout import MARKUP_TAGS
 from tts.base.manifest import Utterance, read_manifest, write_manifest
 from tts.corpus.voices import find_speaker
 from tts.front_end import FrontEnd
@@ -186,9 +187,12 @@ def add_timings(
     for row in tqdm(rest, desc="ASR word timings", disable=not progress):
         language = LANGUAGES[row.language].espeak_voice if row.language in LANGUAGES else row.language
         words = row.text.split()
-        spoken = [w for w in words if _plain(w)]  # a lone dash has nothing to say (and no IPA)
+        # a lone dash has nothing to say (and no IPA), nor has a markup tag: the word-synchronous layout times a tag
+        # with the word after it (`word_starts`: unmatched characters take the next matched time)
+        says = [bool(_plain(w)) and not any(tag in w for tag in MARKUP_TAGS) for w in words]
+        spoken = [w for w, s in zip(words, says) if s]
         read = iter(FrontEnd("phonemes", language).apply_batch(spoken) if spoken else [])
-        ipa = [next(read) if _plain(w) else "" for w in words]
+        ipa = [next(read) if s else "" for s in says]
         try:
             wave, _ = load_audio(row.wav_path(path.parent), 16000)
         except Exception as e:  # soundfile's errors, a missing file: this row only

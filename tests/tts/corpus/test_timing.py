@@ -96,3 +96,27 @@ def test_recordings_no_corpus_voice_made_are_timed_by_asr(tmp_path, corpus, rows
         words = front.apply(row.text).split()
         heard, spoken = word_starts(words, row.phonemes), word_starts(words, espeak)
         assert len(heard) == len(words) and np.mean(np.abs(np.subtract(heard, spoken))) < 0.15
+
+
+def test_markup_tags_are_timed_with_the_word_after_them(tmp_path, corpus, rows):
+    """A styled rendering's text has tags ("[angry] ...", "... [sigh] ..."): they have nothing to phonemise; the
+    words around them are timed and the tag takes the next word's start in the word-synchronous layout."""
+
+    class Heard:
+        def word_times(self, wave, language):
+            return [(w, 0.3 * k) for k, w in enumerate(row.text.split())]
+
+    row = rows[0]
+    text = f"[angry] {' '.join(row.text.split()[:2])} [sigh] {' '.join(row.text.split()[2:])}"
+    styled = dataclasses.replace(
+        row, id="styled", speaker="someone", text=text, wav=str(row.wav_path(Path(corpus).parent))
+    )
+    manifest = write_manifest(tmp_path / "styled.jsonl", [styled])
+    assert add_timings(manifest, asr=Heard())["by"]["asr"] == 1
+    events = read_manifest(manifest, check_files=False)[0].phonemes
+    assert len(events) == len(row.text.split()) and not any("[" in ipa for ipa, _ in events)
+    words = FrontEnd("phonemes").apply(text).split()
+    starts = word_starts(words, events)
+    assert words[0] == "[angry]" and starts[0] == starts[1]  # the tag starts with the word after it
+    sigh = words.index("[sigh]")  # espeak-ng may join words, so its index is the front end's
+    assert 0 < sigh < len(words) - 1 and starts[sigh] == starts[sigh + 1] > starts[0]
