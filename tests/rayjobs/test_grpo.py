@@ -81,6 +81,7 @@ def overrides(inputs: dict, runs_dir: Path, name: str, *extra: str) -> list[str]
         "rollout.max_new_tokens=16",
         "rollout.max_model_len=512",
         "learner.micro_batch_size=2",  # 4 sequences per step: two accumulated micro-batches
+        "learner.mini_batches=1",  # one update per step: step 1 on-policy at the reference (tests/tts/grpo: more)
         "learner.lr=1e-2",  # large enough that every step visibly changes the weights
         "wandb_mode=disabled",
         *extra,
