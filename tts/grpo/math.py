@@ -120,9 +120,9 @@ def grpo_loss(
     verl's safeguards: the log-ratio clamped before exp, dual-clip for negative advantages, a bounded k3.
 
     logp, old_logp (rollout-time), ref_logp and mask are [B, T]; advantages is [B], or [B, T] when each token has
-    its own (per-word credit, tts/grpo/credit.py). old_logp and ref_logp are
-    detached. All log-probs are zeroed outside the mask first, so padding values (even -inf) give neither
-    NaN losses nor NaN gradients. beta > 0 without ref_logp raises rather than silently dropping the KL term.
+    its own (per-word credit, tts/grpo/credit.py). old_logp and ref_logp are detached. All log-probs are zeroed
+    outside the mask first, so padding values (even -inf) give neither NaN losses nor NaN gradients. beta > 0
+    without ref_logp raises rather than silently dropping the KL term.
 
     `denominator` replaces the micro-batch's own count (tokens for token_mean, sequences for seq_mean) when one
     optimizer step spans several micro-batches and ranks: dividing each by the whole step's count makes the
