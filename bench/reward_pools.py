@@ -101,9 +101,9 @@ def main() -> None:
     print()
     header = f"{'reward':9s} " + " ".join(f"{n:>11s}" for n in SETTINGS) + "  batch gain  pool gain"
     print(header)
-    for kind, r in results.items():
+    for label, r in results.items():
         cells = " ".join(f"{r[n]:11.1f}" for n in SETTINGS)
-        print(f"{kind:9s} {cells}  x{r['batched'] / r['unbatched']:9.2f}  x{r['2 actors'] / r['batched']:8.2f}")
+        print(f"{label:9s} {cells}  x{r['batched'] / r['unbatched']:9.2f}  x{r['2 actors'] / r['batched']:8.2f}")
     slowest = min(results, key=lambda k: results[k]["2 actors"])
     others = [results[k]["2 actors"] for k in results if k != slowest]
     ratio = min(others) / results[slowest]["2 actors"]

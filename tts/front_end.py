@@ -19,7 +19,7 @@ from typing import Any
 from tts.base.layout import MARKUP_TAGS
 
 KINDS = ("text", "phonemes")
-_TAG = re.compile("(" + "|".join(re.escape(t) for t in MARKUP_TAGS) + ")")
+TAG = re.compile("(" + "|".join(re.escape(t) for t in MARKUP_TAGS) + ")")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class FrontEnd:
         phonemised in one espeak-ng batch; a text that yields no phonemes is an error naming it."""
         if self.kind == "text":
             return list(texts)
-        pieces = [_TAG.split(t) for t in texts]
+        pieces = [TAG.split(t) for t in texts]
         spoken = [p for parts in pieces for p in parts[0::2] if p.strip()]
         phones = iter(_backend(self.language).phonemize(spoken, strip=True) if spoken else [])
         out = []

@@ -25,10 +25,9 @@ import numpy as np
 
 from tts.base.audio import load_audio
 from tts.base.languages import LANGUAGES
-from tts.base.layout import MARKUP_TAGS
 from tts.base.manifest import Utterance, read_manifest, write_manifest
 from tts.corpus.voices import find_speaker
-from tts.front_end import FrontEnd
+from tts.front_end import TAG, FrontEnd
 
 OUTPUT_SYNCHRONOUS, CHARS_UTF8, END_PAUSE, PHONEME_EVENTS_IPA = 2, 0x1, 0x1000, 0x1 | 0x2  # speak_lib.h
 RATE, PITCH = 1, 3
@@ -189,7 +188,7 @@ def add_timings(
         words = row.text.split()
         # a lone dash has nothing to say (and no IPA), nor has a markup tag: the word-synchronous layout times a tag
         # with the word after it (`word_starts`: unmatched characters take the next matched time)
-        says = [bool(_plain(w)) and not any(tag in w for tag in MARKUP_TAGS) for w in words]
+        says = [bool(_plain(w)) and not TAG.search(w) for w in words]
         spoken = [w for w, s in zip(words, says) if s]
         read = iter(FrontEnd("phonemes", language).apply_batch(spoken) if spoken else [])
         ipa = [next(read) if s else "" for s in says]

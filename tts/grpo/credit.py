@@ -50,6 +50,5 @@ def token_advantages(
     out = []
     for adv, hit, word_of in zip(sequence, hits, words):
         word = np.asarray(hit, dtype=float) - rate
-        index = np.clip(np.asarray(word_of, dtype=int), 0, len(word) - 1)
-        out.append((adv + weight * word[index]).tolist())
+        out.append((adv + weight * word[np.asarray(word_of, dtype=int)]).tolist())
     return out

@@ -361,7 +361,7 @@ class GRPOJob:
         for prompt, group, records in results:
             seq, adv = adv[: len(group)], adv[len(group) :]
             hits = word_hits(self.layout, prompt.text, [rec.get("transcript") for rec in records])
-            if prompt.words is None or len(hits[0]) != len(prompt.words):
+            if len(hits[0]) != len(prompt.words):
                 out += seq  # the front end no longer reads the prompt's words the same: sequence credit only
                 continue
             sync = self._sync(prompt)

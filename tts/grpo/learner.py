@@ -292,10 +292,8 @@ def grpo_update(learners: list, trajs: list[Trajectory], aggregation: str, mini_
     together when they split evenly), as verl's ppo_mini_batch_size. From the second slice on, the policy has moved
     since the rollout, so its ratio leaves 1 and the clip bounds the update. Metrics: token-weighted means over
     the slices, tokens summed, grad norm and lr of the last."""
-    parts = [part for part in np.array_split(np.arange(len(trajs)), min(mini_batches, len(trajs))) if len(part)]
+    parts = np.array_split(np.arange(len(trajs)), min(mini_batches, len(trajs)))  # never empty
     steps = [distributed_step(learners, [trajs[i] for i in part], aggregation) for part in parts]
-    if len(steps) == 1:
-        return steps[0]
     weights = np.array([max(m["learner_tokens"], 1.0) for m in steps])
     out = {k: float(np.average([m[k] for m in steps], weights=weights)) for k in steps[0]}
     return (
