@@ -23,7 +23,7 @@ from tqdm import tqdm
 from tts.base.audio import AudioError, check_wave, resample, save_audio
 from tts.base.languages import LANGUAGES
 from tts.base.manifest import Utterance, write_manifest
-from tts.corpus.open_text import FORTUNES, open_sentences
+from tts.corpus.open_text import FORTUNES, open_sentences, word_sequences
 from tts.corpus.text import generate_sentences
 from tts.corpus.timing import add_timings
 from tts.corpus.voices import Speaker, speakers_for
@@ -52,6 +52,9 @@ class CorpusConfig:
     # carry "_open" so evaluation can tell the two sets apart
     open_sentences: dict[str, int] = field(default_factory=dict)
     open_text_source: str = FORTUNES
+    # sequences of random English words per language (tts.corpus.open_text: English only): vocabulary to learn
+    # pronunciation from, for training only; ids carry "_words"
+    word_sequences: dict[str, int] = field(default_factory=dict)
     en_speakers: int = 10  # English voices, 10-24 (tts.corpus.voices; two are held out for the test split)
     val_fraction: float = 0.04
     test_fraction: float = 0.05
@@ -88,6 +91,7 @@ def speak(speaker: Speaker, text: str, sample_rate: int) -> np.ndarray:
 
 
 OPEN = "open"  # the kind of open-vocabulary rows, in their ids: <speaker>_open<index>
+WORDS = "words"  # the kind of word-sequence rows: <speaker>_words<index>
 
 
 def outside_grammar(uid: str) -> bool:
@@ -97,16 +101,19 @@ def outside_grammar(uid: str) -> bool:
 
 def plan(cfg: CorpusConfig) -> list[tuple[Utterance, Speaker]]:
     """Assign sentences to splits and speakers (deterministic; no audio rendered)."""
-    unknown = sorted((set(cfg.sentences) | set(cfg.open_sentences)) - set(LANGUAGES))
+    languages = dict.fromkeys([*cfg.sentences, *cfg.open_sentences, *cfg.word_sequences])
+    unknown = sorted(set(languages) - set(LANGUAGES))
     if unknown:
         raise ValueError(f"unknown language(s) {unknown}; supported: {sorted(LANGUAGES)}")
     jobs: list[tuple[Utterance, Speaker]] = []
-    for lang in dict.fromkeys([*cfg.sentences, *cfg.open_sentences]):
+    for lang in languages:
         speakers = speakers_for(lang, LANGUAGES[lang].espeak_voice, cfg.en_speakers)
         rng = random.Random(f"{cfg.seed}:{lang}")
         sets = [("", generate_sentences(lang, cfg.sentences.get(lang, 0), seed=cfg.seed))]
         if cfg.open_sentences.get(lang):
             sets.append((OPEN, open_sentences(lang, cfg.open_sentences[lang], cfg.seed, cfg.open_text_source)))
+        if cfg.word_sequences.get(lang):
+            sets.append((WORDS, word_sequences(lang, cfg.word_sequences[lang], cfg.seed)))
         for kind, sentences in sets:
             jobs += _assign(cfg, lang, kind, sentences, speakers, rng)
     return jobs

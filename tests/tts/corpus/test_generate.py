@@ -15,7 +15,7 @@ import tts.corpus.generate as gen
 from tts.base.languages import LANGUAGES
 from tts.base.manifest import read_manifest
 from tts.corpus.generate import CorpusConfig, SynthesisError, generate, plan, speak
-from tts.corpus.open_text import FORTUNES, open_sentences
+from tts.corpus.open_text import FORTUNES, open_sentences, vocabulary, word_sequences
 from tts.corpus.text import generate_sentences
 from tts.corpus.voices import MAX_EN_SPEAKERS, Speaker, find_speaker, speakers_for
 
@@ -69,6 +69,21 @@ def test_open_sentences_are_plain_distinct_deterministic_and_split_apart():
     assert all(s.held_out for u, s in jobs if u.split == "test")
     used = {s.id for _, s in jobs if not s.held_out}
     assert len(used & {f"en_{i:02d}" for i in range(10, 24)}) >= 10  # the new voices speak too
+
+
+def test_word_sequences_are_distinct_deterministic_words_of_the_vocabulary_and_train_apart():
+    words = set(vocabulary())
+    assert len(words) > 5000 and {"the", "mathematics", "triangle"} <= words
+    assert not {"th", "an", "re"} & words  # two-letter tokens are left out
+    got = word_sequences("en", 200, seed=1)
+    assert got == word_sequences("en", 200, seed=1) != word_sequences("en", 200, seed=2)
+    assert len(set(got)) == 200 and all(s[0].isupper() and s.endswith(".") for s in got)
+    assert all(4 <= len(s.split()) <= 12 and set(s[:-1].lower().split()) <= words for s in got)
+    with pytest.raises(ValueError, match="only English"):
+        word_sequences("fr", 3)
+    jobs = plan(CorpusConfig(out_dir="unused", sentences={}, word_sequences={"en": 40}, en_speakers=24))
+    assert len(jobs) == 40 and all("_words" in u.id for u, _ in jobs)
+    assert not any(gen.outside_grammar(u.id) for u, _ in jobs)  # never an open-vocabulary evaluation item
 
 
 def test_other_language_speakers():
