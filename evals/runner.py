@@ -11,19 +11,21 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
+from functools import cache
 from pathlib import Path
 
 import yaml
 
 from evals.buckets import chars
 from evals.config import EvalConfig
-from evals.markups import SEP
+from evals.markups import SEP, SoundIdentifier, markup_effects
 from evals.meta import EvalItem, load_items
 from evals.metrics import edit_counts
 from evals.protocols import SEED_LANGUAGES, seed_tts_eval_score
 from evals.results import RESULTS, SYNTHESIS, append_rows, read_rows
 from rewards.scorers import Sample, audio_problem
 from tts.base.audio import AudioError, load_audio
+from tts.speechlm import open_speechlm
 
 log = logging.getLogger(__name__)
 UNMEASURED = ("error_rate:", "wer:")  # router flags of the ASR for a language it does not transcribe
@@ -243,8 +245,10 @@ def run_eval(cfg: EvalConfig, router_factory=None) -> dict:
     rows = [r for r in read_rows(out / RESULTS) if (r["id"], r["decode"]) in wanted]
     report = build_report(rows, cfg, source)
     if wav_dirs["prompt"] is not None and any(SEP in it.id for it in items):  # a markups set: the tags' effects
-        from evals.markups import markup_effects
-
-        report["markups"] = markup_effects(items, wav_dirs["prompt"])
+        checkpoint, codec_dir = cfg.checkpoint, cfg.synthesis.codec_dir
+        identifier = cache(
+            lambda: SoundIdentifier.build(open_speechlm(checkpoint, codec_dir).codec.load() if checkpoint else None)
+        )
+        report["markups"] = markup_effects(items, wav_dirs["prompt"], identifier)
     write_report(out, report, cfg.plots)
     return report

@@ -5,15 +5,31 @@ and on a model that ignores its tags (every rendering neutral)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from evals.markups import NEUTRAL, SEP, markup_effects, markup_items, markup_markdown
+from evals.markups import NEUTRAL, SEP, SPEECH, SoundIdentifier, markup_effects, markup_items, markup_markdown
 from evals.meta import EvalItem
 from tts.base.audio import save_audio
-from tts.base.layout import MARKUP_TAGS
+from tts.base.layout import MARKUP_TAGS, NONVERBAL_TAGS
 from tts.corpus.styles import Style, nonverbal, render
-from tts.corpus.voices import speakers_for
+from tts.corpus.voices import MAX_EN_SPEAKERS, speakers_for
 
 SR = 16000
+VOICES = speakers_for("en", "en-us", MAX_EN_SPEAKERS)
+HELD_OUT = next(v for v in VOICES if v.held_out)  # the eval sets' voices; the identifier never hears them
+
+
+@pytest.fixture(scope="module")
+def built() -> SoundIdentifier:
+    return SoundIdentifier.build(voices=[v for v in VOICES if not v.held_out][::3])  # 8 training voices
+
+
+@pytest.fixture
+def identifier(built):
+    """What markup_effects takes: a maker, called only where a non-verbal is measured."""
+    return lambda: built
+
+
 TEXTS = ("The old man walked to the market.", "My sister will call you tomorrow.")
 
 
@@ -34,42 +50,65 @@ def write(wav_dir, uid: str, wave: np.ndarray) -> None:
     save_audio(wav_dir / f"{uid}.wav", wave, SR)
 
 
-def test_effects_of_tags_that_work_meet_the_goals_and_ignored_tags_do_not(tmp_path):
-    speaker = speakers_for("en", "en-us")[0]
+def test_the_identifier_names_non_verbals_of_a_voice_it_never_heard_and_the_end_of_speech(built):
+    heard = {tag: built.identify(nonverbal(HELD_OUT, tag, SR), SR) for tag in NONVERBAL_TAGS}
+    assert sum(h == tag for tag, h in heard.items()) >= len(NONVERBAL_TAGS) - 1, heard
+    spoken = render(HELD_OUT, "Please bring the yellow chair inside.", Style(), SR)
+    assert built.identify(spoken[-int(0.6 * SR) :], SR) == SPEECH
+
+
+def test_effects_of_tags_that_work_meet_the_goals_and_ignored_or_wrong_tags_do_not(tmp_path, identifier):
+    speaker = HELD_OUT
     marked = [
-        it for it in markup_items(items(), 2) if it.id.rpartition(SEP)[2] in (NEUTRAL, "sad", "whispering", "laugh")
+        it
+        for it in markup_items(items(), 2)
+        if it.id.rpartition(SEP)[2] in (NEUTRAL, "sad", "whispering", "laugh", "cough")
     ]
-    works, ignored = tmp_path / "works", tmp_path / "ignored"
-    for d in (works, ignored):
+    works, ignored, wrong = tmp_path / "works", tmp_path / "ignored", tmp_path / "wrong"
+    for d in (works, ignored, wrong):
         d.mkdir()
     for it in marked:
         base, _, name = it.id.rpartition(SEP)
         text = TEXTS[int(base[1:])]
         neutral = render(speaker, text, Style(), SR)
         write(ignored, it.id, neutral)
-        if name == "laugh":
-            wave = np.concatenate([neutral, nonverbal(speaker, "[laugh]", SR)])
+        if name in ("laugh", "cough"):
+            wave = np.concatenate([neutral, nonverbal(speaker, f"[{name}]", SR)])
+            # a model that writes some audio for the tag, but not the named sound: a spoken word
+            write(wrong, it.id, np.concatenate([neutral, render(speaker, name, Style(), SR)]))
         elif name == NEUTRAL:
             wave = neutral
+            write(wrong, it.id, wave)
         else:
             wave = render(speaker, text, f"[{name}]", SR)
         write(works, it.id, wave)
-    good, bad = markup_effects(marked, works), markup_effects(marked, ignored)
+    good, bad = markup_effects(marked, works, identifier), markup_effects(marked, ignored, identifier)
+    misheard = markup_effects([it for it in marked if it.id.endswith(("neutral", "laugh", "cough"))], wrong, identifier)
     assert good["prompts"] == 2 and good["tags"]["[sad]"]["n"] == 2 and good["tags"]["[sad]"]["unmeasured"] == 0
     assert (
         good["tags"]["[whispering]"]["voiced_fraction"] < 0.2 < good["tags"]["[whispering]"]["neutral_voiced_fraction"]
     )
     assert good["goals"]["[whispering] voiced fraction <= 0.2"] and good["goals"]["[sad] slower than neutral"]
-    assert good["goals"]["[sad] lower-pitched than neutral"] and good["goals"]["[laugh] audible (+0.2 s)"]
-    assert good["goals"]["[cough] audible (+0.2 s)"] is None  # not rendered here
+    assert good["goals"]["[sad] lower-pitched than neutral"]
+    assert good["goals"]["[laugh] audible (+0.2 s) as itself"] and good["goals"]["[cough] audible (+0.2 s) as itself"]
+    assert good["tags"]["[laugh]"]["heard"] == ["[laugh]", "[laugh]"]
+    assert good["goals"]["[sigh] audible (+0.2 s) as itself"] is None  # not rendered here
     assert not any(bad["goals"][g] for g in ("[whispering] voiced fraction <= 0.2", "[sad] slower than neutral"))
-    assert bad["tags"]["[laugh]"]["extra_s"] == 0.0 and not bad["goals"]["[laugh] audible (+0.2 s)"]
+    assert bad["tags"]["[laugh]"]["extra_s"] == 0.0 and not bad["goals"]["[laugh] audible (+0.2 s) as itself"]
+    # extra audio that is not the named sound: audible, but not the tag
+    assert misheard["tags"]["[cough]"]["extra_s"] > 0.2 and misheard["tags"]["[cough]"]["identified"] == 0.0
+    assert not misheard["goals"]["[laugh] audible (+0.2 s) as itself"]
+    assert not misheard["goals"]["[cough] audible (+0.2 s) as itself"]
     md = markup_markdown(good)
     assert "| [sad] | 2 | 0 |" in md and "| [whispering] voiced fraction <= 0.2 | yes |" in md
+    assert "| [laugh] | 2 | 0 |" in md and md.count("| 1.00 |") >= 2  # named right: both prompts
 
 
 def test_missing_or_silent_renderings_are_counted_unmeasured(tmp_path):
+    def never() -> SoundIdentifier:
+        raise AssertionError("no non-verbal rendered: nothing to identify")
+
     marked = [it for it in markup_items(items(1), 1) if it.id.endswith(("neutral", "sad"))]
     write(tmp_path, marked[1].id, np.zeros(SR, np.float32))  # neutral missing, [sad] silent
-    e = markup_effects(marked, tmp_path)["tags"]["[sad]"]
+    e = markup_effects(marked, tmp_path, never)["tags"]["[sad]"]
     assert e["n"] == 1 and e["unmeasured"] == 1 and e["duration_ratio"] is None

@@ -1,4 +1,5 @@
-"""Prosody measurements that make a speaking style checkable: rate, pitch, pitch range, level, voicing.
+"""Prosody measurements that make a speaking style checkable: rate, pitch, pitch range, level, voicing; and a
+fingerprint of a short sound (`sound_features`) that tells one non-verbal from another and from speech.
 
 Measured on the speech between the first and last non-silent frame, so the silence espeak-ng (or a corpus
 builder) puts around an utterance does not count as slower speech or a lower level.
@@ -23,7 +24,7 @@ def prosody(wave: np.ndarray, sr: int) -> dict[str, float]:
     wave = check_wave(wave, "prosody input", min_samples=FRAME)
     if np.abs(wave).max() < SILENT:
         raise ValueError("prosody input is silent")
-    speech, _ = librosa.effects.trim(wave, top_db=TOP_DB, frame_length=FRAME, hop_length=HOP)
+    speech = speech_span(wave)
     f0, voiced, _ = librosa.pyin(speech, fmin=FMIN, fmax=FMAX, sr=sr, frame_length=FRAME, hop_length=HOP)
     rms = librosa.feature.rms(y=speech, frame_length=FRAME, hop_length=HOP)[0]
     f0 = f0[voiced]
@@ -35,3 +36,30 @@ def prosody(wave: np.ndarray, sr: int) -> dict[str, float]:
         "rms_db": float(20 * np.log10(np.sqrt(np.mean(rms**2)) + 1e-10)),
         "voiced_fraction": float(voiced.mean()),
     }
+
+
+def speech_span(wave: np.ndarray) -> np.ndarray:
+    """`wave` between its first and last non-silent frame (what `prosody` measures)."""
+    return librosa.effects.trim(wave, top_db=TOP_DB, frame_length=FRAME, hop_length=HOP)[0]
+
+
+def sound_features(wave: np.ndarray, sr: int) -> np.ndarray:
+    """A fixed-length fingerprint of a short sound: timbre (MFCC 1-19 mean and spread; c0, the level, left out),
+    how fast it changes (mean |delta MFCC|), noisiness (spectral flatness, zero-crossing rate), pulsing (spread
+    of the level envelope, e.g. laughter), log duration and voiced fraction."""
+    wave = speech_span(check_wave(wave, "sound", min_samples=1))
+    wave = np.pad(wave, (0, max(0, 2 * FRAME - len(wave))))
+    mfcc = librosa.feature.mfcc(y=wave, sr=sr, n_mfcc=20, n_fft=FRAME, hop_length=HOP)[1:]
+    delta = librosa.feature.delta(mfcc, width=3)
+    flatness = librosa.feature.spectral_flatness(y=wave, n_fft=FRAME, hop_length=HOP)[0]
+    zcr = librosa.feature.zero_crossing_rate(wave, frame_length=FRAME, hop_length=HOP)[0]
+    rms = librosa.feature.rms(y=wave, frame_length=FRAME, hop_length=HOP)[0]
+    _, voiced, _ = librosa.pyin(wave, fmin=FMIN, fmax=FMAX, sr=sr, frame_length=FRAME, hop_length=HOP)
+    scalars = [
+        np.log(flatness + 1e-6).mean(),
+        zcr.mean(),
+        (rms / (rms.mean() + 1e-9)).std(),
+        np.log(len(wave) / sr),
+        voiced.mean(),
+    ]
+    return np.concatenate([mfcc.mean(1), mfcc.std(1), np.abs(delta).mean(1), scalars]).astype(np.float64)
