@@ -21,6 +21,16 @@ class SynthesisConfig:
     seed: int = 0  # an utterance samples under a seed derived from (seed, its id): batching changes nothing
     batch_size: int = 8  # prompts per generate call (vLLM batches them; the HF backend loops)
     without_prompt: bool = True  # also decode the same tokens without the prompt audio as context (Table 10)
+    # False: speak each target with no reference (the model's own voice, or a LoRA voice: professional cloning);
+    # the prompt audio is then only what SIM compares with, a held-out recording of the voice
+    reference: bool = True
+
+    @property
+    def variants(self) -> list[str]:
+        """The decodes each item gets: with the prompt audio as the decoder's context, and without it when cloning
+        and `without_prompt`."""
+        return ["prompt", "no_prompt"] if self.without_prompt and self.reference else ["prompt"]
+
     rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig(backend="hf"))
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 

@@ -226,8 +226,7 @@ def run_eval(cfg: EvalConfig, router_factory=None) -> dict:
         from evals.synthesize import WAVS, synthesize
 
         synthesize(cfg.checkpoint, items, out, cfg.synthesis)
-        variants = ["prompt", "no_prompt"] if cfg.synthesis.without_prompt else ["prompt"]
-        wav_dirs = {v: out / WAVS[v] for v in variants}
+        wav_dirs = {v: out / WAVS[v] for v in cfg.synthesis.variants}
     else:
         wav_dirs = {"prompt": Path(cfg.wav_dir) if cfg.wav_dir else None}
     done = {(r["id"], r["decode"]) for r in read_rows(out / RESULTS)}

@@ -73,7 +73,8 @@ class Synthesizer:
         return out
 
     def _request(self, item: EvalItem, codes: np.ndarray) -> prompts.SpeechRequest:
-        req = prompts.speech_request(self.tokenizer, self.layout, item.target_text, item.prompt_text, codes)
+        ref = (item.prompt_text, codes) if self.cfg.reference else ()
+        req = prompts.speech_request(self.tokenizer, self.layout, item.target_text, *ref)
         limit = self.cfg.rollout.max_model_len
         if len(req.input_ids) + self.cfg.rollout.max_new_tokens > limit:
             raise ValueError(
@@ -133,10 +134,10 @@ class Synthesizer:
             for c in completions
         ]
         audible = [k for k, c in enumerate(codes) if len(c)]  # <|speech_end|> first: nothing to decode
-        contexts = [prompt_codes[ready[k][0].prompt_wav] for k in audible]
+        contexts = [prompt_codes[ready[k][0].prompt_wav] if self.cfg.reference else None for k in audible]
         decoded = {"prompt": dict(zip(audible, self._decode([codes[k] for k in audible], contexts)))}
         elapsed = time.perf_counter() - t0  # generation + the decode a user would wait for
-        if self.cfg.without_prompt:
+        if "no_prompt" in self.cfg.variants:
             decoded["no_prompt"] = dict(zip(audible, self._decode([codes[k] for k in audible], [None] * len(audible))))
         tokens = np.array([len(c.token_ids) for c in completions], dtype=float)
         shares = tokens / tokens.sum() if tokens.sum() else np.full(len(tokens), 1 / len(tokens))

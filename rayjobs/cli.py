@@ -31,9 +31,11 @@ def _corpus_generate(args: argparse.Namespace) -> None:
 
 
 def _corpus_select(args: argparse.Namespace) -> None:
+    from evals.meta import load_items
     from tts.base.manifest import select
 
-    n = select(args.manifest, args.out, args.languages, args.splits)
+    held = {t for it in load_items(args.exclude_meta) for t in (it.prompt_text, it.target_text)}
+    n = select(args.manifest, args.out, args.languages, args.splits, args.speakers, held)
     print(json.dumps({"out": args.out, "rows": n}))
 
 
@@ -263,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--languages", nargs="+", help="e.g. en (default: all)")
     s.add_argument("--splits", nargs="+", choices=["train", "val", "test"], help="default: all")
+    s.add_argument("--speakers", nargs="+", help="e.g. en_08 (default: all)")
+    s.add_argument(
+        "--exclude-meta", nargs="+", default=[], help="eval sets (meta.lst) whose prompt and target texts to leave out"
+    )
     s.set_defaults(func=_corpus_select)
     t = corpus.add_parser(
         "timings", help="add each row's phoneme (espeak-ng corpora) or word (ASR) start times to its manifest"

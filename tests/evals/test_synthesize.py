@@ -10,3 +10,27 @@ def test_utterance_seed_is_stable_and_distinct():
     seeds = {utterance_seed(0, f"u{k}") for k in range(1000)}
     assert len(seeds) == 1000 and all(0 <= s < 2**31 for s in seeds)
     assert utterance_seed(1, "u0") != utterance_seed(0, "u0")
+
+
+def test_without_a_reference_the_request_holds_no_audio_and_only_one_decode_is_made():
+    """Professional cloning (a LoRA voice) is measured by speaking without the prompt's reference; the prompt
+    audio is then only what SIM compares with."""
+    import numpy as np
+
+    from evals.config import SynthesisConfig
+    from evals.meta import EvalItem
+    from evals.synthesize import Synthesizer
+    from tts.speechlm import open_speechlm
+
+    model = open_speechlm("tts/checkpoints/speechlm-embedded")
+    item = EvalItem("u", "A prompt text.", "/p.wav", "Read this sentence.", "en")
+    codes = np.zeros(40, np.int64)  # 40 frames of reference audio
+    made = {}
+    for reference in (True, False):
+        synth = object.__new__(Synthesizer)
+        synth.cfg, synth.tokenizer, synth.layout = SynthesisConfig(reference=reference), model.tokenizer, model.layout
+        made[reference] = synth._request(item, codes).input_ids
+    audio = [sum(map(model.layout.is_audio, ids)) for ids in (made[True], made[False])]
+    assert audio[0] >= 40 and audio[1] == 0 and len(made[True]) > len(made[False]) + 40
+    assert SynthesisConfig().variants == ["prompt", "no_prompt"]
+    assert SynthesisConfig(reference=False).variants == ["prompt"] == SynthesisConfig(without_prompt=False).variants

@@ -107,19 +107,32 @@ def read_manifest(path: str | Path, split: str | None = None, **kw) -> list[Utte
 
 
 def select(
-    manifest: str | Path, out: str | Path, languages: list[str] | None = None, splits: list[str] | None = None
+    manifest: str | Path,
+    out: str | Path,
+    languages: list[str] | None = None,
+    splits: list[str] | None = None,
+    speakers: list[str] | None = None,
+    exclude_texts: set[str] | None = None,
 ) -> int:
-    """Write the rows of `manifest` in `languages` and `splits` (None: all) to `out`, wav paths re-rooted at
-    out's directory; returns the number of rows. Tokenising a subset (e.g. English train+val for the
-    embedded SpeechLM) then costs nothing for the rest, and the test split stays unseen by training."""
+    """Write the rows of `manifest` in `languages`, `splits` and `speakers` (None: all) whose text is not in
+    `exclude_texts` to `out`, wav paths re-rooted at out's directory; returns the number of rows. Tokenising a
+    subset (e.g. English train+val for the embedded SpeechLM) then costs nothing for the rest, and the test split
+    stays unseen by training; one speaker's rows less those an evaluation set reads train a LoRA voice that is
+    then measured on recordings it never heard."""
     src, out = Path(manifest), Path(out)
     rows = [
         r
         for r in iter_manifest(src, check_files=False)
-        if (languages is None or r.language in languages) and (splits is None or r.split in splits)
+        if (languages is None or r.language in languages)
+        and (splits is None or r.split in splits)
+        and (speakers is None or r.speaker in speakers)
+        and r.text not in (exclude_texts or set())
     ]
     if not rows:
-        raise ManifestError(f"{src}: no rows in languages {languages} and splits {splits}")
+        raise ManifestError(
+            f"{src}: no rows in languages {languages}, splits {splits} and speakers {speakers} "
+            f"({len(exclude_texts or ())} texts excluded)"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     for r in rows:
         r.wav = os.path.relpath(r.wav_path(src.parent), out.parent.resolve())

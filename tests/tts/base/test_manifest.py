@@ -172,7 +172,7 @@ def test_iter_manifest_is_lazy_until_bad_row(root):
 def test_select_filters_and_reroots_wav_paths(tmp_path):
     from tts.base.manifest import select
 
-    rows = [utt(0, "train"), utt(1, "test"), utt(2, "val", language="de")]
+    rows = [utt(0, "train"), utt(1, "test"), utt(2, "val", language="de"), utt(3, "test", speaker="en_05")]
     touch_wavs(tmp_path, rows)
     write_manifest(tmp_path / "m.jsonl", rows)
     n = select(tmp_path / "m.jsonl", tmp_path / "sub" / "en.jsonl", languages=["en"], splits=["train", "val"])
@@ -181,3 +181,6 @@ def test_select_filters_and_reroots_wav_paths(tmp_path):
     assert got[0].wav_path(tmp_path / "sub") == rows[0].wav_path(tmp_path)
     with pytest.raises(ManifestError, match="no rows"):
         select(tmp_path / "m.jsonl", tmp_path / "x.jsonl", languages=["fr"])
+    # one speaker's recordings less those an evaluation set reads: a LoRA voice's training data
+    n = select(tmp_path / "m.jsonl", tmp_path / "v.jsonl", speakers=[rows[1].speaker], exclude_texts={rows[0].text})
+    assert n == 2 and {r.id for r in read_manifest(tmp_path / "v.jsonl")} == {"u1", "u2"}
