@@ -180,6 +180,34 @@ class FasterWhisperASR:
             out[i] = tokenizer.decode([t for t in res.sequences_ids[0][:cap] if t < tokenizer.eot]).strip()
         return out
 
+    def likelihood_batch(self, waves: list[np.ndarray], texts: list[str], language: str = "en") -> list[float]:
+        """How surely Whisper hears each clip's target text: the mean over its words of the probability of the
+        word's tokens, teacher-forced on the text (faster-whisper's word alignment, one encoder pass for the
+        batch). A graded intelligibility score in [0, 1], where WER gives a coarse count: two clips with the same
+        errors still rank by how close they came. Clips over 30 s are cut to their first 30 s."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        _check_language(self.english_only, language)
+        m = self._model
+        tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe", language=language)
+        if any(not t.strip() for t in texts):
+            raise ValueError("likelihood_batch: a target text is empty")
+        tokens = [tokenizer.encode(" " + t.strip()) for t in texts]
+        feats = np.stack([pad_or_trim(m.feature_extractor(np.asarray(w, np.float32)[:WINDOW])) for w in waves])
+        frames = [min(len(w), WINDOW) // m.feature_extractor.hop_length for w in waves]
+        results = m.model.align(m.encode(feats), tokenizer.sot_sequence, tokens, frames)
+        out = []
+        for tok, res in zip(tokens, results):
+            _, word_tokens = tokenizer.split_to_word_tokens(tok + [tokenizer.eot])
+            probs, start = np.asarray(res.text_token_probs, dtype=float), 0
+            per_word = []
+            for word in word_tokens[:-1]:  # the last is the end-of-text token
+                per_word.append(probs[start : start + len(word)].mean())
+                start += len(word)
+            out.append(float(np.mean(per_word)))
+        return out
+
 
 @dataclass
 class WhisperASR:

@@ -64,6 +64,17 @@ class WerReward(RewardComponent):
 
 
 @register
+class IntelligibilityReward(RewardComponent):
+    """How surely the ASR hears the target text: the mean over its words of their teacher-forced probability
+    (`rewards.asr`). Graded where eq. 9's WER only counts errors, so completions with equal WER still rank."""
+
+    name, measurement = "intelligibility", "asr_likelihood"
+
+    def normalise(self, raw: float) -> float:
+        return min(max(raw, 0.0), 1.0)
+
+
+@register
 class SimReward(RewardComponent):
     """Eq. 10: (cosine + 1) / 2."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewards.composite import CompositeReward, RewardSpec, default_specs
+from rewards.composite import REGISTRY, CompositeReward, RewardSpec, default_specs
 from rewards.pool import LocalPool, ScorerPool
 from rewards.scorers import Sample, audio_problem
 from tts.base.actors import PoolConfig
@@ -68,8 +68,15 @@ class RewardsConfig:
     max_failed_share: float = 0.5
 
 
+# measurements a pool makes alongside its own: the ASR pool's transcripts and likelihoods share one encoder pass
+ALSO_MEASURED_BY = {"asr_likelihood": "error_rate"}
+
+
 # measurement -> (pool name, scorer kind, kwargs from config)
 def pool_specs(cfg: RewardsConfig) -> dict[str, tuple[str, dict, PoolConfig]]:
+    likelihood = any(
+        spec.name in REGISTRY and REGISTRY[spec.name].measurement == "asr_likelihood" for spec in cfg.components
+    )
     return {
         "error_rate": (
             "asr",
@@ -80,6 +87,7 @@ def pool_specs(cfg: RewardsConfig) -> dict[str, tuple[str, dict, PoolConfig]]:
                 "cer_languages": cfg.asr.cer_languages,
                 "per_language": cfg.asr.per_language,
                 "threads": cfg.asr.pool.threads,
+                "likelihood": likelihood,
             },
             cfg.asr.pool,
         ),
@@ -113,14 +121,19 @@ class RewardRouter:
         if use_ray:
             init_ray()
         specs = pool_specs(cfg)
-        unknown = self.composite.measurements - set(specs)
+        needed = self.composite.measurements
+        unknown = needed - set(specs) - set(ALSO_MEASURED_BY)
         if unknown:
             raise ValueError(f"no reward model produces {sorted(unknown)}; pools exist for {sorted(specs)}")
         pool_cls = ScorerPool if use_ray else LocalPool
         self.pools: dict[str, ScorerPool | LocalPool] = {}
-        for measurement in sorted(self.composite.measurements):
+        self.measured: dict[str, list[str]] = {}  # pool (by its own measurement) -> what it measures for us
+        for measurement in sorted({ALSO_MEASURED_BY.get(m, m) for m in needed}):
             name, kwargs, pool_cfg = specs[measurement]
             self.pools[measurement] = pool_cls(name, kwargs, pool_cfg, name=name)
+            self.measured[measurement] = [measurement] + [
+                m for m, by in ALSO_MEASURED_BY.items() if by == measurement and m in needed
+            ]
         for pool in self.pools.values():
             pool.wait_ready()
 
@@ -139,12 +152,12 @@ class RewardRouter:
             results = self.pools[measurement].gather(pending[measurement])
             for i, res in zip(good, results):
                 res = dict(res)
-                if res.get(measurement) is None:  # scorable audio, no measurement: the reward model failed
+                if any(res.get(m) is None for m in self.measured[measurement]):  # scorable audio, no measurement
                     records[i]["failed"].append(self.pools[measurement].name)
                 records[i]["flags"] += res.pop("flags", [])
                 records[i].update(res)
         for rec in records:
-            for measurement in self.pools:
+            for measurement in (m for ms in self.measured.values() for m in ms):
                 rec.setdefault(measurement, None)
             rec.update(self.composite(rec))
         return records

@@ -59,7 +59,8 @@ class Scorer(ABC):
 
 
 class AsrScorer(Scorer):
-    """Transcript + WER (CER for CER languages)."""
+    """Transcript + WER (CER for CER languages); with `likelihood`, also `asr_likelihood` (the intelligibility
+    reward's measurement) from the same ASR."""
 
     measurement = "error_rate"
 
@@ -71,6 +72,7 @@ class AsrScorer(Scorer):
         cer_languages: list[str] | None = None,
         threads: int = 1,
         per_language: dict[str, dict[str, str]] | None = None,
+        likelihood: bool = False,
     ):
         from rewards.asr import load_asr
 
@@ -80,12 +82,18 @@ class AsrScorer(Scorer):
             for language, spec in (per_language or {}).items()
         }
         self.cer_languages = frozenset(cer_languages) if cer_languages is not None else CER_LANGUAGES
+        self.likelihood = likelihood
+        lacking = [
+            type(a).__name__ for a in (self.default, *self.routed.values()) if not hasattr(a, "likelihood_batch")
+        ]
+        if likelihood and lacking:
+            raise ValueError(f"the intelligibility reward needs an ASR that scores a given text; {lacking} cannot")
 
     def asr(self, language: str):
         """The ASR that transcribes `language`: its `per_language` model, else the default."""
         return self.routed.get(language, self.default)
 
-    def _record(self, s: Sample, transcript: str) -> dict:
+    def _record(self, s: Sample, transcript: str, likelihood: float | None = None) -> dict:
         from rewards.asr import error_rate
 
         rate = error_rate(s.text, transcript, s.language, self.cer_languages)
@@ -93,10 +101,12 @@ class AsrScorer(Scorer):
             "transcript": transcript,
             "error_rate": rate,
             "metric": "cer" if s.language in self.cer_languages else "wer",
-        }
+        } | ({"asr_likelihood": likelihood} if self.likelihood else {})
 
     def _one(self, s: Sample) -> dict:
-        return self._record(s, self.asr(s.language).transcribe(resample(check_wave(s.wave), s.sr, SR), s.language))
+        wave, asr = resample(check_wave(s.wave), s.sr, SR), self.asr(s.language)
+        likely = asr.likelihood_batch([wave], [s.text], s.language)[0] if self.likelihood else None
+        return self._record(s, asr.transcribe(wave, s.language), likely)
 
     def score_batch(self, samples: list[Sample]) -> list[dict]:
         """One batched decode per language; a failing batch falls back to one sample at a time."""
@@ -107,8 +117,15 @@ class AsrScorer(Scorer):
         for language, idx in by_language.items():
             try:
                 waves = [resample(check_wave(samples[i].wave), samples[i].sr, SR) for i in idx]
-                for i, text in zip(idx, self.asr(language).transcribe_batch(waves, language)):
-                    out[i] = self._guard(samples[i], lambda s, text=text: self._record(s, text))
+                asr = self.asr(language)
+                texts = asr.transcribe_batch(waves, language)
+                likely = (
+                    asr.likelihood_batch(waves, [samples[i].text for i in idx], language)
+                    if self.likelihood
+                    else [None] * len(idx)
+                )
+                for i, text, lk in zip(idx, texts, likely):
+                    out[i] = self._guard(samples[i], lambda s, text=text, lk=lk: self._record(s, text, lk))
             except Exception:  # noqa: BLE001  isolate the bad sample
                 for i in idx:
                     out[i] = self._guard(samples[i], self._one)

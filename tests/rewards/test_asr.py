@@ -116,6 +116,20 @@ def test_transcribes_espeak_english(whisper):
 
 
 @needs_espeak
+def test_likelihood_of_the_spoken_text_is_high_and_of_another_low(whisper):
+    """The intelligibility reward's measurement: the same clip scored against what it says and against another
+    sentence, and noise against the text; graded, so a half-right sentence lands in between."""
+    text, other = "the old man walked slowly to the market", "my sister bought a warm coat for the winter"
+    wave = speak(Speaker("en_09", "en", "en-us+f3", 60, 155), text, 16000)
+    noise = (0.3 * np.random.default_rng(0).standard_normal(len(wave))).astype(np.float32)
+    half = "the old man walked slowly to a warm coat"
+    right, wrong, partly, noisy = whisper.likelihood_batch([wave, wave, wave, noise], [text, other, half, text])
+    assert right > 0.5 > 0.1 > max(wrong, noisy) and wrong < partly < right
+    with pytest.raises(ValueError, match="empty"):
+        whisper.likelihood_batch([wave], [" "])
+
+
+@needs_espeak
 def test_batched_transcripts_are_capped_by_clip_duration(whisper, monkeypatch):
     """A decode that loops ('I love it.' to the token limit) is cut at the clip's plausible token count, clip by
     clip; a real transcript stays whole."""

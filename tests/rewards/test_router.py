@@ -99,6 +99,31 @@ def test_public_record_shape(local_router, audio):
     assert set(rec["rewards"]) == {"wer", "sim", "dnsmos", "total"}
 
 
+def test_the_intelligibility_reward_is_measured_by_the_asr_pool_alongside_wer(audio):
+    cfg = RewardsConfig(components=[RewardSpec("intelligibility"), RewardSpec("sim")])
+    router = RewardRouter(cfg, use_ray=False)
+    assert set(router.pools) == {"error_rate", "sim"}  # no second ASR pool
+    samples = [Sample(audio[k], SR, TEXT, ref_wave=audio["ref_a"], ref_sr=SR, id=k) for k in ("clean", "noise")]
+    clean, noise = router.score(samples)
+    assert clean["asr_likelihood"] > 0.5 > 0.1 > noise["asr_likelihood"] and clean["error_rate"] < 0.3
+    assert clean["rewards"]["intelligibility"] == pytest.approx(clean["asr_likelihood"])
+    assert set(clean["rewards"]) == {"intelligibility", "sim", "total"}
+    assert (
+        "asr_likelihood"
+        not in RewardRouter(RewardsConfig(components=[RewardSpec("wer")]), use_ray=False).score(samples[:1])[0]
+    )
+
+
+def test_the_intelligibility_reward_needs_an_asr_that_scores_a_text(monkeypatch):
+    import rewards.asr
+    from rewards.scorers import AsrScorer
+
+    monkeypatch.setattr(rewards.asr, "load_asr", lambda *a, **k: object())  # e.g. Paraformer: transcripts only
+    AsrScorer()
+    with pytest.raises(ValueError, match="needs an ASR that scores a given text"):
+        AsrScorer(likelihood=True)
+
+
 def test_cer_language_reports_cer():
     cfg = RewardsConfig(components=[RewardSpec("wer")])
     router = RewardRouter(cfg, use_ray=False)
