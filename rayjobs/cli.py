@@ -34,7 +34,9 @@ def _corpus_select(args: argparse.Namespace) -> None:
     from evals.meta import load_items
     from tts.base.manifest import select
 
-    held = {t for it in load_items(args.exclude_meta) for t in (it.prompt_text, it.target_text)}
+    # a meta.lst's language is its directory's name, or the one language selected
+    language = args.languages[0] if args.languages and len(args.languages) == 1 else None
+    held = {t for it in load_items(args.exclude_meta, language) for t in (it.prompt_text, it.target_text)}
     n = select(args.manifest, args.out, args.languages, args.splits, args.speakers, held)
     print(json.dumps({"out": args.out, "rows": n}))
 

@@ -154,6 +154,28 @@ def test_corpus_generate_with_yaml_config(tmp_path, capsys, monkeypatch):
     assert report["per_language"] == {"de": {"train": 1, "val": 2, "test": 2, "hours": round(5 * 0.5 / 3600, 3)}}
 
 
+def test_corpus_select_one_speaker_less_an_eval_sets_recordings(tmp_path, capsys, monkeypatch):
+    """A LoRA voice's training data: one speaker's rows, less those whose text an eval set reads (as target or as
+    prompt), so the voice is measured on recordings its adapter never heard."""
+    import tts.corpus.generate as gen
+
+    monkeypatch.setattr(gen, "speak", lambda spk, text, sr: np.full(sr // 2, 0.1, dtype=np.float32))
+    main(["corpus", "generate", f"out_dir={tmp_path / 'c'}", "sentences={en: 200}", "workers=1"])
+    rows = [json.loads(r) for r in (tmp_path / "c" / "manifest.jsonl").read_text().splitlines()]
+    voice = [r for r in rows if r["speaker"] == "en_08"]
+    held = voice[:2]
+    meta = tmp_path / "c" / "en" / "held.lst"  # an eval set's language is its directory's name
+    meta.parent.mkdir()
+    meta.write_text(f"h0|{held[0]['text']}|../{held[0]['wav']}|{held[1]['text']}\n")
+    capsys.readouterr()
+    out = tmp_path / "voice" / "manifest.jsonl"
+    main(["corpus", "select", "--manifest", str(tmp_path / "c" / "manifest.jsonl"), "--out", str(out),
+          "--speakers", "en_08", "--exclude-meta", str(meta)])  # fmt: skip
+    got = [json.loads(r) for r in out.read_text().splitlines()]
+    assert json.loads(capsys.readouterr().out)["rows"] == len(got) == len(voice) - 2 > 0
+    assert {r["id"] for r in got} == {r["id"] for r in voice[2:]}
+
+
 @needs_espeak
 def test_codec_fit_writes_a_loadable_codec_and_its_record(tmp_path, capsys):
     corpus = tmp_path / "corpus"
