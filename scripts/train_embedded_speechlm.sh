@@ -2,12 +2,13 @@
 # The embedded SpeechLM pipeline (issue 19), on 2 CPU cores: a word-synchronous tiny LLaMA (docs/layout.md)
 #   corpus (10.6 h, 24 voices) -> phoneme timings -> codec (WORLD-VQ 4 x 4,096) -> untrained SpeechLM (phoneme
 #   front end) -> plain-torch word-synchronous TTS (750 steps) -> the same with half voice cloning (600 steps)
-#   -> tokenize (Ray Data) -> SFT through Ray Train (1,500 steps, decaying lr) -> export to
-#   tts/checkpoints/speechlm-embedded (bf16 + checksum) -> held-out evaluation.
+#   -> tokenize (Ray Data) -> SFT through Ray Train (1,500 steps, decaying lr) -> 5 h of random English word
+#   sequences (new vocabulary) -> 1,000 more SFT steps on both -> export to tts/checkpoints/speechlm-embedded
+#   (bf16 + checksum) -> held-out evaluation.
 # The two plain-torch stages are scripts/probe_word_interleave.py, which found the layout (docs/results.md); the
-# SFT stage is the product path. Budget on our 2-core machines: corpus 20 min, timings 1 min, prep 12 min,
-# stages 35 + 32 min, tokenize 12 min, SFT 65 min, eval 10 min. Every step skips what is already done or resumes,
-# so re-running continues. Usage: bash scripts/train_embedded_speechlm.sh
+# SFT stages are the product path. Budget on our 2-core machines: corpus 20 min, timings 1 min, prep 12 min,
+# stages 35 + 32 min, tokenize 12 min, SFT 65 min, word sequences 1 + 4 min, SFT 55 min, eval 10 min. Every
+# step skips what is already done or resumes, so re-running continues. Usage: bash scripts/train_embedded_speechlm.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -55,8 +56,18 @@ step "tokenize (the timings go into the shards)"
 step "SFT through Ray Train (resumes from runs/sft_wordsync)"
 python rayjobs/sft.py --config rayjobs/configs/sft_wordsync.yaml
 
+step "word sequences: vocabulary for reading new words (rendered with their timings, then tokenised)"
+[ -f data/corpus_words/manifest.jsonl ] || tts-align corpus generate --config rayjobs/configs/corpus_words.yaml
+[ -f runs/tokens_words/summary.json ] || python rayjobs/tokenize_corpus.py \
+    --manifest data/corpus_words/manifest.jsonl --out runs/tokens_words codec_dir=$CODEC dnsmos=false
+
+step "SFT on the corpus and the word sequences (resumes from runs/sft_words)"
+[ -f runs/speechlm_wordsync/export.json ] ||
+    tts-align speechlm export --from runs/sft_wordsync --out runs/speechlm_wordsync
+python rayjobs/sft.py --config rayjobs/configs/sft_words.yaml
+
 step "export"
-tts-align speechlm export --from runs/sft_wordsync --out tts/checkpoints/speechlm-embedded \
+tts-align speechlm export --from runs/sft_words --out tts/checkpoints/speechlm-embedded \
     --notes '{"made_by": "bash scripts/train_embedded_speechlm.sh", "codec": "tts/checkpoints/codec-wordsync"}'
 
 step "held-out evaluation: voice cloning (grammar sentences) and open-vocabulary sentences, unseen voices"
