@@ -16,10 +16,11 @@ from rewards.router import ovrl_of
 from tts.base.stats import ci_text, paired_delta
 from tts.grpo.config import GRPOConfig
 
-COMPONENTS = ("total", "wer", "sim", "dnsmos")
+COMPONENTS = ("total", "wer", "intelligibility", "sim", "dnsmos")  # NaN where the config has no such reward
 GAUGES = {
     "reward_mean": "mean total reward of the step's samples",
     "reward_wer": "mean normalised WER reward",
+    "reward_intelligibility": "mean intelligibility reward (ASR probability of the target text)",
     "reward_sim": "mean normalised SIM reward",
     "reward_dnsmos": "mean normalised DNSMOS reward",
     "kl": "k3 KL to the reference (token mean)",
@@ -69,7 +70,7 @@ def summarise(records: list[dict]) -> dict:
         return float(np.mean(vals)) if vals else None
 
     rewards = [r["rewards"] for r in records]
-    out = {k: mean([r.get(k) for r in rewards]) for k in ("total", "wer", "sim", "dnsmos")}
+    out = {k: mean([r.get(k) for r in rewards]) for k in COMPONENTS}
     dnsmos = [ovrl_of(r.get("dnsmos")) for r in records]
     out["raw"] = {
         "wer": mean([r.get("error_rate") for r in records]),
@@ -234,12 +235,9 @@ def plot_rewards(metrics_file: Path, out: Path, report: dict | None = None) -> P
     rows = [json.loads(line) for line in metrics_file.read_text().splitlines()] if metrics_file.is_file() else []
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [r["step"] for r in rows]
-    for key, label in (
-        ("reward_mean", "total"),
-        ("reward_wer", "wer"),
-        ("reward_sim", "sim"),
-        ("reward_dnsmos", "dnsmos"),
-    ):
+    for key, label in (("reward_mean" if c == "total" else f"reward_{c}", c) for c in COMPONENTS):
+        if not any(math.isfinite(r.get(key, float("nan"))) for r in rows):
+            continue  # a reward this run does not have
         ax.plot(steps, [r.get(key, float("nan")) for r in rows], label=label, lw=2 if key == "reward_mean" else 1)
     evaluated = [r for r in rows if "eval_reward" in r]
     if evaluated:
