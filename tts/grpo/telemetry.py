@@ -20,7 +20,6 @@ COMPONENTS = ("total", "wer", "intelligibility", "sim", "dnsmos")  # NaN where t
 GAUGES = {
     "reward_mean": "mean total reward of the step's samples",
     "reward_wer": "mean normalised WER reward",
-    "reward_intelligibility": "mean intelligibility reward (ASR probability of the target text)",
     "reward_sim": "mean normalised SIM reward",
     "reward_dnsmos": "mean normalised DNSMOS reward",
     "kl": "k3 KL to the reference (token mean)",
@@ -136,7 +135,10 @@ class Telemetry:
         from ray.util.metrics import Gauge
 
         self.cfg, self.run_dir = cfg, run_dir
-        self.gauges = {k: Gauge(f"grpo_{k}", description=d, tag_keys=("run",)) for k, d in GAUGES.items()}
+        # the paper's three reward gauges always exist; any other configured component gets one too
+        extra = {f"reward_{c.name}": f"mean normalised {c.name} reward" for c in cfg.rewards.components}
+        gauges = GAUGES | {k: d for k, d in extra.items() if k not in GAUGES}
+        self.gauges = {k: Gauge(f"grpo_{k}", description=d, tag_keys=("run",)) for k, d in gauges.items()}
         self.set_gauges = {
             m: Gauge(f"grpo_eval_set_{m}", description=d, tag_keys=("run", "set")) for m, d in SET_GAUGES.items()
         }
