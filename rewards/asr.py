@@ -182,9 +182,10 @@ class FasterWhisperASR:
 
     def likelihood_batch(self, waves: list[np.ndarray], texts: list[str], language: str = "en") -> list[float]:
         """How surely Whisper hears each clip's target text: the mean over its words of the probability of the
-        word's tokens, teacher-forced on the text (faster-whisper's word alignment, one encoder pass for the
-        batch, separate from `transcribe_batch`'s). A graded intelligibility score in [0, 1], where WER gives a coarse count: two clips with the same
-        errors still rank by how close they came. Clips over 30 s are cut to their first 30 s."""
+        word's tokens, teacher-forced on the text (faster-whisper's word alignment; one encoder pass for the batch,
+        separate from `transcribe_batch`'s). A graded intelligibility score in [0, 1], where WER gives a coarse
+        count: two clips with the same errors still rank by how close they came. Clips over 30 s are cut to their
+        first 30 s."""
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
