@@ -2,10 +2,12 @@
 neutral and once under every tag, in the same voice; `markup_effects` measures each rendering against the neutral
 one of the same text and voice with `tts.corpus.style_metrics.prosody`.
 
-Goals (issue: LoRA markups): `[whispering]` voiced fraction <= 0.2; `[sad]` slower and lower-pitched than
-neutral; each non-verbal audible where it is written: the rendering is longer than the neutral one by at least
-`NONVERBAL_MIN_S` of sound, and that added sound is the named one. Extra audio alone proves nothing: a
-word-synchronous model writes a tag like a word and gives it some audio even when it never learned the tag.
+Goals (issue: LoRA markups): `[whispering]` voiced fraction <= 0.2; `[sad]` slower (words per second of the
+sentence itself, from its first word the ASR hears: a style tag's own sound before it is not slower speech) and
+lower-pitched than neutral; each non-verbal audible where it is written: the rendering is longer than the
+neutral one by at least `NONVERBAL_MIN_S` of sound, and that added sound is the named one. Extra audio alone
+proves nothing: a word-synchronous model writes a tag like a word and gives it some audio even when it never
+learned the tag.
 `SoundIdentifier` names the added sound by its nearest fingerprint among the corpus's own non-verbals and speech,
 rendered by the training voices (never the held-out ones) and passed through the model's codec, so that
 references and renderings share the codec's colouring. Each goal is judged on the bootstrap 95% interval over
@@ -15,12 +17,15 @@ go before the sentence they colour, non-verbals after it, as in the markup corpu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import jiwer
 import numpy as np
 
+from evals.continuation import speech_span as speech_bounds
 from evals.meta import EvalItem, spread
 from tts.base.audio import AudioError, load_audio, resample
 from tts.base.layout import MARKUP_TAGS, NONVERBAL_TAGS, STYLE_TAGS
@@ -37,6 +42,8 @@ IDENTIFIED_MIN = 0.5  # share of prompts whose added sound must be the named one
 TAIL_S = (0.3, 1.5)  # the added sound: the rendering's last `extra_s` seconds, clipped to this range
 SPEECH = "speech"  # what the identifier calls the end of a sentence
 SPEECH_TAIL_S = 0.6
+ASR_SR = 16000
+WordTimes = Callable[[np.ndarray], list[tuple[str, float]]]  # 16 kHz audio -> (word, start s) of each word heard
 SPEECH_TEXTS = (
     "The old man walked to the market.",
     "My sister will call you tomorrow.",
@@ -98,13 +105,42 @@ def markup_items(items: list[EvalItem], n: int, tags: tuple[str, ...] = MARKUP_T
     return out
 
 
-def _measure(path: Path) -> dict | None:
-    """`prosody` of a rendering, plus its speech span (`wave`) and `sr`; None where it cannot be measured."""
+def _words(text: str) -> list[str]:
+    return [w for w in (re.sub(r"[^\w']+", "", t.lower()) for t in text.split()) if w]
+
+
+def sentence_rate(wave: np.ndarray, sr: int, text: str, word_times: WordTimes) -> float | None:
+    """Words per second of `text` as spoken in `wave`: from the first heard word that the alignment pairs with a
+    word of the text (a hit or a substitution) to the end of speech, over the text's words from that one on.
+    Sound before the sentence (a style tag's own audio) is left out. None where no word of the text is heard."""
+    target = _words(text)
+    heard = [(w, t) for word, t in word_times(resample(wave, sr, ASR_SR)) for w in _words(word)]
+    if not target or not heard:
+        return None
+    chunks = jiwer.process_words(" ".join(target), " ".join(w for w, _ in heard)).alignments[0]
+    first = next((c for c in chunks if c.type in ("equal", "substitute")), None)
+    if first is None:
+        return None
+    seconds = speech_bounds(wave)[1] / sr - heard[first.hyp_start_idx][1]
+    return (len(target) - first.ref_start_idx) / seconds if seconds > 0 else None
+
+
+def embedded_word_times() -> WordTimes:
+    """Word timing by the embedded Whisper tiny.en (offline): enough to find where a sentence starts."""
+    from rewards.asr import FasterWhisperASR
+
+    return FasterWhisperASR(None).word_times
+
+
+def _measure(path: Path, text: str, word_times: Callable[[], WordTimes] | None) -> dict | None:
+    """`prosody` of a rendering, plus its speech span (`wave`), `sr` and, given `word_times`, the sentence's
+    `rate`; None where it cannot be measured."""
     try:
         wave, sr = load_audio(path)
-        return prosody(wave, sr) | {"wave": speech_span(wave), "sr": sr}
+        m = prosody(wave, sr) | {"wave": speech_span(wave), "sr": sr}
     except (AudioError, ValueError, FileNotFoundError):
         return None  # no audio, silent, or too short: counted as unmeasured
+    return m | {"rate": sentence_rate(wave, sr, text, word_times()) if word_times else None}
 
 
 def _added_sound(neutral: dict, tagged: dict, identifier: SoundIdentifier) -> str:
@@ -113,16 +149,24 @@ def _added_sound(neutral: dict, tagged: dict, identifier: SoundIdentifier) -> st
     return identifier.identify(tagged["wave"][-int(seconds * tagged["sr"]) :], tagged["sr"])
 
 
-def markup_effects(items: list[EvalItem], wav_dir: Path, identifier: Callable[[], SoundIdentifier]) -> dict:
+def markup_effects(
+    items: list[EvalItem],
+    wav_dir: Path,
+    identifier: Callable[[], SoundIdentifier],
+    word_times: Callable[[], WordTimes],
+) -> dict:
     """Per tag, over the prompts whose neutral and tagged renderings could both be measured: voiced fraction,
-    speech duration ratio, f0 ratio and level change against neutral, extra seconds, for non-verbals the share
-    whose added sound is the named one; and the goals. `identifier` is called (once) only where a non-verbal
-    rendering is measured: building one renders and fingerprints the references."""
+    speech duration ratio, f0 ratio and level change against neutral, extra seconds, for style tags the sentence's
+    speaking-rate ratio, for non-verbals the share whose added sound is the named one; and the goals.
+    `identifier` is called (once) only where a non-verbal rendering is measured: building one renders and
+    fingerprints the references; `word_times` (an ASR's word timing) only where a style tag's is."""
     by_base: dict[str, dict[str, dict | None]] = {}
+    styled = {NEUTRAL} | {t[1:-1] for t in STYLE_TAGS}
     for it in items:
         base, _, name = it.id.rpartition(SEP)
         if base:
-            by_base.setdefault(base, {})[name] = _measure(wav_dir / f"{it.id}.wav")
+            timer = word_times if name in styled else None
+            by_base.setdefault(base, {})[name] = _measure(wav_dir / f"{it.id}.wav", it.target_text, timer)
     tags: dict[str, dict] = {}
     for tag in MARKUP_TAGS:
         name = tag[1:-1]
@@ -136,6 +180,8 @@ def markup_effects(items: list[EvalItem], wav_dir: Path, identifier: Callable[[]
             "f0_ratio": [b["f0_median"] / a["f0_median"] for a, b in ok],
             "extra_s": [b["duration"] - a["duration"] for a, b in ok],
         }
+        if tag in STYLE_TAGS:
+            per_prompt["rate_ratio"] = [b["rate"] / a["rate"] for a, b in ok if a["rate"] and b["rate"]]
         heard = [_added_sound(a, b, identifier()) for a, b in ok] if tag in NONVERBAL_TAGS else []
         if heard:
             per_prompt["identified"] = [float(h == tag) for h in heard]
@@ -162,7 +208,7 @@ def goals(tags: dict[str, dict]) -> dict[str, bool | None]:
 
     out = {
         "[whispering] voiced fraction <= 0.2": check("[whispering]", "voiced_fraction", lambda lo, hi: hi <= 0.2),
-        "[sad] slower than neutral": check("[sad]", "duration_ratio", lambda lo, hi: lo > 1.0),
+        "[sad] slower than neutral": check("[sad]", "rate_ratio", lambda lo, hi: hi < 1.0),
         "[sad] lower-pitched than neutral": check("[sad]", "f0_ratio", lambda lo, hi: hi < 1.0),
     }
     for tag in NONVERBAL_TAGS:
@@ -180,13 +226,14 @@ def markup_markdown(m: dict) -> str:
         f"## Markup tags ({m['prompts']} prompts, each tag against the neutral rendering of the same text and voice;"
         " goals judged on bootstrap 95% intervals over prompts)",
         "",
-        "| tag | n | unmeasured | voiced fraction (neutral) | duration ratio | f0 ratio | level dB | extra s |"
-        " added sound named right |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| tag | n | unmeasured | voiced fraction (neutral) | duration ratio | sentence rate ratio | f0 ratio |"
+        " level dB | extra s | added sound named right |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tag, e in m["tags"].items():
         voiced = f"{cell(e['voiced_fraction'])} ({cell(e['neutral_voiced_fraction'])})"
-        changes = [cell(e["duration_ratio"]), cell(e["f0_ratio"]), cell(e["rms_db_change"], 1), cell(e["extra_s"])]
+        changes = [cell(e["duration_ratio"]), cell(e.get("rate_ratio")), cell(e["f0_ratio"])]
+        changes += [cell(e["rms_db_change"], 1), cell(e["extra_s"])]
         changes.append(cell(e.get("identified")))
         lines.append(f"| {tag} | {e['n']} | {e['unmeasured']} | {voiced} | {' | '.join(changes)} |")
     lines += ["", "| goal | met |", "|---|---|"]

@@ -7,7 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evals.markups import NEUTRAL, SEP, SPEECH, SoundIdentifier, markup_effects, markup_items, markup_markdown
+from evals.markups import (
+    NEUTRAL,
+    SEP,
+    SPEECH,
+    SoundIdentifier,
+    embedded_word_times,
+    markup_effects,
+    markup_items,
+    markup_markdown,
+    sentence_rate,
+)
 from evals.meta import EvalItem
 from tts.base.audio import save_audio
 from tts.base.layout import MARKUP_TAGS, NONVERBAL_TAGS
@@ -28,6 +38,13 @@ def built() -> SoundIdentifier:
 def identifier(built):
     """What markup_effects takes: a maker, called only where a non-verbal is measured."""
     return lambda: built
+
+
+@pytest.fixture(scope="module")
+def timer():
+    """What markup_effects takes for word timing: a maker of the embedded Whisper's `word_times`."""
+    times = embedded_word_times()
+    return lambda: times
 
 
 TEXTS = ("The old man walked to the market.", "My sister will call you tomorrow.")
@@ -57,7 +74,7 @@ def test_the_identifier_names_non_verbals_of_a_voice_it_never_heard_and_the_end_
     assert built.identify(spoken[-int(0.6 * SR) :], SR) == SPEECH
 
 
-def test_effects_of_tags_that_work_meet_the_goals_and_ignored_or_wrong_tags_do_not(tmp_path, identifier):
+def test_effects_of_tags_that_work_meet_the_goals_and_ignored_or_wrong_tags_do_not(tmp_path, identifier, timer):
     speaker = HELD_OUT
     marked = [
         it
@@ -82,14 +99,15 @@ def test_effects_of_tags_that_work_meet_the_goals_and_ignored_or_wrong_tags_do_n
         else:
             wave = render(speaker, text, f"[{name}]", SR)
         write(works, it.id, wave)
-    good, bad = markup_effects(marked, works, identifier), markup_effects(marked, ignored, identifier)
-    misheard = markup_effects([it for it in marked if it.id.endswith(("neutral", "laugh", "cough"))], wrong, identifier)
+    good, bad = markup_effects(marked, works, identifier, timer), markup_effects(marked, ignored, identifier, timer)
+    wrong_items = [it for it in marked if it.id.endswith(("neutral", "laugh", "cough"))]
+    misheard = markup_effects(wrong_items, wrong, identifier, timer)
     assert good["prompts"] == 2 and good["tags"]["[sad]"]["n"] == 2 and good["tags"]["[sad]"]["unmeasured"] == 0
     assert (
         good["tags"]["[whispering]"]["voiced_fraction"] < 0.2 < good["tags"]["[whispering]"]["neutral_voiced_fraction"]
     )
     assert good["goals"]["[whispering] voiced fraction <= 0.2"] and good["goals"]["[sad] slower than neutral"]
-    assert good["goals"]["[sad] lower-pitched than neutral"]
+    assert good["goals"]["[sad] lower-pitched than neutral"] and good["tags"]["[sad]"]["rate_ratio"] < 0.9
     assert good["goals"]["[laugh] audible (+0.2 s) as itself"] and good["goals"]["[cough] audible (+0.2 s) as itself"]
     assert good["tags"]["[laugh]"]["heard"] == ["[laugh]", "[laugh]"]
     assert good["goals"]["[sigh] audible (+0.2 s) as itself"] is None  # not rendered here
@@ -100,15 +118,41 @@ def test_effects_of_tags_that_work_meet_the_goals_and_ignored_or_wrong_tags_do_n
     assert not misheard["goals"]["[laugh] audible (+0.2 s) as itself"]
     assert not misheard["goals"]["[cough] audible (+0.2 s) as itself"]
     md = markup_markdown(good)
-    assert "| [sad] | 2 | 0 |" in md and "| [whispering] voiced fraction <= 0.2 | yes |" in md
+    assert "| [sad] | 2 | 0 |" in md and "sentence rate ratio" in md
+    assert "| [whispering] voiced fraction <= 0.2 | yes |" in md
     assert "| [laugh] | 2 | 0 |" in md and md.count("| 1.00 |") >= 2  # named right: both prompts
 
 
+def test_a_style_tags_own_sound_before_the_sentence_is_not_slower_speech(tmp_path, identifier, timer):
+    """A model that writes some audio for `[sad]` (as a word-synchronous model does for any tag) and then the
+    neutral sentence: the rendering is longer, but the sentence is not spoken slower."""
+    marked = [it for it in markup_items(items(), 2) if it.id.endswith(("neutral", "sad"))]
+    for it in marked:
+        neutral = render(HELD_OUT, TEXTS[int(it.id.rpartition(SEP)[0][1:])], Style(), SR)
+        lead = nonverbal(HELD_OUT, "[sigh]", SR) if it.id.endswith("sad") else np.zeros(0, np.float32)
+        write(tmp_path, it.id, np.concatenate([lead, np.zeros(SR // 5, np.float32), neutral]))
+    sad = markup_effects(marked, tmp_path, identifier, timer)
+    assert sad["tags"]["[sad]"]["duration_ratio"] > 1.1  # longer, as the old check counted it
+    assert 0.9 < sad["tags"]["[sad]"]["rate_ratio"] < 1.1 and not sad["goals"]["[sad] slower than neutral"]
+
+
+def test_sentence_rate_counts_from_the_first_word_of_the_text_heard():
+    text = TEXTS[0]
+    spoken = render(HELD_OUT, text, Style(), SR)
+    times = [("Hmm.", 0.1), ("The", 1.0), ("old", 1.2), ("man", 1.4), ("walked", 1.6), ("to", 1.9), ("the", 2.0)]
+    wave = np.concatenate([np.zeros(SR, np.float32), spoken])
+    rate = sentence_rate(wave, SR, text, lambda w: times)
+    end = (len(wave) - np.flatnonzero(np.abs(wave[::-1]) > 0.01)[0]) / SR  # roughly where speech ends
+    assert rate == pytest.approx(7 / (end - 1.0), rel=0.1)  # 7 words from "The" on; "Hmm." is left out
+    assert sentence_rate(wave, SR, text, lambda w: [("Banana", 0.5)]) is not None  # a substitution still counts
+    assert sentence_rate(wave, SR, text, lambda w: []) is None  # nothing heard: unmeasured
+
+
 def test_missing_or_silent_renderings_are_counted_unmeasured(tmp_path):
-    def never() -> SoundIdentifier:
-        raise AssertionError("no non-verbal rendered: nothing to identify")
+    def never():
+        raise AssertionError("nothing measurable: no identifier or word timing needed")
 
     marked = [it for it in markup_items(items(1), 1) if it.id.endswith(("neutral", "sad"))]
     write(tmp_path, marked[1].id, np.zeros(SR, np.float32))  # neutral missing, [sad] silent
-    e = markup_effects(marked, tmp_path, never)["tags"]["[sad]"]
+    e = markup_effects(marked, tmp_path, never, never)["tags"]["[sad]"]
     assert e["n"] == 1 and e["unmeasured"] == 1 and e["duration_ratio"] is None
