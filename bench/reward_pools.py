@@ -3,7 +3,8 @@ one run on the embedded corpus: unbatched (batch 1, one actor) vs batched (one a
 GRPO driver's submission pattern (one group per call, each call from its own thread) on 1, 2 and 4 actors,
 with the chunks each actor served (least-loaded dispatch must spread them over all actors).
 
-    python bench/reward_pools.py --manifest data/corpus/manifest.jsonl [--n 16] [--out runs/bench/rewards.json]
+    python bench/reward_pools.py --manifest data/corpus/manifest.jsonl [--n 16] [--kinds asr asr+intel ...]
+        [--out runs/bench/rewards.json]
 Model loading is excluded (actors are warmed up first); the same samples go through every setting.
 """
 
@@ -28,6 +29,7 @@ PATTERN_ACTORS = (1, 2, 4)  # the GRPO pattern's pool sizes (0.5 CPU each: 4 act
 # row label -> (scorer kind, measurement, kwargs over the defaults); "dnsmos-rl" is the GRPO reward's setting
 KINDS = {
     "asr": ("asr", "error_rate", {}),
+    "asr+intel": ("asr", "error_rate", {"likelihood": True}),  # also the intelligibility reward's measurement
     "speaker": ("speaker", "sim", {}),
     "dnsmos": ("dnsmos", "dnsmos", {}),
     "dnsmos-rl": ("dnsmos", "dnsmos", {"windows_per_clip": 1, "p808": False}),
@@ -84,14 +86,16 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--group", type=int, default=4, help="samples per call in the GRPO pattern (a group)")
     p.add_argument("--out", default="runs/bench/rewards.json")
+    p.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS), help="rows to measure")
     args = p.parse_args()
+    kinds = {k: KINDS[k] for k in args.kinds}
 
     init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     samples = load_samples(Path(args.manifest), args.n)
     audio_s = sum(len(s.wave) / s.sr for s in samples) * args.repeats
     specs = pool_specs(RewardsConfig())
     results: dict[str, dict[str, float]] = {}
-    for label, (kind, measurement, overrides) in KINDS.items():
+    for label, (kind, measurement, overrides) in kinds.items():
         kwargs = specs[measurement][1] | overrides
         results[label] = {}
         for name, (actors, batch) in SETTINGS.items():
@@ -106,13 +110,13 @@ def main() -> None:
         print(f"{label:9s} {cells}  x{r['batched'] / r['unbatched']:9.2f}  x{r['2 actors'] / r['batched']:8.2f}")
     slowest = min(results, key=lambda k: results[k]["2 actors"])
     others = [results[k]["2 actors"] for k in results if k != slowest]
-    ratio = min(others) / results[slowest]["2 actors"]
+    ratio = min(others) / results[slowest]["2 actors"] if others else 1.0
     print(f"slowest stage: {slowest} ({ratio:.1f}x slower than the next)")
     pattern_s = sum(len(s.wave) / s.sr for s in samples)
     pattern: dict[str, dict] = {}
     print(f"\nGRPO pattern: {len(samples)} samples in groups of {args.group}, one call per group, all in flight")
     print(f"{'reward':9s} {'actors':>6s} {'audio-s/s':>10s} {'vs 1 actor':>10s}  chunks per actor")
-    for label, (kind, measurement, overrides) in KINDS.items():
+    for label, (kind, measurement, overrides) in kinds.items():
         kwargs = specs[measurement][1] | overrides
         pattern[label] = {}
         for actors in PATTERN_ACTORS:

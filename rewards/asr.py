@@ -152,52 +152,75 @@ class FasterWhisperASR:
     def transcribe_batch(self, waves: list[np.ndarray], language: str = "en") -> list[str]:
         """One encoder pass and one greedy decode for a batch of clips of up to 30 s (longer clips go through
         `transcribe`): the batching that makes a reward actor faster than a loop."""
-        from faster_whisper.audio import pad_or_trim
-        from faster_whisper.tokenizer import Tokenizer
-
         _check_language(self.english_only, language)
         short = [i for i, w in enumerate(waves) if len(w) <= WINDOW]
         out = [""] * len(waves)
         for i in set(range(len(waves))) - set(short):
             out[i] = self.transcribe(waves[i], language)
-        if not short:
-            return out
+        if short:
+            clips = [waves[i] for i in short]
+            for i, text in zip(short, self._decode(self._encode(clips), clips, language)):
+                out[i] = text
+        return out
+
+    def likelihood_batch(self, waves: list[np.ndarray], texts: list[str], language: str = "en") -> list[float]:
+        """How surely Whisper hears each clip's target text: the mean over its words of the probability of the
+        word's tokens, teacher-forced on the text (faster-whisper's word alignment; one encoder pass for the
+        batch). A graded intelligibility score in [0, 1], where WER gives a coarse count: two clips with the same
+        errors still rank by how close they came. Clips over 30 s are cut to their first 30 s."""
+        _check_language(self.english_only, language)
+        return self._likelihoods(self._encode(waves), waves, texts, language)
+
+    def transcribe_and_likelihood(
+        self, waves: list[np.ndarray], texts: list[str], language: str = "en"
+    ) -> tuple[list[str], list[float]]:
+        """`transcribe_batch` and `likelihood_batch` from one shared encoder pass (the intelligibility reward
+        in the ASR pool costs only its alignment); a batch with a clip over 30 s takes the two separately."""
+        if any(len(w) > WINDOW for w in waves):
+            return self.transcribe_batch(waves, language), self.likelihood_batch(waves, texts, language)
+        _check_language(self.english_only, language)
+        encoded = self._encode(waves)
+        return self._decode(encoded, waves, language), self._likelihoods(encoded, waves, texts, language)
+
+    def _encode(self, waves: list[np.ndarray]) -> Any:
+        """The encoder's output for a batch of clips (each cut or padded to one 30 s window)."""
+        from faster_whisper.audio import pad_or_trim
+
         m = self._model
-        feats = np.stack([pad_or_trim(m.feature_extractor(np.asarray(waves[i], np.float32))) for i in short])
-        tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe", language=language)
+        return m.encode(np.stack([pad_or_trim(m.feature_extractor(np.asarray(w, np.float32)[:WINDOW])) for w in waves]))
+
+    def _tokenizer(self, language: str) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        m = self._model
+        return Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe", language=language)
+
+    def _decode(self, encoded: Any, waves: list[np.ndarray], language: str) -> list[str]:
+        """Greedy transcripts of encoded clips of up to 30 s, each capped by its own length (`token_cap`)."""
+        m, tokenizer = self._model, self._tokenizer(language)
         prompt = m.get_prompt(tokenizer, previous_tokens=[], without_timestamps=True)
-        caps = [token_cap(len(waves[i])) for i in short]
+        caps = [token_cap(len(w)) for w in waves]
         results = m.model.generate(
-            m.encode(feats),
-            [list(prompt) for _ in short],
+            encoded,
+            [list(prompt) for _ in waves],
             beam_size=self.beam_size,
             max_length=min(m.max_length, len(prompt) + max(caps)),
             suppress_blank=True,
             suppress_tokens=[-1],
         )
-        for i, cap, res in zip(short, caps, results):
-            # a greedy decode's prefix is what a shorter max_length would have produced: cap each clip on its own
-            out[i] = tokenizer.decode([t for t in res.sequences_ids[0][:cap] if t < tokenizer.eot]).strip()
-        return out
+        # a greedy decode's prefix is what a shorter max_length would have produced: cap each clip on its own
+        return [
+            tokenizer.decode([t for t in res.sequences_ids[0][:cap] if t < tokenizer.eot]).strip()
+            for cap, res in zip(caps, results)
+        ]
 
-    def likelihood_batch(self, waves: list[np.ndarray], texts: list[str], language: str = "en") -> list[float]:
-        """How surely Whisper hears each clip's target text: the mean over its words of the probability of the
-        word's tokens, teacher-forced on the text (faster-whisper's word alignment; one encoder pass for the batch,
-        separate from `transcribe_batch`'s). A graded intelligibility score in [0, 1], where WER gives a coarse
-        count: two clips with the same errors still rank by how close they came. Clips over 30 s are cut to their
-        first 30 s."""
-        from faster_whisper.audio import pad_or_trim
-        from faster_whisper.tokenizer import Tokenizer
-
-        _check_language(self.english_only, language)
-        m = self._model
-        tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe", language=language)
+    def _likelihoods(self, encoded: Any, waves: list[np.ndarray], texts: list[str], language: str) -> list[float]:
         if any(not t.strip() for t in texts):
             raise ValueError("likelihood_batch: a target text is empty")
+        m, tokenizer = self._model, self._tokenizer(language)
         tokens = [tokenizer.encode(" " + t.strip()) for t in texts]
-        feats = np.stack([pad_or_trim(m.feature_extractor(np.asarray(w, np.float32)[:WINDOW])) for w in waves])
         frames = [min(len(w), WINDOW) // m.feature_extractor.hop_length for w in waves]
-        results = m.model.align(m.encode(feats), tokenizer.sot_sequence, tokens, frames)
+        results = m.model.align(encoded, tokenizer.sot_sequence, tokens, frames)
         out = []
         for tok, res in zip(tokens, results):
             _, word_tokens = tokenizer.split_to_word_tokens(tok + [tokenizer.eot])

@@ -84,7 +84,9 @@ class AsrScorer(Scorer):
         self.cer_languages = frozenset(cer_languages) if cer_languages is not None else CER_LANGUAGES
         self.likelihood = likelihood
         lacking = [
-            type(a).__name__ for a in (self.default, *self.routed.values()) if not hasattr(a, "likelihood_batch")
+            type(a).__name__
+            for a in (self.default, *self.routed.values())
+            if not hasattr(a, "transcribe_and_likelihood")
         ]
         if likelihood and lacking:
             raise ValueError(f"the intelligibility reward needs an ASR that scores a given text; {lacking} cannot")
@@ -118,12 +120,10 @@ class AsrScorer(Scorer):
             try:
                 waves = [resample(check_wave(samples[i].wave), samples[i].sr, SR) for i in idx]
                 asr = self.asr(language)
-                texts = asr.transcribe_batch(waves, language)
-                likely = (
-                    asr.likelihood_batch(waves, [samples[i].text for i in idx], language)
-                    if self.likelihood
-                    else [None] * len(idx)
-                )
+                if self.likelihood:  # one encoder pass for both
+                    texts, likely = asr.transcribe_and_likelihood(waves, [samples[i].text for i in idx], language)
+                else:
+                    texts, likely = asr.transcribe_batch(waves, language), [None] * len(idx)
                 for i, text, lk in zip(idx, texts, likely):
                     out[i] = self._guard(samples[i], lambda s, text=text, lk=lk: self._record(s, text, lk))
             except Exception:  # noqa: BLE001  isolate the bad sample

@@ -127,6 +127,9 @@ def test_likelihood_of_the_spoken_text_is_high_and_of_another_low(whisper):
     assert right > 0.5 > 0.1 > max(wrong, noisy) and wrong < partly < right
     with pytest.raises(ValueError, match="empty"):
         whisper.likelihood_batch([wave], [" "])
+    # the ASR pool's path: transcripts and likelihoods from one encoder pass, the same as the two apart
+    texts, likely = whisper.transcribe_and_likelihood([wave, noise], [text, text])
+    assert texts == whisper.transcribe_batch([wave, noise]) and likely == pytest.approx([right, noisy], abs=1e-4)
 
 
 @needs_espeak
