@@ -11,6 +11,8 @@ from rewards.router import RewardsConfig
 from tts.codec.decoders import DecoderConfig
 from tts.rollout import RolloutConfig
 
+SIM_AGAINST = ("prompt", "ground_truth")
+
 
 @dataclass
 class SynthesisConfig:
@@ -59,6 +61,10 @@ class EvalConfig:
     # how a transcript is scored against its text (evals.protocols): "ours" (Whisper's English normaliser, CER for
     # CER languages) or "seed-tts-eval" (its exact text processing and per-utterance figures, for published tables)
     protocol: str = "ours"
+    # what SIM compares each rendering with: "prompt" (seed-tts-eval: the prompt recording, which instant cloning
+    # copied) or "ground_truth" (the item's own recording of its text, which no system heard: one yardstick for
+    # instant cloning, a LoRA voice and the model's own voice)
+    sim_against: str = "prompt"
     plots: bool = True
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     rewards: RewardsConfig = field(default_factory=RewardsConfig)
@@ -69,6 +75,8 @@ class EvalConfig:
             raise ValueError("chunk must be >= 1 and limit >= 0")
         check_protocol(self.protocol)
         check_bounds(self.buckets)
+        if self.sim_against not in SIM_AGAINST:
+            raise ValueError(f"sim_against must be one of {SIM_AGAINST}; got {self.sim_against!r}")
 
 
 @dataclass

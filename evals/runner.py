@@ -38,10 +38,12 @@ def source_of(cfg: EvalConfig) -> dict:
             "give exactly one of --wav-dir (score existing wavs), --checkpoint (synthesize first) and "
             "--ground-truth (score the sets' own gt_wav audio)"
         )
+    # SIM against another recording gives other figures: a run's OUT holds one choice (older runs: the prompt)
+    sim = {} if cfg.sim_against == "prompt" else {"sim_against": cfg.sim_against}
     if cfg.wav_dir:
-        return {"wav_dir": str(Path(cfg.wav_dir).resolve())}
+        return {"wav_dir": str(Path(cfg.wav_dir).resolve())} | sim
     if cfg.ground_truth:
-        return {"ground_truth": [str(Path(m).resolve()) for m in cfg.meta]}
+        return {"ground_truth": [str(Path(m).resolve()) for m in cfg.meta]} | sim
     s = cfg.synthesis
     return {
         "checkpoint": str(Path(cfg.checkpoint).resolve()),
@@ -50,7 +52,7 @@ def source_of(cfg: EvalConfig) -> dict:
         "seed": s.seed,
         "backend": s.rollout.backend,
         "max_new_tokens": s.rollout.max_new_tokens,
-    }
+    } | sim
 
 
 def claim(out: Path, source: dict) -> None:
@@ -76,10 +78,17 @@ class _Prompts:
         return self.cache[path]
 
 
-def load_sample(item: EvalItem, path: Path | None, decode: str, synthesis: dict | None, prompt: _Prompts) -> Sample:
-    """The Sample to score (`path` None: the item's ground truth); why the audio cannot be used travels as
-    meta["error"]."""
-    ref_wave, ref_sr = prompt(item.prompt_wav)
+def load_sample(
+    item: EvalItem,
+    path: Path | None,
+    decode: str,
+    synthesis: dict | None,
+    prompt: _Prompts,
+    sim_against: str = "prompt",
+) -> Sample:
+    """The Sample to score (`path` None: the item's ground truth); its reference for SIM is the prompt recording or
+    (`sim_against="ground_truth"`) the item's gt_wav. Why the audio cannot be used travels as meta["error"]."""
+    ref_wave, ref_sr = prompt(item.gt_wav if sim_against == "ground_truth" else item.prompt_wav)
     sample = Sample(
         wave=None,
         sr=16000,
@@ -199,7 +208,9 @@ def score(items: list[EvalItem], wav_dirs: dict[str, Path | None], router, out: 
     for start in range(0, len(todo), cfg.chunk):
         chunk = todo[start : start + cfg.chunk]
         samples = [
-            load_sample(it, wav_dirs[d] and wav_dirs[d] / f"{it.id}.wav", d, synthesis.get(it.id), prompt)
+            load_sample(
+                it, wav_dirs[d] and wav_dirs[d] / f"{it.id}.wav", d, synthesis.get(it.id), prompt, cfg.sim_against
+            )
             for it, d in chunk
         ]
         records = router.score(samples)
@@ -218,6 +229,11 @@ def run_eval(cfg: EvalConfig, router_factory=None) -> dict:
 
     source = source_of(cfg)
     items = load_items(cfg.meta, cfg.language, cfg.limit)
+    if cfg.sim_against == "ground_truth" and (lacking := [it.id for it in items if not it.gt_wav]):
+        raise ValueError(
+            f"sim_against=ground_truth: {len(lacking)} item(s) have no ground-truth recording to compare with "
+            f"(e.g. {lacking[0]}); use sim_against=prompt"
+        )
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     claim(out, source)

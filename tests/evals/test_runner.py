@@ -190,6 +190,31 @@ def test_ground_truth_source_scores_each_items_gt_wav(bench, tmp_path):
     assert "ground truth" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_sim_against_ground_truth_compares_with_each_items_own_recording(bench, tmp_path):
+    """Instant cloning copies its prompt, so SIM against the prompt favours it; against the item's own held-out
+    recording every voice (instant, LoRA, the model's own) meets the same yardstick."""
+    items = bench["items"][:1]
+    items[0].gt_wav = str(bench["root"] / "gt.wav")
+    sf.write(items[0].gt_wav, tone(3.0), SR)  # the prompt is 1 s, the ground truth 3 s
+    meta = write_meta_lst(bench["root"] / "gt.lst", items)
+    refs = []
+
+    class Recording(FakeRouter):
+        def score(self, samples):
+            refs.extend(len(s.ref_wave) / s.ref_sr for s in samples)
+            return super().score(samples)
+
+    wavs = str(bench["wavs"])
+    run_eval(cfg_for(tmp_path, meta=[str(meta)], wav_dir=wavs, sim_against="ground_truth"), Recording)
+    assert refs == [pytest.approx(3.0)]
+    with pytest.raises(ValueError, match="holds results of another run"):  # one OUT, one yardstick
+        run_eval(cfg_for(tmp_path, meta=[str(meta)], wav_dir=wavs), Recording)
+    with pytest.raises(ValueError, match=r"4 item\(s\) have no ground-truth recording"):
+        run_eval(cfg_for(tmp_path, meta=[str(bench["meta"])], wav_dir=wavs, sim_against="ground_truth"), FakeRouter)
+    with pytest.raises(ValueError, match="sim_against must be one of"):
+        cfg_for(tmp_path, sim_against="reference")
+
+
 def test_seed_tts_eval_protocol_scores_the_transcript_its_way(bench, tmp_path):
     """Target "The cat sat on the mat." vs transcript "the cat sat on mat": ours (Whisper's normaliser) and
     seed-tts-eval's processing both find one deletion in six words here; the protocol's rows carry its error kinds
