@@ -8,9 +8,11 @@ embedding (and of a tied lm_head) instead of the whole vocabulary that `modules_
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import PreTrainedModel
 
@@ -55,6 +57,25 @@ def lora_config(settings: LoraSettings, layout: TokenLayout | None = None) -> Lo
 def add_lora(model: PreTrainedModel, settings: LoraSettings, layout: TokenLayout | None = None) -> PeftModel:
     """Wrap `model` (modified in place) with fresh adapters; only adapter (and tag-row) parameters train."""
     return get_peft_model(model, lora_config(settings, layout))
+
+
+def merged_parameters(model: PeftModel) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) of every parameter of the merged model, named as in the base model (what a rollout engine
+    loads): each adapted weight plus its adapter's delta, computed apart, so the trained weights are not touched
+    (merge/unmerge in place would let the frozen base drift by rounding at every weight sync)."""
+    from peft.tuners.lora import LoraLayer
+
+    base = model.get_base_model()
+    adapted = {name: m for name, m in base.named_modules() if isinstance(m, LoraLayer)}
+    for name, p in base.named_parameters():
+        if ".lora_" in name:
+            continue
+        owner = name.rpartition(".base_layer.")[0]
+        if owner in adapted and name.endswith(".base_layer.weight"):
+            layer = adapted[owner]
+            yield name.replace(".base_layer.", "."), p.detach() + layer.get_delta_weight(layer.active_adapters[0])
+        else:
+            yield name.replace(".base_layer.", "."), p.detach()
 
 
 def merge(model: PeftModel) -> PreTrainedModel:

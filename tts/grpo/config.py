@@ -10,7 +10,8 @@ from rewards.router import RewardsConfig
 from tts.base.actors import check_strategy
 from tts.codec.decoders import DecoderConfig
 from tts.grpo.math import GRPOLossConfig
-from tts.grpo.weight_transfer import resolve_weight_sync
+from tts.grpo.weight_transfer import GPU_SYNCS, resolve_weight_sync
+from tts.lora import LoraSettings
 from tts.rollout import RolloutConfig
 from tts.speechlm import EMBEDDED_SPEECHLM
 
@@ -56,6 +57,24 @@ class LearnerConfig:
     word_credit: float = 0.0
     loss: GRPOLossConfig = field(default_factory=GRPOLossConfig)
     threads: int = 1
+    # LoRA adapters instead of full fine-tuning: each update confined to a few directions (an episode carries
+    # few bits; Adam's normalised steps on every weight of a small model mostly add drift). Weight sync and
+    # checkpoints carry the merged model (checkpoints also the adapter). Dropout must be 0: the learner's
+    # log-probs must equal the rollout engine's
+    lora: LoraSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.lora is None:
+            return
+        if self.lora.dropout:
+            raise ValueError(
+                f"learner.lora.dropout must be 0 in GRPO (got {self.lora.dropout}): with dropout the learner's "
+                "log-probs differ from the rollout's and every importance ratio is noise"
+            )
+        if self.lora.train_embeddings:
+            raise ValueError("learner.lora.train_embeddings is for markup SFT; GRPO trains adapters only")
+        if self.zero_stage == 3:
+            raise ValueError("learner.lora with zero_stage 3 is not supported: adapters are small, use zero_stage 2")
 
 
 @dataclass
@@ -99,6 +118,11 @@ class GRPOConfig:
         )
         if self.steps < 1 or self.prompts_per_step < 1 or self.checkpoint_interval < 1:
             raise ValueError("steps, prompts_per_step and checkpoint_interval must be >= 1")
+        if self.learner.lora is not None and self.rollout.weight_sync in GPU_SYNCS:
+            raise ValueError(
+                f"learner.lora with rollout.weight_sync={self.rollout.weight_sync!r} is not supported yet (the GPU "
+                "transfer sends the learner's own parameters, not the merged ones): use weight_sync=object_store"
+            )
         batch = self.prompts_per_step * self.rollout.group_size
         if self.learner.mini_batches < 1 or batch % (self.learner.ranks * self.learner.mini_batches):
             raise ValueError(

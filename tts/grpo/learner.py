@@ -33,6 +33,7 @@ from tts.base.distributed import (
 from tts.base.weights import FlatWeights
 from tts.grpo.config import LearnerConfig
 from tts.grpo.math import grpo_loss, token_entropy, token_logprobs
+from tts.lora import add_lora, merged_parameters, save_merged
 from tts.speechlm import load_speechlm
 
 
@@ -121,6 +122,8 @@ class LearnerRank:
                 self.ref.to(torch.bfloat16)
             if cuda:
                 self.ref.cuda()
+        if cfg.lora is not None:  # after the reference copy: the reference is the plain starting policy
+            model = add_lora(model, cfg.lora)
         if self.ref is not None and cfg.zero_stage == 3:  # sharded like the policy, not a full copy per rank
             self.ref = frozen_engine(self.ref, deepspeed_config(cfg.micro_batch_size, 1, 0.0, 3, self.bf16))
         config = deepspeed_config(cfg.micro_batch_size, grad_accum, cfg.grad_clip, cfg.zero_stage, self.bf16)
@@ -236,6 +239,9 @@ class LearnerRank:
     def weights(self, dtype: str = "float32") -> FlatWeights | None:
         """Every parameter in one CPU buffer on rank 0 (None on the others). Call it on every rank: under ZeRO-3
         each parameter is gathered from all of them, one at a time."""
+        if self.cfg.lora is not None:  # the merged model, as the engines load it (ZeRO-3 is refused with LoRA)
+            params = list(merged_parameters(self.engine.module))
+            return FlatWeights.pack({n: tuple(t.shape) for n, t in params}, params, getattr(torch, dtype))
         return gather_weights(self.engine, self.rank, getattr(torch, dtype))
 
     def gpu(self) -> str:
@@ -269,7 +275,10 @@ class LearnerRank:
 
     def save(self, directory: str, state: dict) -> None:
         """Collective: every rank writes its part (weights in HF format on rank 0, its ZeRO shard, its RNG)."""
-        checkpoint.save(Path(directory), self.engine, self.tokenizer, self.layout, state, self.rank, with_state=False)
+        export = save_merged if self.cfg.lora is not None else None  # merged model, plus the adapter
+        checkpoint.save(
+            Path(directory), self.engine, self.tokenizer, self.layout, state, self.rank, with_state=False, export=export
+        )
 
 
 def distributed_step(learners: list, trajs: list[Trajectory], aggregation: str) -> dict[str, float]:

@@ -19,6 +19,7 @@ from tts.base.cluster import free_port
 from tts.grpo.config import LearnerConfig
 from tts.grpo.learner import LearnerRank, NonFiniteError, Trajectory, collate, distributed_step, grpo_update
 from tts.grpo.math import GRPOLossConfig
+from tts.lora import LoraSettings
 from tts.rollout import RolloutConfig, RolloutWorker
 from tts.speechlm import load_speechlm
 
@@ -186,6 +187,33 @@ def test_save_writes_a_loadable_hf_checkpoint_of_the_weights(learner, policy_dir
     # the ranks' parts are not a checkpoint yet: the driver writes train_state.json once every rank returned
     assert not (tmp_path / "ckpt" / checkpoint.STATE).exists() and checkpoint.latest(tmp_path / "ckpt") is None
     assert (tmp_path / "ckpt" / checkpoint.DEEPSPEED).is_dir() and (tmp_path / "ckpt" / "rng" / "rank_0.pt").is_file()
+
+
+def test_a_lora_learner_trains_adapters_only_and_syncs_and_saves_the_merged_model(policy_dir, tmp_path):
+    """learner.lora: the base stays frozen, the engines get base + adapter delta under the base model's names, and
+    a plain model loaded with those weights computes the learner's own log-probs (what the rollout engine does)."""
+    cfg = LearnerConfig(lr=1e-2, micro_batch_size=2, loss=GRPOLossConfig(beta=0.04), lora=LoraSettings(dropout=0.0))
+    rank = LearnerRank(str(policy_dir), cfg, 0, 1, ("127.0.0.1", free_port()), grad_accum=2, seed=0)
+    start, _, _ = load_speechlm(policy_dir)
+    plain = dict(start.named_parameters())
+    base = {n: p.detach().clone() for n, p in rank.engine.module.named_parameters() if "lora_" not in n}
+    seqs = trajectories(rank, [1.0, -1.0, 0.5, -0.5])
+    m = rank.train_step(seqs, float(sum(len(s.completion) for s in seqs)))
+    assert m["grad_norm"] > 0 and abs(m["ratio_mean"] - 1.0) < 1e-5  # no dropout: on-policy ratio is 1
+    assert all(torch.equal(p, base[n]) for n, p in rank.engine.module.named_parameters() if "lora_" not in n)
+    merged = rank.weights().state_dict()
+    assert set(merged) == set(plain)
+    assert max_change(start.state_dict(), merged) > 1e-4  # the adapters moved the merged model
+    start.load_state_dict(merged, strict=False)
+    s = seqs[0]
+    ids = torch.tensor([s.prompt + s.completion])
+    with torch.no_grad():
+        logits = start(input_ids=ids).logits
+    from_merged = torch.log_softmax(logits[0, :-1].float(), -1).gather(-1, ids[0, 1:, None])[:, 0].tolist()
+    assert from_merged == pytest.approx(rank.sequence_logprobs(s.prompt + s.completion), abs=1e-4)
+    rank.save(str(tmp_path / "ckpt"), {"step": 1, "job": "grpo"})
+    saved, _, _ = load_speechlm(tmp_path / "ckpt")
+    assert max_change(saved.state_dict(), merged) < 1e-6 and (tmp_path / "ckpt" / "adapter").is_dir()
 
 
 class ActorView:
