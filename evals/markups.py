@@ -112,7 +112,10 @@ def _words(text: str) -> list[str]:
 def sentence_rate(wave: np.ndarray, sr: int, text: str, word_times: WordTimes) -> float | None:
     """Words per second of `text` as spoken in `wave`: from the first heard word that the alignment pairs with a
     word of the text (a hit or a substitution) to the end of speech, over the text's words from that one on.
-    Sound before the sentence (a style tag's own audio) is left out. None where no word of the text is heard."""
+    Sound before the sentence (a style tag's own audio) is left out, and so are the tags of the text: a tag's sound
+    heard as a word must not pass for the sentence's first one. None where no word of the text is heard."""
+    for tag in MARKUP_TAGS:
+        text = text.replace(tag, " ")
     target = _words(text)
     heard = [(w, t) for word, t in word_times(resample(wave, sr, ASR_SR)) for w in _words(word)]
     if not target or not heard:

@@ -146,6 +146,9 @@ def test_sentence_rate_counts_from_the_first_word_of_the_text_heard():
     assert rate == pytest.approx(7 / (end - 1.0), rel=0.1)  # 7 words from "The" on; "Hmm." is left out
     assert sentence_rate(wave, SR, text, lambda w: [("Banana", 0.5)]) is not None  # a substitution still counts
     assert sentence_rate(wave, SR, text, lambda w: []) is None  # nothing heard: unmeasured
+    # the tag's sound heard as a word before the sentence is not its start: the same rate as without the tag
+    tagged = [("Said.", 0.2), *times[1:]]
+    assert sentence_rate(wave, SR, f"[sad] {text}", lambda w: tagged) == pytest.approx(rate)
 
 
 def test_missing_or_silent_renderings_are_counted_unmeasured(tmp_path):
