@@ -17,7 +17,6 @@ go before the sentence they colour, non-verbals after it, as in the markup corpu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,13 +26,16 @@ import numpy as np
 
 from evals.continuation import speech_span as speech_bounds
 from evals.meta import EvalItem, spread
+from rewards.asr import SAMPLE_RATE as ASR_SR
 from tts.base.audio import AudioError, load_audio, resample
 from tts.base.layout import MARKUP_TAGS, NONVERBAL_TAGS, STYLE_TAGS
 from tts.base.stats import mean_ci
 from tts.codec import Codec
 from tts.corpus.style_metrics import prosody, sound_features, speech_span
 from tts.corpus.styles import Style, nonverbal, render
+from tts.corpus.timing import plain_word
 from tts.corpus.voices import MAX_EN_SPEAKERS, Speaker, speakers_for
+from tts.front_end import TAG
 
 SEP = "__"  # item id: <base id>__<tag name>, the neutral rendering <base id>__neutral
 NEUTRAL = "neutral"
@@ -42,7 +44,6 @@ IDENTIFIED_MIN = 0.5  # share of prompts whose added sound must be the named one
 TAIL_S = (0.3, 1.5)  # the added sound: the rendering's last `extra_s` seconds, clipped to this range
 SPEECH = "speech"  # what the identifier calls the end of a sentence
 SPEECH_TAIL_S = 0.6
-ASR_SR = 16000
 WordTimes = Callable[[np.ndarray], list[tuple[str, float]]]  # 16 kHz audio -> (word, start s) of each word heard
 SPEECH_TEXTS = (
     "The old man walked to the market.",
@@ -106,7 +107,7 @@ def markup_items(items: list[EvalItem], n: int, tags: tuple[str, ...] = MARKUP_T
 
 
 def _words(text: str) -> list[str]:
-    return [w for w in (re.sub(r"[^\w']+", "", t.lower()) for t in text.split()) if w]
+    return [w for w in map(plain_word, text.split()) if w]
 
 
 def sentence_rate(wave: np.ndarray, sr: int, text: str, word_times: WordTimes) -> float | None:
@@ -114,9 +115,7 @@ def sentence_rate(wave: np.ndarray, sr: int, text: str, word_times: WordTimes) -
     word of the text (a hit or a substitution) to the end of speech, over the text's words from that one on.
     Sound before the sentence (a style tag's own audio) is left out, and so are the tags of the text: a tag's sound
     heard as a word must not pass for the sentence's first one. None where no word of the text is heard."""
-    for tag in MARKUP_TAGS:
-        text = text.replace(tag, " ")
-    target = _words(text)
+    target = _words(TAG.sub(" ", text))
     heard = [(w, t) for word, t in word_times(resample(wave, sr, ASR_SR)) for w in _words(word)]
     if not target or not heard:
         return None

@@ -60,6 +60,11 @@ def _basic_normaliser():
     return BasicTextNormalizer()
 
 
+def _check_texts(texts: list[str]) -> None:
+    if any(not t.strip() for t in texts):
+        raise ValueError("likelihood_batch: a target text is empty")
+
+
 def _check_language(english_only: bool, language: str) -> None:
     if english_only and language != "en":
         raise ValueError(f"this Whisper model is English-only; cannot transcribe language {language!r}")
@@ -169,6 +174,7 @@ class FasterWhisperASR:
         batch). A graded intelligibility score in [0, 1], where WER gives a coarse count: two clips with the same
         errors still rank by how close they came. Clips over 30 s are cut to their first 30 s."""
         _check_language(self.english_only, language)
+        _check_texts(texts)
         return self._likelihoods(self._encode(waves), waves, texts, language)
 
     def transcribe_and_likelihood(
@@ -179,6 +185,7 @@ class FasterWhisperASR:
         if any(len(w) > WINDOW for w in waves):
             return self.transcribe_batch(waves, language), self.likelihood_batch(waves, texts, language)
         _check_language(self.english_only, language)
+        _check_texts(texts)  # before any encoder work
         encoded = self._encode(waves)
         return self._decode(encoded, waves, language), self._likelihoods(encoded, waves, texts, language)
 
@@ -215,8 +222,6 @@ class FasterWhisperASR:
         ]
 
     def _likelihoods(self, encoded: Any, waves: list[np.ndarray], texts: list[str], language: str) -> list[float]:
-        if any(not t.strip() for t in texts):
-            raise ValueError("likelihood_batch: a target text is empty")
         m, tokenizer = self._model, self._tokenizer(language)
         tokens = [tokenizer.encode(" " + t.strip()) for t in texts]
         frames = [min(len(w), WINDOW) // m.feature_extractor.hop_length for w in waves]

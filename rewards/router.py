@@ -68,7 +68,7 @@ class RewardsConfig:
     max_failed_share: float = 0.5
 
 
-# measurements a pool makes alongside its own: the ASR pool's actors load Whisper once for transcripts and likelihoods
+# measurements a pool makes alongside its own: the ASR pool's transcripts and likelihoods share one encoder pass
 ALSO_MEASURED_BY = {"asr_likelihood": "error_rate"}
 
 

@@ -79,8 +79,9 @@ def merged_parameters(model: PeftModel) -> Iterator[tuple[str, torch.Tensor]]:
 
 
 def merge(model: PeftModel) -> PreTrainedModel:
-    """Fold the adapters into the base weights in place and return the base model, e.g. to sync weights to a
-    rollout engine; `unmerge` undoes it. For a plain checkpoint without LoRA modules use `merge_and_unload()`."""
+    """Fold the adapters into the base weights in place and return the base model; `unmerge` undoes it (weight
+    sync uses `merged_parameters`, which leaves the weights alone). For a plain checkpoint without LoRA modules
+    use `merge_and_unload()`."""
     model.merge_adapter()
     return model.get_base_model()
 

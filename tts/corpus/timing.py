@@ -148,7 +148,8 @@ class WordTimer(Protocol):
     def word_times(self, wave: np.ndarray, language: str = "en") -> list[tuple[str, float]]: ...
 
 
-def _plain(word: str) -> str:
+def plain_word(word: str) -> str:
+    """A word as spoken-word matching compares it: lower case, punctuation but apostrophes removed."""
     return re.sub(r"[^\w']", "", word.lower())
 
 
@@ -160,8 +161,8 @@ def asr_events(text: str, heard: Sequence[tuple[str, float]], ipa: Sequence[str]
     words = text.split()
     if len(ipa) != len(words):
         raise ValueError(f"{len(ipa)} IPA words for the {len(words)} words of {text!r}")
-    said = [_plain(w) for w in words]
-    start = _matched_times(said, [_plain(w) for w, _ in heard], [t for _, t in heard])
+    said = [plain_word(w) for w in words]
+    start = _matched_times(said, [plain_word(w) for w, _ in heard], [t for _, t in heard])
     if start is None:
         return None
     times = np.maximum.accumulate(np.asarray(start, dtype=float))
@@ -188,7 +189,7 @@ def add_timings(
         words = row.text.split()
         # a lone dash has nothing to say (and no IPA), nor has a markup tag: the word-synchronous layout times a tag
         # with the word after it (`word_starts`: unmatched characters take the next matched time)
-        says = [bool(_plain(w)) and not TAG.search(w) for w in words]
+        says = [bool(plain_word(w)) and not TAG.search(w) for w in words]
         spoken = [w for w, s in zip(words, says) if s]
         read = iter(FrontEnd("phonemes", language).apply_batch(spoken) if spoken else [])
         ipa = [next(read) if s else "" for s in says]
