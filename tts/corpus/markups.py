@@ -25,13 +25,14 @@ from tqdm import tqdm
 
 from tts.base.languages import LANGUAGES
 from tts.base.layout import NONVERBAL_TAGS, STYLE_TAGS
-from tts.base.manifest import SPLITS, Utterance, write_manifest
-from tts.corpus.generate import CorpusConfig, plan, render_utterance, speak
-from tts.corpus.styles import STYLES, VOCAL_SOUNDS, nonverbal, render, trim
+from tts.base.manifest import SPLITS, Utterance, read_manifest, write_manifest
+from tts.corpus.generate import CorpusConfig, plan, render_utterance
+from tts.corpus.styles import STYLES, VOCAL_SOUNDS, nonverbal, render_timed, trim_bounds
 from tts.corpus.voices import Speaker, speakers_for
 
 NONVERBAL_GAP = (0.1, 0.3)  # s of silence between a non-verbal sound and the speech next to it
 EDGE_SILENCE = 0.1  # s of silence at both ends of every sample (segments are trimmed before joining)
+RENDERER = "libespeak-ng, timed"  # how speech parts are rendered (in the wav names: a change renders anew)
 
 
 @dataclass
@@ -53,9 +54,10 @@ class MarkupCorpusConfig:
 
 @dataclass(frozen=True)
 class Part:
-    """A piece of a sample's audio: speech (`text` in style `tag`, '' = neutral), a non-verbal `tag`, or silence."""
+    """A piece of a sample's audio: speech (`text` in style `tag`, '' = neutral), a non-verbal `tag`, silence, or
+    where a style `tag` starts (no audio; its place in the text)."""
 
-    kind: str  # "speech" | "sound" | "silence"
+    kind: str  # "speech" | "sound" | "silence" | "style"
     text: str = ""
     tag: str = ""
     seconds: float = 0.0
@@ -137,6 +139,7 @@ def _compose(
             pieces.append(style)
             tags.append(style)
             parts.append(Part("silence", seconds=round(rng.uniform(cfg.min_gap, cfg.max_gap), 3)))
+            parts.append(Part("style", tag=style))
         cut = at[1] if at is not None and at[0] == i else None
         if cut is None:
             pieces += w
@@ -162,7 +165,9 @@ def _short_gap(rng: random.Random) -> float:
 def _digest(speaker: Speaker, parts: list[Part], sample_rate: int) -> str:
     """Names the wav after everything that shapes its audio, style settings included: a change re-renders it."""
     settings = {p.tag: repr(STYLES.get(p.tag) or VOCAL_SOUNDS.get(p.tag)) for p in parts if p.tag}
-    recipe = json.dumps([speaker.espeak_args(), [asdict(p) for p in parts], settings, sample_rate], sort_keys=True)
+    recipe = json.dumps(
+        [speaker.espeak_args(), [asdict(p) for p in parts], settings, sample_rate, RENDERER], sort_keys=True
+    )
     return hashlib.sha1(recipe.encode()).hexdigest()[:8]
 
 
@@ -213,23 +218,54 @@ def plan_markups(cfg: MarkupCorpusConfig) -> list[MarkupJob]:
     return jobs
 
 
-def render_parts(speaker: Speaker, parts: list[Part], sample_rate: int) -> np.ndarray:
-    """Concatenate the parts' audio: speech trimmed of espeak-ng's own pauses, so the planned gaps are the pauses."""
+def render_parts(speaker: Speaker, parts: list[Part], sample_rate: int) -> tuple[np.ndarray, list[list]]:
+    """Concatenate the parts' audio (speech trimmed of espeak-ng's own pauses, so the planned gaps are the pauses)
+    and time it as it is joined: [IPA, start s] for every phoneme of each speech part (rendered by libespeak-ng,
+    which reports them), and [tag, start s] for a style tag where its segment starts and for a non-verbal tag where
+    its sound starts. Word-synchronous training cuts the audio at these starts, so a tag's slot holds its own sound,
+    which neither a re-rendering of the whole text nor an ASR can place."""
     edge = np.zeros(round(EDGE_SILENCE * sample_rate), np.float32)
-    pieces = [edge]
+    pieces, events = [edge], []
+    joined = len(edge)  # samples so far
     for p in parts:
+        start = joined / sample_rate
         if p.kind == "silence":
-            pieces.append(np.zeros(round(p.seconds * sample_rate), np.float32))
+            piece = np.zeros(round(p.seconds * sample_rate), np.float32)
         elif p.kind == "sound":
-            pieces.append(nonverbal(speaker, p.tag, sample_rate))
+            piece = nonverbal(speaker, p.tag, sample_rate)
+            events.append([p.tag, round(start, 3)])
+        elif p.kind == "style":  # no audio: the style starts where the next part does
+            piece = np.zeros(0, np.float32)
+            events.append([p.tag, round(start, 3)])
         else:
-            wave = render(speaker, p.text, p.tag, sample_rate) if p.tag else speak(speaker, p.text, sample_rate)
-            pieces.append(trim(wave))
-    return np.concatenate([*pieces, edge])
+            wave, said = render_timed(speaker, p.text, p.tag, sample_rate)
+            first, last = trim_bounds(wave)
+            piece, lead = wave[first:last], first / sample_rate
+            end = start + len(piece) / sample_rate
+            events += [[ipa, round(min(max(start + t - lead, start), end), 3)] for ipa, t in said]
+        pieces.append(piece)
+        joined += len(piece)
+    return np.concatenate([*pieces, edge]), events
 
 
-def _render(job: MarkupJob, root: Path) -> Utterance | str:
-    return render_utterance(job.utt, root, lambda: render_parts(job.speaker, job.parts, job.utt.sample_rate))
+def _render(job: MarkupJob, root: Path, timed: dict[str, list]) -> Utterance | str:
+    """Render and time one sample; a failure comes back as a message naming it. A sample rendered before keeps its
+    file and the timing `timed` (the manifest's, by wav) holds for it: libespeak-ng's pauses vary a little from
+    one rendering to the next, so a timing must come from its file's own rendering. A file whose timing is lost
+    is rendered again."""
+    events = timed.get(job.utt.wav)
+    if events is None:
+        (root / job.utt.wav).unlink(missing_ok=True)
+
+    def synthesise() -> np.ndarray:
+        nonlocal events
+        wave, events = render_parts(job.speaker, job.parts, job.utt.sample_rate)
+        return wave
+
+    row = render_utterance(job.utt, root, synthesise)
+    if not isinstance(row, str):
+        row.phonemes = events
+    return row
 
 
 def build_markup_corpus(cfg: MarkupCorpusConfig) -> dict:
@@ -237,10 +273,12 @@ def build_markup_corpus(cfg: MarkupCorpusConfig) -> dict:
     root = Path(cfg.out_dir)
     jobs = plan_markups(cfg)
     rows, failures = [], []
+    manifest = root / "manifest.jsonl"
+    timed = {r.wav: r.phonemes for r in read_manifest(manifest, check_files=False)} if manifest.is_file() else {}
     with ThreadPoolExecutor(cfg.workers) as pool:
-        for res in tqdm(pool.map(lambda j: _render(j, root), jobs), total=len(jobs), desc="markup corpus"):
+        for res in tqdm(pool.map(lambda j: _render(j, root, timed), jobs), total=len(jobs), desc="markup corpus"):
             (failures if isinstance(res, str) else rows).append(res)
-    write_manifest(root / "manifest.jsonl", rows)
+    write_manifest(manifest, rows)
     per_split: dict[str, dict] = {}
     for r in rows:
         entry = per_split.setdefault(r.split, {"samples": 0, "paired": 0, "unpaired": 0, "nonverbal": 0, "hours": 0.0})

@@ -17,8 +17,10 @@ import librosa
 import numpy as np
 from scipy.signal import butter, sosfilt
 
+from tts.base.audio import resample
 from tts.base.layout import NONVERBAL_TAGS, STYLE_TAGS
-from tts.corpus.generate import speak
+from tts.corpus.generate import SynthesisError, speak
+from tts.corpus.timing import espeak_render
 from tts.corpus.voices import Speaker
 
 MIN_SPEED, MAX_SPEED = 80, 450  # espeak-ng's usable -s range (words per minute)
@@ -98,15 +100,38 @@ def tremolo(wave: np.ndarray, sr: int, hz: float, depth: float) -> np.ndarray:
     return (wave * (1 - depth * 0.5 * (1 - np.cos(2 * np.pi * hz * t)))).astype(np.float32)
 
 
+def _style(style: Style | str) -> Style:
+    if isinstance(style, Style):
+        return style
+    if style not in STYLES:
+        raise KeyError(f"unknown style {style!r}; expected one of {STYLE_TAGS}")
+    return STYLES[style]
+
+
 def render(speaker: Speaker, text: str, style: Style | str, sample_rate: int) -> np.ndarray:
     """`text` spoken by `speaker` in `style` (a `Style` or a tag such as '[sad]')."""
-    if isinstance(style, str):
-        if style not in STYLES:
-            raise KeyError(f"unknown style {style!r}; expected one of {STYLE_TAGS}")
-        style = STYLES[style]
+    style = _style(style)
     styled = styled_speaker(speaker, style)
     wave = speak(styled, ssml(text, styled.pitch_range), sample_rate)
     return tremolo(wave, sample_rate, style.tremolo_hz, style.tremolo_depth)
+
+
+def render_timed(
+    speaker: Speaker, text: str, style: Style | str, sample_rate: int
+) -> tuple[np.ndarray, list[tuple[str, float]]]:
+    """`text` as `render` says it (neutral for style ''), rendered by libespeak-ng in this process so that the
+    start of every phoneme in the returned audio is known: (audio, [(IPA, start s), ...])."""
+    style = _style(style) if style else Style()
+    styled = styled_speaker(speaker, style)
+    said = espeak_render(
+        styled.voice, styled.pitch, styled.speed, ssml(text, styled.pitch_range), styled.amplitude, True
+    )
+    if len(said.wave) < said.sample_rate // 10:
+        raise SynthesisError(f"{speaker.id}: libespeak-ng produced no usable audio for {text[:40]!r}")
+    wave = tremolo(
+        resample(said.wave, said.sample_rate, sample_rate), sample_rate, style.tremolo_hz, style.tremolo_depth
+    )
+    return wave, said.events
 
 
 # -- non-verbal vocalisations -----------------------------------------------------------------------------
@@ -163,6 +188,13 @@ def nonverbal(speaker: Speaker, tag: str, sample_rate: int) -> np.ndarray:
     return wave
 
 
+def trim_bounds(wave: np.ndarray) -> tuple[int, int]:
+    """[first, last) sample of `wave` without espeak-ng's leading and trailing silence."""
+    first, last = librosa.effects.trim(wave, top_db=TRIM_DB)[1]
+    return int(first), int(last)
+
+
 def trim(wave: np.ndarray) -> np.ndarray:
     """Cut espeak-ng's leading and trailing silence, so the gaps a builder inserts are the only pauses."""
-    return librosa.effects.trim(wave, top_db=TRIM_DB)[0]
+    first, last = trim_bounds(wave)
+    return wave[first:last]

@@ -18,6 +18,7 @@ import difflib
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -29,8 +30,8 @@ from tts.base.manifest import Utterance, read_manifest, write_manifest
 from tts.corpus.voices import find_speaker
 from tts.front_end import TAG, FrontEnd
 
-OUTPUT_SYNCHRONOUS, CHARS_UTF8, END_PAUSE, PHONEME_EVENTS_IPA = 2, 0x1, 0x1000, 0x1 | 0x2  # speak_lib.h
-RATE, PITCH = 1, 3
+OUTPUT_SYNCHRONOUS, CHARS_UTF8, SSML, END_PAUSE, PHONEME_EVENTS_IPA = 2, 0x1, 0x10, 0x1000, 0x1 | 0x2  # speak_lib.h
+RATE, VOLUME, PITCH = 1, 2, 3
 EVENT_END, EVENT_PHONEME = 0, 7
 MIN_MATCH = 0.7  # difflib ratio below which a front end's words and the spoken phonemes are too different
 
@@ -59,12 +60,13 @@ class _Espeak:
         if self.sample_rate <= 0:
             raise RuntimeError("libespeak-ng failed to initialise (run scripts/install.sh)")
         self.events: list[tuple[str, float]] = []
-        self.samples = 0
+        self.audio: list[np.ndarray] = []
         self.callback = _Callback(self._collect)  # kept referenced: the library calls it
         self.lib.espeak_SetSynthCallback(self.callback)
 
     def _collect(self, wav, n, events) -> int:
-        self.samples += max(n, 0)
+        if n > 0:
+            self.audio.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         i = 0
         while events[i].type != EVENT_END:
             if events[i].type == EVENT_PHONEME:
@@ -74,35 +76,58 @@ class _Espeak:
             i += 1
         return 0
 
-    def render(self, voice: str, pitch: int, speed: int, text: str) -> tuple[list[tuple[str, float]], float]:
+    def render(self, voice: str, pitch: int, speed: int, text: str, amplitude: int, ssml: bool) -> Rendering:
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise ValueError(f"espeak-ng has no voice {voice!r}")
         self.lib.espeak_SetParameter(RATE, speed, 0)
+        self.lib.espeak_SetParameter(VOLUME, amplitude, 0)
         self.lib.espeak_SetParameter(PITCH, pitch, 0)
-        self.events, self.samples = [], 0
+        self.events, self.audio = [], []
         data = text.encode()
-        self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, CHARS_UTF8 | END_PAUSE, None, None)
+        flags = CHARS_UTF8 | END_PAUSE | (SSML if ssml else 0)
+        self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, flags, None, None)
         self.lib.espeak_Synchronize()
-        return list(self.events), self.samples / self.sample_rate
+        wave = np.concatenate(self.audio).astype(np.float32) / 32768 if self.audio else np.zeros(0, np.float32)
+        return Rendering(list(self.events), wave, self.sample_rate)
+
+
+@dataclass
+class Rendering:
+    """What libespeak-ng said and when: [(IPA, start s), ...] of every phoneme, and the audio."""
+
+    events: list[tuple[str, float]]
+    wave: np.ndarray  # float32 mono
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.wave) / self.sample_rate
 
 
 _ENGINE: _Espeak | None = None
 
 
+def espeak_render(voice: str, pitch: int, speed: int, text: str, amplitude: int = 100, ssml: bool = False) -> Rendering:
+    """`text` rendered by libespeak-ng with these settings (the CLI's -v, -p, -s, -a, -m), with its phoneme
+    events. The library keeps a little state from one utterance to the next (pauses can differ by tens of ms from
+    the CLI's), so audio that must match its events exactly is this rendering's own."""
+    global _ENGINE
+    with _LOCK:
+        _ENGINE = _ENGINE or _Espeak()
+        return _ENGINE.render(voice, pitch, speed, text, amplitude, ssml)
+
+
 def phoneme_events(rows: Sequence[Utterance], tolerance: float = 0.1) -> list[list[tuple[str, float]] | None]:
     """[(IPA, start s), ...] of every phoneme each row's corpus voice speaks; None for a row whose voice is not a
     corpus voice or whose re-rendering is more than `tolerance` s longer or shorter than its audio."""
-    global _ENGINE
     out: list[list[tuple[str, float]] | None] = []
-    with _LOCK:
-        _ENGINE = _ENGINE or _Espeak()
-        for row in rows:
-            speaker = find_speaker(row.language, row.speaker)
-            if speaker is None:
-                out.append(None)
-                continue
-            events, seconds = _ENGINE.render(speaker.voice, speaker.pitch, speaker.speed, row.text)
-            out.append(events if events and abs(seconds - row.duration) <= tolerance else None)
+    for row in rows:
+        speaker = find_speaker(row.language, row.speaker)
+        if speaker is None:
+            out.append(None)
+            continue
+        said = espeak_render(speaker.voice, speaker.pitch, speaker.speed, row.text)
+        out.append(said.events if said.events and abs(said.seconds - row.duration) <= tolerance else None)
     return out
 
 
@@ -173,17 +198,20 @@ def add_timings(
     manifest: str | Path, tolerance: float = 0.1, asr: WordTimer | None = None, progress: bool = False
 ) -> dict:
     """Write every row's `phonemes` into `manifest` (replaced atomically): espeak-ng's events where a corpus voice
-    made the row, else (with `asr`) the ASR's word starts. Returns {rows, timed, by, untimed ids, unreadable}: an
-    audio file that cannot be read leaves its row untimed, named with the reason, and the others are written."""
+    made the row, else (with `asr`) the ASR's word starts. A row that already has timings keeps them: the markup
+    corpus times its rows as it joins their parts, which no re-rendering of the whole text can. Returns {rows,
+    timed, by, untimed ids, unreadable}: an audio file that cannot be read leaves its row untimed, named with the
+    reason, and the others are written."""
     from tqdm import tqdm
 
     path = Path(manifest)
     rows = read_manifest(path, check_files=False)
-    by, unreadable = {"espeak": 0, "asr": 0}, {}
-    for row, events in zip(rows, phoneme_events(rows, tolerance)):
+    by, unreadable = {"kept": sum(r.phonemes is not None for r in rows), "espeak": 0, "asr": 0}, {}
+    todo = [r for r in rows if r.phonemes is None]
+    for row, events in zip(todo, phoneme_events(todo, tolerance)):
         row.phonemes = None if events is None else [[ipa, round(t, 3)] for ipa, t in events]
         by["espeak"] += events is not None
-    rest = [r for r in rows if r.phonemes is None] if asr is not None else []
+    rest = [r for r in todo if r.phonemes is None] if asr is not None else []
     for row in tqdm(rest, desc="ASR word timings", disable=not progress):
         language = LANGUAGES[row.language].espeak_voice if row.language in LANGUAGES else row.language
         words = row.text.split()

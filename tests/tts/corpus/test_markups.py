@@ -13,9 +13,11 @@ import soundfile as sf
 
 from tts.base.config import load_config
 from tts.base.layout import NONVERBAL_TAGS, STYLE_TAGS
-from tts.base.manifest import read_manifest
+from tts.base.manifest import read_manifest, write_manifest
 from tts.corpus.generate import CorpusConfig
 from tts.corpus.markups import MarkupCorpusConfig, build_markup_corpus, plan_markups, split_sentences
+from tts.corpus.timing import word_starts
+from tts.front_end import FrontEnd
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not on PATH")
 BASE = CorpusConfig(sentences={"en": 300})
@@ -65,6 +67,7 @@ def test_text_matches_audio_parts(jobs):
         assert text_tags == j.utt.tags
         sounds = [p.tag for p in j.parts if p.kind == "sound"]
         assert sounds == [t for t in j.utt.tags if t in NONVERBAL_TAGS]
+        assert [p.tag for p in j.parts if p.kind in ("sound", "style")] == j.utt.tags  # the text's order
         # the words are spoken in the order they are written, each in the style of the tag before it
         written, style = [], ""
         for piece in re.findall(r"\[[a-z_]+\]|[^\[\]]+", j.utt.text):
@@ -149,5 +152,38 @@ def test_build_small_corpus(tmp_path):
             edges = np.flatnonzero(np.diff(np.r_[0, silent.astype(int), 0]))
             assert (edges[1::2] - edges[::2]).max() >= 0.5 * sr, r.id
     mtimes = {r.wav: r.wav_path(tmp_path).stat().st_mtime_ns for r in rows}
-    assert build_markup_corpus(cfg)["samples"] == 15  # resumes: nothing re-rendered
+    assert build_markup_corpus(cfg)["samples"] == 15  # resumes: no file written again, the same timings
     assert {r.wav: r.wav_path(tmp_path).stat().st_mtime_ns for r in rows} == mtimes
+    assert [r.phonemes for r in read_manifest(tmp_path / "manifest.jsonl")] == [r.phonemes for r in rows]
+    lost = [dataclasses.replace(r, phonemes=None) if k == 0 else r for k, r in enumerate(rows)]
+    write_manifest(tmp_path / "manifest.jsonl", lost)  # a file whose timing is lost is rendered again
+    assert build_markup_corpus(cfg)["samples"] == 15
+    again = {r.wav: r for r in read_manifest(tmp_path / "manifest.jsonl")}
+    assert again[rows[0].wav].phonemes and rows[0].wav_path(tmp_path).stat().st_mtime_ns != mtimes[rows[0].wav]
+    assert all(again[r.wav].phonemes == r.phonemes for r in rows[1:])
+
+
+@needs_espeak
+def test_samples_are_timed_as_they_are_joined(tmp_path):
+    """Each row carries its phoneme and tag starts from construction: a style tag where its segment starts (after
+    the pair's pause), a non-verbal where its sound starts (after its short pause), the words in between; the
+    word-synchronous layout's word cutting (`word_starts`) puts every tag at its own start."""
+    cfg = dataclasses.replace(CFG, out_dir=str(tmp_path), samples={"train": 24}, nonverbal_fraction=0.5)
+    assert not build_markup_corpus(cfg)["failures"]
+    front, cut = FrontEnd("phonemes"), 0
+    for r in read_manifest(tmp_path / "manifest.jsonl"):
+        wave, sr = sf.read(str(r.wav_path(tmp_path)), dtype="float32")
+        starts = [t for _, t in r.phonemes]
+        assert starts == sorted(starts) and 0.1 <= starts[0] and starts[-1] < r.duration
+        assert [p for p, _ in r.phonemes if p in r.tags] == r.tags
+        for tag, t in ((p, t) for p, t in r.phonemes if p in r.tags):
+            at = round(t * sr)
+            pause = 0.45 if tag in STYLE_TAGS else 0.08  # the pair's gap (0.5-1.5 s) or a sound's (0.1-0.3 s)
+            assert np.abs(wave[at - round(pause * sr) : at - round(0.01 * sr)]).max() < 1e-3, (r.id, tag)
+            assert np.abs(wave[at : at + round(0.1 * sr)]).max() > 1e-2, (r.id, tag)  # sound starts there
+        words = front.apply(r.text).split()
+        starts = word_starts(words, r.phonemes)  # None where a voice's accent is far from the front end's
+        cut += starts is not None
+        if starts is not None:
+            assert all(dict(zip(words, starts))[tag] == t for tag, t in r.phonemes if tag in r.tags), r.id
+    assert cut >= 18

@@ -54,6 +54,10 @@ def test_corpus_timings_are_written_into_the_manifest(tmp_path):
     assert "phonemes" not in json.loads(plain.read_text().splitlines()[0])  # no key when there is no timing
     out = add_timings(plain)
     assert out["timed"] == out["rows"] == len(rows) and read_manifest(plain, check_files=False)[0].phonemes
+    own = [["x", 0.5]]  # a row timed where it was made (the markup corpus) keeps its timing
+    write_manifest(plain, [dataclasses.replace(rows[0], phonemes=own), *rows[1:]])
+    assert add_timings(plain)["by"] == {"kept": len(rows), "espeak": 0, "asr": 0}
+    assert read_manifest(plain, check_files=False)[0].phonemes == own
 
 
 def test_asr_events_give_each_transcript_word_the_start_it_was_heard_at():
@@ -90,7 +94,7 @@ def test_recordings_no_corpus_voice_made_are_timed_by_asr(tmp_path, corpus, rows
     manifest = write_manifest(tmp_path / "foreign.jsonl", foreign)
     assert add_timings(manifest, asr=None)["untimed"] == [r.id for r in foreign]  # without ASR: untimed
     out = add_timings(manifest, asr=FasterWhisperASR())
-    assert out["by"] == {"espeak": 0, "asr": 2} and out["untimed"] == ["broken"] and "broken" in out["unreadable"]
+    assert out["by"] == {"kept": 0, "espeak": 0, "asr": 2} and out["untimed"] == ["broken"] and "broken" in out["unreadable"]
     front = FrontEnd("phonemes")
     for row, espeak in zip(read_manifest(manifest, check_files=False), phoneme_events(rows[:2])):
         words = front.apply(row.text).split()
