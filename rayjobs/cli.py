@@ -36,7 +36,8 @@ def _corpus_select(args: argparse.Namespace) -> None:
 
     # a meta.lst's language is its directory's name, or the one language selected
     language = args.languages[0] if args.languages and len(args.languages) == 1 else None
-    held = {t for it in load_items(args.exclude_meta, language) for t in (it.prompt_text, it.target_text)}
+    items = load_items(args.exclude_meta, language) if args.exclude_meta else []
+    held = {t for it in items for t in (it.prompt_text, it.target_text)}
     n = select(args.manifest, args.out, args.languages, args.splits, args.speakers, held)
     print(json.dumps({"out": args.out, "rows": n}))
 
