@@ -107,8 +107,10 @@ class AsrScorer(Scorer):
 
     def _one(self, s: Sample) -> dict:
         wave, asr = resample(check_wave(s.wave), s.sr, SR), self.asr(s.language)
-        likely = asr.likelihood_batch([wave], [s.text], s.language)[0] if self.likelihood else None
-        return self._record(s, asr.transcribe(wave, s.language), likely)
+        if self.likelihood:  # one encoder pass for both, as in a batch
+            (text,), (likely,) = asr.transcribe_and_likelihood([wave], [s.text], s.language)
+            return self._record(s, text, likely)
+        return self._record(s, asr.transcribe(wave, s.language))
 
     def score_batch(self, samples: list[Sample]) -> list[dict]:
         """One batched decode per language; a failing batch falls back to one sample at a time."""

@@ -114,6 +114,21 @@ def test_the_intelligibility_reward_is_measured_by_the_asr_pool_alongside_wer(au
     )
 
 
+def test_a_bad_sample_in_a_batch_leaves_the_others_their_transcript_and_likelihood(audio):
+    """A batch that fails falls back to one sample at a time: the good sample's record is the batch's own."""
+    from rewards.scorers import AsrScorer
+
+    scorer = AsrScorer(likelihood=True)
+    good = Sample(audio["clean"], SR, TEXT, id="good")
+    (alone,) = scorer.score_batch([good])
+    bad = Sample(np.full(SR, np.nan, np.float32), SR, TEXT, id="bad")
+    fallback, failed = scorer.score_batch([good, bad])
+    assert fallback["transcript"] == alone["transcript"] and fallback["asr_likelihood"] == pytest.approx(
+        alone["asr_likelihood"], abs=1e-4
+    )
+    assert failed["error_rate"] is None and "AudioError" in failed["flags"][0]
+
+
 def test_the_intelligibility_reward_needs_an_asr_that_scores_a_text(monkeypatch):
     import rewards.asr
     from rewards.scorers import AsrScorer
