@@ -3,7 +3,8 @@
 Neutral and stylised utterances of one speaker are paired: the transcripts are joined with the style tag as the
 delimiter ("We ate soup. [sad] The boys ran home.") and the audio with 0.5-1.5 s of silence. Each neutral utterance
 is paired with 1-5 stylised utterances (distinct sentences and styles, one sample per pair), 30% of the samples are
-unpaired neutral utterances, and 20% carry a non-verbal sound whose tag sits in the text where the sound is in the
+unpaired neutral utterances, 20% are stylised utterances alone with their tag first (what follows a voice-cloning
+prompt at inference), and 20% carry a non-verbal sound whose tag sits in the text where the sound is in the
 audio. Sentences come from the base corpus' own splits (`tts.corpus.generate.plan`) and test samples are spoken by
 its held-out speakers, so neither a test sentence nor a test voice reaches training.
 """
@@ -43,6 +44,9 @@ class MarkupCorpusConfig:
     min_pairs: int = 1  # stylised utterances per neutral utterance, uniform in [min_pairs, max_pairs]
     max_pairs: int = 5
     unpaired_fraction: float = 0.3
+    # stylised utterances alone, their tag first ("[sad] The boys ran home."): what a voice-cloning prompt followed
+    # by a tagged text is at inference, where the style starts right after the reference's neutral speech
+    alone_fraction: float = 0.2
     nonverbal_fraction: float = 0.2
     min_gap: float = 0.5  # s of silence between the two utterances of a pair
     max_gap: float = 1.5
@@ -88,9 +92,13 @@ def check_config(cfg: MarkupCorpusConfig) -> None:
             f"need 1 <= min_pairs <= max_pairs <= {len(STYLE_TAGS)} (one style each), "
             f"got min_pairs={cfg.min_pairs}, max_pairs={cfg.max_pairs}"
         )
-    for name in ("unpaired_fraction", "nonverbal_fraction"):
+    for name in ("unpaired_fraction", "alone_fraction", "nonverbal_fraction"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {getattr(cfg, name)}")
+    if cfg.unpaired_fraction + cfg.alone_fraction > 1.0:
+        raise ValueError(
+            f"unpaired_fraction + alone_fraction must be <= 1, got {cfg.unpaired_fraction} + {cfg.alone_fraction}"
+        )
     if not 0.0 <= cfg.min_gap <= cfg.max_gap:
         raise ValueError(f"need 0 <= min_gap <= max_gap, got min_gap={cfg.min_gap}, max_gap={cfg.max_gap}")
     if cfg.workers < 1:
@@ -135,10 +143,12 @@ def _compose(
     parts: list[Part] = []
     tags: list[str] = []
     for i, ((_, style), w) in enumerate(zip(segments, words)):
-        if i:
+        if style:
             pieces.append(style)
             tags.append(style)
+        if i:
             parts.append(Part("silence", seconds=round(rng.uniform(cfg.min_gap, cfg.max_gap), 3)))
+        if style:
             parts.append(Part("style", tag=style))
         cut = at[1] if at is not None and at[0] == i else None
         if cut is None:
@@ -184,8 +194,8 @@ def plan_markups(cfg: MarkupCorpusConfig) -> list[MarkupJob]:
             continue
         rng = random.Random(f"markups:{cfg.seed}:{cfg.language}:{split}")
         voices = [s for s in speakers if s.held_out == (split == "test")]
-        n_unpaired = round(n * cfg.unpaired_fraction)
-        need = 1 if n_unpaired == n else cfg.max_pairs + 1
+        n_unpaired, n_alone = round(n * cfg.unpaired_fraction), round(n * cfg.alone_fraction)
+        need = 1 if n_unpaired + n_alone == n else cfg.max_pairs + 1
         if len(pools[split]) < need:
             raise ValueError(
                 f"the base corpus' {split} split has {len(pools[split])} {cfg.language} sentence(s), "
@@ -195,7 +205,9 @@ def plan_markups(cfg: MarkupCorpusConfig) -> list[MarkupJob]:
         samples: list[tuple[Speaker, list[tuple[str, str]], int]] = []
         for _ in range(n_unpaired):
             samples.append((rng.choice(voices), [(next(stream), "")], -1))
-        left = n - n_unpaired
+        for k in range(n_alone):  # every style in turn
+            samples.append((rng.choice(voices), [(next(stream), STYLE_TAGS[k % len(STYLE_TAGS)])], -1))
+        left = n - n_unpaired - n_alone
         while left:
             k = min(rng.randint(cfg.min_pairs, cfg.max_pairs), left)
             neutral, *stylised = _draw(stream, k + 1)
@@ -281,9 +293,12 @@ def build_markup_corpus(cfg: MarkupCorpusConfig) -> dict:
     write_manifest(manifest, rows)
     per_split: dict[str, dict] = {}
     for r in rows:
-        entry = per_split.setdefault(r.split, {"samples": 0, "paired": 0, "unpaired": 0, "nonverbal": 0, "hours": 0.0})
+        entry = per_split.setdefault(
+            r.split, {"samples": 0, "paired": 0, "alone": 0, "unpaired": 0, "nonverbal": 0, "hours": 0.0}
+        )
         entry["samples"] += 1
-        entry["paired" if set(r.tags) & set(STYLE_TAGS) else "unpaired"] += 1
+        styled = bool(set(r.tags) & set(STYLE_TAGS))
+        entry["unpaired" if not styled else "alone" if r.text.startswith(STYLE_TAGS) else "paired"] += 1
         entry["nonverbal"] += bool(set(r.tags) & set(NONVERBAL_TAGS))
         entry["hours"] += r.duration / 3600
     for entry in per_split.values():

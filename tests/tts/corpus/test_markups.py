@@ -40,8 +40,11 @@ def test_fractions_are_exact(jobs):
         rows = [j.utt for j in jobs if j.utt.split == split]
         assert len(rows) == n
         unpaired = [r for r in rows if not set(r.tags) & set(STYLE_TAGS)]
+        alone = [r for r in rows if r.text.startswith(STYLE_TAGS)]  # one styled utterance, its tag first
         sounds = [r for r in rows if set(r.tags) & set(NONVERBAL_TAGS)]
-        assert len(unpaired) == round(0.3 * n) and len(sounds) == round(0.2 * n)
+        assert len(unpaired) == round(0.3 * n) and len(sounds) == round(0.2 * n) and len(alone) == round(0.2 * n)
+        assert all(len([t for t in r.tags if t in STYLE_TAGS]) == 1 for r in alone)
+        assert len({next(t for t in r.tags if t in STYLE_TAGS) for r in alone}) == min(len(alone), len(STYLE_TAGS))
         assert all(len([t for t in r.tags if t in NONVERBAL_TAGS]) <= 1 for r in rows)
 
 
@@ -78,14 +81,15 @@ def test_text_matches_audio_parts(jobs):
         assert [(w, p.tag) for p in j.parts if p.kind == "speech" for w in p.text.split()] == written
         gaps = [p.seconds for p in j.parts if p.kind == "silence"]
         pair_gaps = [g for g in gaps if g >= 0.5]
-        assert len(pair_gaps) == len([t for t in j.utt.tags if t in STYLE_TAGS])
+        alone = j.utt.text.startswith(STYLE_TAGS)  # one styled utterance: no pair, no pair gap
+        assert len(pair_gaps) == len([t for t in j.utt.tags if t in STYLE_TAGS]) - alone
         assert all(0.1 <= g <= 1.5 for g in gaps)
 
 
 def test_splits_follow_the_base_corpus(jobs):
     pools = split_sentences(CFG)
     for j in jobs:
-        for transcript in _split_text(j.utt.text):
+        for transcript in filter(None, _split_text(j.utt.text)):  # '' before an "alone" sample's leading tag
             assert transcript in pools[j.utt.split], (j.utt.split, transcript)
         assert j.speaker.held_out == (j.utt.split == "test")
     assert {j.utt.split for j in jobs} == {"train", "val", "test"}
@@ -113,6 +117,7 @@ def test_all_tags_used(jobs):
         ({"max_pairs": 9}, "max_pairs"),
         ({"min_pairs": 3, "max_pairs": 2}, "min_pairs"),
         ({"unpaired_fraction": 1.5}, "unpaired_fraction"),
+        ({"unpaired_fraction": 0.7, "alone_fraction": 0.4}, r"unpaired_fraction \+ alone_fraction"),
         ({"nonverbal_fraction": -0.1}, "nonverbal_fraction"),
         ({"min_gap": 2.0}, "min_gap"),
         ({"workers": 0}, "workers"),
@@ -137,7 +142,8 @@ def test_build_small_corpus(tmp_path):
     assert summary["samples"] == 15 and not summary["failures"]
     assert summary["per_split"]["train"] | {"hours": 0} == {
         "samples": 10,
-        "paired": 7,
+        "paired": 5,
+        "alone": 2,
         "unpaired": 3,
         "nonverbal": 2,
         "hours": 0,
@@ -147,7 +153,7 @@ def test_build_small_corpus(tmp_path):
     for r in rows:
         wave, sr = sf.read(str(r.wav_path(tmp_path)), dtype="float32")
         assert sr == 16000 and abs(len(wave) / sr - r.duration) < 1e-3
-        if set(r.tags) & set(STYLE_TAGS):  # the pair gap is in the audio
+        if set(r.tags) & set(STYLE_TAGS) and not r.text.startswith(STYLE_TAGS):  # the pair gap is in the audio
             silent = np.abs(wave) < 1e-3
             edges = np.flatnonzero(np.diff(np.r_[0, silent.astype(int), 0]))
             assert (edges[1::2] - edges[::2]).max() >= 0.5 * sr, r.id
@@ -178,7 +184,8 @@ def test_samples_are_timed_as_they_are_joined(tmp_path):
         assert [p for p, _ in r.phonemes if p in r.tags] == r.tags
         for tag, t in ((p, t) for p, t in r.phonemes if p in r.tags):
             at = round(t * sr)
-            pause = 0.45 if tag in STYLE_TAGS else 0.08  # the pair's gap (0.5-1.5 s) or a sound's (0.1-0.3 s)
+            pair = tag in STYLE_TAGS and not r.text.startswith(tag)
+            pause = 0.45 if pair else 0.08  # the pair's gap (0.5-1.5 s), or a sound's (0.1-0.3 s) or the edge's
             assert np.abs(wave[at - round(pause * sr) : at - round(0.01 * sr)]).max() < 1e-3, (r.id, tag)
             assert np.abs(wave[at : at + round(0.1 * sr)]).max() > 1e-2, (r.id, tag)  # sound starts there
         words = front.apply(r.text).split()

@@ -94,7 +94,11 @@ def test_recordings_no_corpus_voice_made_are_timed_by_asr(tmp_path, corpus, rows
     manifest = write_manifest(tmp_path / "foreign.jsonl", foreign)
     assert add_timings(manifest, asr=None)["untimed"] == [r.id for r in foreign]  # without ASR: untimed
     out = add_timings(manifest, asr=FasterWhisperASR())
-    assert out["by"] == {"kept": 0, "espeak": 0, "asr": 2} and out["untimed"] == ["broken"] and "broken" in out["unreadable"]
+    assert (
+        out["by"] == {"kept": 0, "espeak": 0, "asr": 2}
+        and out["untimed"] == ["broken"]
+        and "broken" in out["unreadable"]
+    )
     front = FrontEnd("phonemes")
     for row, espeak in zip(read_manifest(manifest, check_files=False), phoneme_events(rows[:2])):
         words = front.apply(row.text).split()
