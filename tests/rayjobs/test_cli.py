@@ -174,8 +174,9 @@ def test_corpus_select_one_speaker_less_an_eval_sets_recordings(tmp_path, capsys
     got = [json.loads(r) for r in out.read_text().splitlines()]
     assert json.loads(capsys.readouterr().out)["rows"] == len(got) == len(voice) - 2 > 0
     assert {r["id"] for r in got} == {r["id"] for r in voice[2:]}
+    # no eval set to leave out
     main(["corpus", "select", "--manifest", str(tmp_path / "c" / "manifest.jsonl"), "--out", str(out),
-          "--splits", "test"])  # fmt: skip  (no eval set to leave out)
+          "--splits", "test"])  # fmt: skip
     got = [json.loads(r) for r in out.read_text().splitlines()]
     assert json.loads(capsys.readouterr().out)["rows"] == len(got) == sum(r["split"] == "test" for r in rows) > 0
 
