@@ -100,18 +100,18 @@ def tremolo(wave: np.ndarray, sr: int, hz: float, depth: float) -> np.ndarray:
     return (wave * (1 - depth * 0.5 * (1 - np.cos(2 * np.pi * hz * t)))).astype(np.float32)
 
 
-def _style(style: Style | str) -> Style:
-    if isinstance(style, Style):
-        return style
-    if style not in STYLES:
-        raise KeyError(f"unknown style {style!r}; expected one of {STYLE_TAGS}")
-    return STYLES[style]
+def _styled(speaker: Speaker, style: Style | str) -> tuple[Style, StyledSpeaker]:
+    """The style (a `Style`, a tag such as '[sad]', or '' for neutral) and `speaker` with its settings."""
+    if isinstance(style, str):
+        if style and style not in STYLES:
+            raise KeyError(f"unknown style {style!r}; expected one of {STYLE_TAGS}")
+        style = STYLES[style] if style else Style()
+    return style, styled_speaker(speaker, style)
 
 
 def render(speaker: Speaker, text: str, style: Style | str, sample_rate: int) -> np.ndarray:
     """`text` spoken by `speaker` in `style` (a `Style` or a tag such as '[sad]')."""
-    style = _style(style)
-    styled = styled_speaker(speaker, style)
+    style, styled = _styled(speaker, style)
     wave = speak(styled, ssml(text, styled.pitch_range), sample_rate)
     return tremolo(wave, sample_rate, style.tremolo_hz, style.tremolo_depth)
 
@@ -121,8 +121,7 @@ def render_timed(
 ) -> tuple[np.ndarray, list[tuple[str, float]]]:
     """`text` as `render` says it (neutral for style ''), rendered by libespeak-ng in this process so that the
     start of every phoneme in the returned audio is known: (audio, [(IPA, start s), ...])."""
-    style = _style(style) if style else Style()
-    styled = styled_speaker(speaker, style)
+    style, styled = _styled(speaker, style)
     said = espeak_render(
         styled.voice, styled.pitch, styled.speed, ssml(text, styled.pitch_range), styled.amplitude, True
     )
