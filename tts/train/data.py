@@ -25,6 +25,7 @@ import torch
 from tts import prompts
 from tts.base.layout import TokenLayout
 from tts.corpus.timing import word_starts
+from tts.front_end import TAG
 from tts.prompts import IGNORE, Prompt, encode_texts
 from tts.tokenize import ShardDataset
 from tts.train.config import TrainConfig
@@ -55,6 +56,7 @@ class Corpus:
         self.n_codes = np.array([m["n_codes"] for m in self.meta], dtype=np.int64)
         self.speakers = [str(m.get("speaker", "")) for m in self.meta]
         texts = [str(m.get("text") or "").strip() for m in self.meta]
+        self.tagged = np.array([bool(TAG.search(t)) for t in texts], dtype=bool)  # transcript has a markup tag
         said = [k for k, t in enumerate(texts) if t]  # audio-only rows have no transcript
         self.text_ids = [np.zeros(0, dtype=np.int64) for _ in texts]
         self.eos_id = tokenizer.eos_token_id
@@ -172,19 +174,34 @@ def sft_examples(
 ) -> list[Example]:
     """One TTS prompt per row that fits `max_len`; a `clone_fraction` share become voice-cloning prompts with
     another utterance of the same speaker (among `rows`) as reference, where the pair fits. Rows whose speaker
-    has no other utterance stay plain TTS."""
+    has no other utterance stay plain TTS.
+
+    A reference is an untagged utterance where the speaker has one: at inference a cloning reference is plain
+    speech, and a styled reference (a markup corpus's whispered or sad row) would teach the target to carry on
+    the reference's style instead of following its own tags. A speaker with only tagged peers clones from them."""
     rng = _rng(seed, epoch)
     tts_len = {int(r): corpus.tts_length(int(r)) for r in rows}
-    by_speaker: dict[str, list[int]] = defaultdict(list)
-    slot = {}
-    for row in sorted(r for r, n in tts_len.items() if n <= max_len):
-        slot[row] = len(by_speaker[corpus.speakers[row]])
-        by_speaker[corpus.speakers[row]].append(row)
+    fit = sorted(r for r, n in tts_len.items() if n <= max_len)
+    peers: dict[str, list[int]] = defaultdict(list)
+    plain: dict[str, list[int]] = defaultdict(list)
+    for row in fit:
+        peers[corpus.speakers[row]].append(row)
+        if not corpus.tagged[row]:
+            plain[corpus.speakers[row]].append(row)
+    at_peers = {row: k for pool in peers.values() for k, row in enumerate(pool)}
+    at_plain = {row: k for pool in plain.values() for k, row in enumerate(pool)}
     examples = []
-    for row in (int(r) for r in rng.permutation(sorted(slot))):
-        peers = by_speaker[corpus.speakers[row]]
-        if len(peers) > 1 and rng.random() < clone_fraction:
-            ref = peers[(slot[row] + 1 + int(rng.integers(len(peers) - 1))) % len(peers)]  # any peer but itself
+    for row in (int(r) for r in rng.permutation(fit)):
+        speaker = corpus.speakers[row]
+        pool, me = (
+            (plain[speaker], at_plain.get(row))
+            if len(plain[speaker]) > (row in at_plain)
+            else (peers[speaker], at_peers[row])
+        )
+        others = len(pool) - (me is not None)
+        if others > 0 and rng.random() < clone_fraction:
+            k = int(rng.integers(others))
+            ref = pool[k + (me is not None and k >= me)]  # skip the row itself
             length = tts_len[row] + corpus.ref_length(ref)
             if length <= max_len:
                 examples.append(Example("clone", row, length, ref=ref))

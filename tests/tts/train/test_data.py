@@ -123,6 +123,25 @@ def test_sft_drops_rows_that_do_not_fit_and_clones_only_where_they_fit(corpus):
     assert len(mixed) == len(rows)
 
 
+def test_cloning_references_are_untagged_where_the_speaker_has_untagged_speech(tmp_path, codec_dir, lm):
+    # rows alternate "[sad] ..." / plain; 3 speakers, so each speaker has both; speaker "solo" only tagged rows
+    root = write_corpus(tmp_path / "tags", codec_dir, rows=30, speakers=3, n_codes=(20, 40), tags=("[sad]", ""))
+    corpus = Corpus([root], lm[1], lm[2])
+    assert corpus.tagged.sum() == 15 and corpus.tagged[0] and not corpus.tagged[1]
+    for k in np.flatnonzero(corpus.tagged)[:5]:  # one speaker with tagged rows only
+        corpus.speakers[k] = "solo"
+    rows = np.arange(len(corpus))
+    examples = [e for epoch in range(4) for e in sft_examples(corpus, rows, epoch, 0, 1.0, 2048)]
+    assert {e.kind for e in examples} == {"clone"} and len(examples) == 4 * len(corpus)
+    for e in examples:
+        assert e.ref != e.row and corpus.speakers[e.ref] == corpus.speakers[e.row]
+        assert corpus.tagged[e.ref] == (corpus.speakers[e.row] == "solo")  # a tagged one only without a choice
+    # every untagged peer serves as a reference, for tagged and untagged targets alike
+    plain = {r for r in rows if not corpus.tagged[r]}
+    styled = {e.ref for e in examples if corpus.tagged[e.row] and corpus.speakers[e.row] != "solo"}
+    assert styled == plain == {e.ref for e in examples} - {0, 2, 4, 6, 8}
+
+
 def test_loss_of_a_pack_is_the_loss_of_its_examples(corpus, lm):
     model, _, layout = lm
     examples = sft_examples(corpus, np.arange(6), 0, 0, clone_fraction=0.5, max_len=2048)
