@@ -42,7 +42,8 @@ def test_fractions_are_exact(jobs):
         unpaired = [r for r in rows if not set(r.tags) & set(STYLE_TAGS)]
         alone = [r for r in rows if r.text.startswith(STYLE_TAGS)]  # one styled utterance, its tag first
         sounds = [r for r in rows if set(r.tags) & set(NONVERBAL_TAGS)]
-        assert len(unpaired) == round(0.3 * n) and len(sounds) == round(0.2 * n) and len(alone) == round(0.2 * n)
+        assert len(unpaired) == round(CFG.unpaired_fraction * n) and len(alone) == round(CFG.alone_fraction * n)
+        assert len(sounds) == round(CFG.nonverbal_fraction * n) and 0 < len(sounds) < n
         assert all(len([t for t in r.tags if t in STYLE_TAGS]) == 1 for r in alone)
         assert len({next(t for t in r.tags if t in STYLE_TAGS) for r in alone}) == min(len(alone), len(STYLE_TAGS))
         assert all(len([t for t in r.tags if t in NONVERBAL_TAGS]) <= 1 for r in rows)
@@ -142,10 +143,10 @@ def test_build_small_corpus(tmp_path):
     assert summary["samples"] == 15 and not summary["failures"]
     assert summary["per_split"]["train"] | {"hours": 0} == {
         "samples": 10,
-        "paired": 5,
-        "alone": 2,
-        "unpaired": 3,
-        "nonverbal": 2,
+        "paired": 4,
+        "alone": 4,
+        "unpaired": 2,
+        "nonverbal": 5,
         "hours": 0,
     }
     rows = read_manifest(tmp_path / "manifest.jsonl")
