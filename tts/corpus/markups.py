@@ -43,9 +43,9 @@ class MarkupCorpusConfig:
     samples: dict[str, int] = field(default_factory=lambda: {"train": 2000, "val": 80, "test": 80})
     min_pairs: int = 1  # stylised utterances per neutral utterance, uniform in [min_pairs, max_pairs]
     max_pairs: int = 5
-    # shares measured on the LoRA markups (docs/results.md): against 0.3 / 0.2 / 0.2, a [whispering] text after a
-    # neutral cloning prompt comes out whispered 16 of 32 times instead of 8, non-verbals are named right 9 of 28
-    # times instead of 4, and [sad] is slower and lower-pitched
+    # shares measured on the LoRA markups (docs/results.md): against 0.3 / 0.2 / 0.2, [whispering] voiced fraction
+    # 0.23 instead of 0.60 after a neutral cloning prompt, non-verbals named right 9 of 28 times instead of 4, and
+    # [sad] slower and lower-pitched
     unpaired_fraction: float = 0.2  # neutral alone; untagged ones are SFT's cloning references
     # stylised utterances alone, their tag first ("[sad] The boys ran home."): what a voice-cloning prompt followed
     # by a tagged text is at inference, where the style starts right after the reference's neutral speech
