@@ -13,6 +13,7 @@ The first label of every example is IGNORE: it would be predicted from the previ
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -188,20 +189,15 @@ def sft_examples(
         peers[corpus.speakers[row]].append(row)
         if not corpus.tagged[row]:
             plain[corpus.speakers[row]].append(row)
-    at_peers = {row: k for pool in peers.values() for k, row in enumerate(pool)}
-    at_plain = {row: k for pool in plain.values() for k, row in enumerate(pool)}
     examples = []
     for row in (int(r) for r in rng.permutation(fit)):
         speaker = corpus.speakers[row]
-        pool, me = (
-            (plain[speaker], at_plain.get(row))
-            if len(plain[speaker]) > (row in at_plain)
-            else (peers[speaker], at_peers[row])
-        )
-        others = len(pool) - (me is not None)
-        if others > 0 and rng.random() < clone_fraction:
-            k = int(rng.integers(others))
-            ref = pool[k + (me is not None and k >= me)]  # skip the row itself
+        pool = plain[speaker] if len(plain[speaker]) > (not corpus.tagged[row]) else peers[speaker]
+        me = bisect_left(pool, row)  # pools are sorted: the row's place, if it is in this one
+        mine = me < len(pool) and pool[me] == row
+        if len(pool) > mine and rng.random() < clone_fraction:
+            k = int(rng.integers(len(pool) - mine))
+            ref = pool[k + (mine and k >= me)]  # skip the row itself
             length = tts_len[row] + corpus.ref_length(ref)
             if length <= max_len:
                 examples.append(Example("clone", row, length, ref=ref))
