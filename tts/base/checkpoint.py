@@ -61,8 +61,9 @@ def write_state(directory: Path, state: dict) -> None:
 
 
 def find(path: str | Path, what: str) -> Path:
-    """The checkpoint `path` names (itself or a run directory's latest), or a clear error."""
-    path = Path(path)
+    """The checkpoint `path` names (itself or a run directory's latest), as an absolute path (Ray Train's workers
+    run in a directory of their own), or a clear error."""
+    path = Path(path).expanduser().resolve()
     if not path.exists():
         raise FileNotFoundError(f"{what} {path} does not exist")
     found = latest(path)

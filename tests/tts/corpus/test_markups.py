@@ -133,7 +133,7 @@ def test_bad_config(change, message):
 def test_config_from_overrides():
     cfg = load_config(MarkupCorpusConfig, None, ["corpus.sentences.en=300", "samples.test=7", "max_gap=1.0"])
     assert cfg.corpus.sentences["en"] == 300 and cfg.corpus.sentences["de"] == 150
-    assert cfg.samples == {"train": 2000, "val": 80, "test": 7} and cfg.max_gap == 1.0
+    assert cfg.samples == {"train": 4500, "val": 80, "test": 7} and cfg.max_gap == 1.0
 
 
 @needs_espeak

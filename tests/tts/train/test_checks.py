@@ -96,6 +96,14 @@ def test_resume_from_a_missing_or_mismatched_checkpoint(cfg, tmp_path, lm_dir):
     assert prepare(cfg, resume=str(tmp_path / "pre"))[1] == str(pre)
 
 
+def test_a_relative_resume_path_reaches_the_workers_absolute(cfg, tmp_path, lm_dir, monkeypatch):
+    """Ray Train's workers run in a directory of their own: a path relative to where the job was started would not
+    name the checkpoint there."""
+    pre = fake_checkpoint(lm_dir, tmp_path / "pre" / "checkpoint_000005", "pretrain")
+    monkeypatch.chdir(tmp_path)
+    assert prepare(cfg, resume="pre")[1] == str(pre)
+
+
 def test_plain_causal_lm_is_expanded_with_the_codec_codebook(cfg, tmp_path):
     base = plain_lm(tmp_path / "base")
     resolved, _ = prepare(replace(cfg, init_from=str(base)))
