@@ -234,6 +234,7 @@ class RolloutWorker:
                 min_tokens=floor,
                 words=w,
                 max_codes_per_word=self.cfg.max_codes_per_word,
+                max_codes_per_sound=self.cfg.max_codes_per_sound,
                 n=n,
                 logprobs=0,
                 seed=seed,
@@ -266,8 +267,8 @@ class RolloutWorker:
     ) -> list[Completion]:
         device = next(self.model.parameters()).device
         ids = torch.tensor([prompt] * n, device=device)
-        vocab, most = self.model.config.vocab_size, self.cfg.max_codes_per_word
-        sync = WordSyncBatch.of(self.layout, words, vocab, device, n, len(prompt), most)
+        vocab, most, sound = self.model.config.vocab_size, self.cfg.max_codes_per_word, self.cfg.max_codes_per_sound
+        sync = WordSyncBatch.of(self.layout, words, vocab, device, n, len(prompt), most, sound)
         torch.manual_seed(seed)
         out = self.model.generate(
             input_ids=ids,

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from tts.base.layout import MARKUP_TAGS, TokenLayout
+from tts.base.layout import MARKUP_TAGS, NONVERBAL_TAGS, TokenLayout, special_name
 
 
 @dataclass
@@ -48,12 +48,16 @@ class SamplingSettings:
     # codes/s, the 95th percentile of the corpus words) the next word starts, or after the last word the speech ends
     # (0: off); chosen by held-out WER of the embedded model (docs/results.md)
     max_codes_per_word: int = 40
+    # the same for a non-verbal tag ([cry], [yawn], ...): its sound lasts up to 1.5 s in the markup corpus (95th
+    # percentile; [laugh], [sigh], [cry], [yawn] all run past a word's 0.8 s), 2 s here (0: off)
+    max_codes_per_sound: int = 100
 
     def __post_init__(self) -> None:
         if self.min_codes_per_char < 0:
             raise ValueError(f"min_codes_per_char must be >= 0, got {self.min_codes_per_char}")
-        if self.max_codes_per_word < 0:
-            raise ValueError(f"max_codes_per_word must be >= 0, got {self.max_codes_per_word}")
+        for name in ("max_codes_per_word", "max_codes_per_sound"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 _TAGS = re.compile("|".join(re.escape(t) for t in MARKUP_TAGS))
@@ -108,6 +112,7 @@ def vllm_sampling(
     min_tokens: int = 0,
     words: list[list[int]] | None = None,
     max_codes_per_word: int = 0,
+    max_codes_per_sound: int = 0,
     **extra: Any,
 ):
     """vLLM `SamplingParams` restricted to speech (top_k 0: off); `extra`: seed, n, logprobs, output_kind. With
@@ -118,7 +123,8 @@ def vllm_sampling(
 
     mask = {"allowed_token_ids": layout.speech_ids()}
     if words is not None:
-        mask = {"extra_args": {"words": words, "max_codes_per_word": max_codes_per_word}}
+        limits = {"max_codes_per_word": max_codes_per_word, "max_codes_per_sound": max_codes_per_sound}
+        mask = {"extra_args": {"words": words, **limits}}
         min_tokens = 0
     return SamplingParams(
         temperature=temperature,
@@ -150,15 +156,25 @@ class WordSync:
     written only its next token may be sampled; otherwise audio tokens and the first token of the next word
     (<|speech_end|> instead once every word is written). `words[0]` is already in the prompt. After
     `max_codes` codes of one word (0: no limit) the next word is forced, or <|speech_end|> after the last: a word
-    never runs on into babble. The state follows the tokens generated so far (`__call__` gets them every step),
-    so one instance serves one sequence."""
+    never runs on into babble; a non-verbal tag (a sound, longer than most words) gets `max_sound_codes` instead
+    (None: `max_codes`). The state follows the tokens generated so far (`__call__` gets them every step), so one
+    instance serves one sequence."""
 
     def __init__(
-        self, layout: TokenLayout, words: list[list[int]], vocab_size: int, device: Any = "cpu", max_codes: int = 0
+        self,
+        layout: TokenLayout,
+        words: list[list[int]],
+        vocab_size: int,
+        device: Any = "cpu",
+        max_codes: int = 0,
+        max_sound_codes: int | None = None,
     ):
         if not words or not all(words):
             raise ValueError("word-synchronous decoding needs at least one word, each with tokens")
-        self.words, self.end, self.max_codes = [list(map(int, w)) for w in words], layout.speech_end_id, max_codes
+        self.words, self.end = [list(map(int, w)) for w in words], layout.speech_end_id
+        sounds = {layout.special_ids.get(special_name(t)) for t in NONVERBAL_TAGS}
+        sound_codes = max_codes if max_sound_codes is None else max_sound_codes
+        self.max_codes = [sound_codes if len(w) == 1 and w[0] in sounds else max_codes for w in self.words]
         self.not_audio = torch.ones(vocab_size, dtype=torch.bool, device=device)
         self.not_audio[layout.audio_offset : layout.audio_offset + layout.codebook_size] = False
         self.seen, self.next_word, self.pending, self.codes = 0, 1, [], 0
@@ -199,7 +215,8 @@ class WordSync:
 
     def _over(self) -> bool:
         """The current word has had its `max_codes`: the next token is forced (the next word, or the end)."""
-        return bool(self.max_codes) and self.codes >= self.max_codes
+        most = self.max_codes[self.next_word - 1]
+        return bool(most) and self.codes >= most
 
     def allowed_text(self) -> int:
         """The one non-audio token the next step may sample (forced when a word is being written)."""
@@ -235,11 +252,13 @@ class WordSyncBatch:
         rows: int,
         prompt_len: int,
         max_codes: int = 0,
+        max_sound_codes: int | None = None,
     ) -> WordSyncBatch | None:
         """`rows` samples of one prompt (None without words: the layout is not word-synchronous)."""
         if words is None:
             return None
-        return cls([WordSync(layout, words, vocab, device, max_codes) for _ in range(rows)], prompt_len)
+        syncs = [WordSync(layout, words, vocab, device, max_codes, max_sound_codes) for _ in range(rows)]
+        return cls(syncs, prompt_len)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         rows = input_ids[:, self.prompt_len :].tolist()

@@ -35,4 +35,6 @@ class WordSyncLogits(AdapterLogitsProcessor):
         args = params.extra_args or {}
         if args.get(WORDS) is None:
             return None
-        return WordSync(self.layout, args[WORDS], self.vocab_size, self.device, int(args.get("max_codes_per_word", 0)))
+        most = int(args.get("max_codes_per_word", 0))
+        sound = int(args.get("max_codes_per_sound", most))
+        return WordSync(self.layout, args[WORDS], self.vocab_size, self.device, most, sound)

@@ -69,9 +69,12 @@ def test_word_synchronous_sampling_takes_no_floor(layout):
     sync = WordSyncBatch.of(layout, [[5], [6]], layout.vocab_size, "cpu", 1, 3, max_codes=2)
     kw = hf_sampling(layout, None, **settings, max_new_tokens=50, min_new_tokens=30, word_sync=sync)
     assert kw["min_new_tokens"] == 0 and kw["logits_processor"][0] is sync
-    words = vllm_sampling(layout, **settings, max_tokens=50, min_tokens=30, words=[[5], [6]], max_codes_per_word=2)
+    words = vllm_sampling(
+        layout, **settings, max_tokens=50, min_tokens=30, words=[[5], [6]], max_codes_per_word=2, max_codes_per_sound=3
+    )
     plain = vllm_sampling(layout, **settings, max_tokens=50, min_tokens=30)
     assert (words.min_tokens, plain.min_tokens) == (0, 30) and words.extra_args["words"] == [[5], [6]]
+    assert (words.extra_args["max_codes_per_word"], words.extra_args["max_codes_per_sound"]) == (2, 3)
 
 
 def test_engine_kwargs_pin_raw_logprobs_and_the_settings():
@@ -139,3 +142,26 @@ def test_word_sync_moves_on_after_max_codes_of_one_word():
     assert sync.forced(completion) == [False, False, True, True, False, False, True, False, False, True]
     with pytest.raises(ValueError, match="max_codes_per_word must be >= 0"):
         SamplingSettings(max_codes_per_word=-1)
+    with pytest.raises(ValueError, match="max_codes_per_sound must be >= 0"):
+        SamplingSettings(max_codes_per_sound=-1)
+
+
+def test_a_non_verbal_tag_has_its_own_code_limit():
+    """A written [cry] or [yawn] lasts 1-1.6 s in the markup corpus, longer than the 0.8 s a spoken word may: the
+    word limit would cut every such sound short (and end the speech) where it is the last word."""
+    lay = TokenLayout.plan(100, 8)
+    cry, sad = lay.tag_id("[cry]"), lay.tag_id("[sad]")
+    sync = WordSync(lay, [[sad], [5], [cry]], vocab_size=140, max_codes=2, max_sound_codes=4)
+    logits = torch.zeros(140)
+
+    def allowed(generated):
+        return torch.nonzero(torch.isfinite(sync(generated, logits.clone()))).flatten().tolist()
+
+    assert allowed([130, 131]) == [5]  # a style tag is not a sound: the word limit
+    assert allowed([130, 131, 5, 132, 133]) == [cry]
+    assert len(allowed([130, 131, 5, 132, 133, cry, 134, 135])) == 9  # two codes of the sound: audio or the end
+    assert allowed([130, 131, 5, 132, 133, cry, 134, 135, 136, 129]) == [101]  # its own limit ends the speech
+    same = WordSync(lay, [[5], [cry]], vocab_size=140, max_codes=2)  # no sound limit given: the word limit
+    assert torch.isfinite(same([130, 131, cry, 132, 133], logits.clone())).sum() == 1
+    endless = WordSync(lay, [[5], [cry]], vocab_size=140, max_codes=2, max_sound_codes=0)  # 0: no sound limit
+    assert torch.isfinite(endless([cry, 130, 131, 132], logits.clone())).sum() == 9

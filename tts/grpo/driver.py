@@ -352,8 +352,8 @@ class GRPOJob:
         return None if prompt.words is None else self._sync(prompt).forced(completion)
 
     def _sync(self, prompt: Prompt) -> WordSync:
-        most = self.cfg.rollout.max_codes_per_word
-        return WordSync(self.layout, prompt.words, self.layout.vocab_size, max_codes=most)
+        most, sound = self.cfg.rollout.max_codes_per_word, self.cfg.rollout.max_codes_per_sound
+        return WordSync(self.layout, prompt.words, self.layout.vocab_size, max_codes=most, max_sound_codes=sound)
 
     def _word_credit(self, results: list, adv: list[float]) -> list[float | list[float]]:
         """Sequence advantages plus per-word credit (`learner.word_credit`, tts/grpo/credit.py), group by group."""

@@ -170,6 +170,7 @@ class SpeechLMGeneration:
             min_tokens=sampling.min_tokens,
             words=sampling.words,
             max_codes_per_word=self.gen.max_codes_per_word,
+            max_codes_per_sound=self.gen.max_codes_per_sound,
             seed=sampling.seed,
             output_kind=RequestOutputKind.DELTA,  # each output holds only the ids sampled since the last one
         )
@@ -207,8 +208,8 @@ class SpeechLMGeneration:
         model = self.models[voice]
         device = self.audio_only.blocked.device
         ids = torch.tensor([prompt], device=device)
-        vocab, most = model.config.vocab_size, self.gen.max_codes_per_word
-        sync = WordSyncBatch.of(self.layout, sampling.words, vocab, device, 1, len(prompt), most)
+        vocab, most, sound = model.config.vocab_size, self.gen.max_codes_per_word, self.gen.max_codes_per_sound
+        sync = WordSyncBatch.of(self.layout, sampling.words, vocab, device, 1, len(prompt), most, sound)
         kwargs = hf_sampling(
             self.layout,
             self.audio_only,

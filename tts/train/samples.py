@@ -98,8 +98,8 @@ def synthesize(
         torch.manual_seed(seed + step)
         for k, item in enumerate(items):
             ids = torch.tensor([item.input_ids], device=device)
-            n, most = ids.shape[1], SamplingSettings.max_codes_per_word
-            sync = item.words and WordSyncBatch.of(layout, item.words, model.config.vocab_size, device, 1, n, most)
+            n, limits = ids.shape[1], (SamplingSettings.max_codes_per_word, SamplingSettings.max_codes_per_sound)
+            sync = item.words and WordSyncBatch.of(layout, item.words, model.config.vocab_size, device, 1, n, *limits)
             out = model.generate(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
