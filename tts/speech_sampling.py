@@ -174,7 +174,8 @@ class WordSync:
         self.words, self.end = [list(map(int, w)) for w in words], layout.speech_end_id
         sounds = {layout.special_ids.get(special_name(t)) for t in NONVERBAL_TAGS}
         sound_codes = max_codes if max_sound_codes is None else max_sound_codes
-        self.max_codes = [sound_codes if len(w) == 1 and w[0] in sounds else max_codes for w in self.words]
+        # a tag after the first word comes with its leading space: [space, tag]
+        self.max_codes = [sound_codes if w[-1] in sounds else max_codes for w in self.words]
         self.not_audio = torch.ones(vocab_size, dtype=torch.bool, device=device)
         self.not_audio[layout.audio_offset : layout.audio_offset + layout.codebook_size] = False
         self.seen, self.next_word, self.pending, self.codes = 0, 1, [], 0

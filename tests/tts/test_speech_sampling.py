@@ -151,17 +151,37 @@ def test_a_non_verbal_tag_has_its_own_code_limit():
     word limit would cut every such sound short (and end the speech) where it is the last word."""
     lay = TokenLayout.plan(100, 8)
     cry, sad = lay.tag_id("[cry]"), lay.tag_id("[sad]")
-    sync = WordSync(lay, [[sad], [5], [cry]], vocab_size=140, max_codes=2, max_sound_codes=4)
+    space = 9  # a tag after the first word is tokenised with its leading space: [space, tag]
+    sync = WordSync(lay, [[sad], [5], [space, cry]], vocab_size=140, max_codes=2, max_sound_codes=4)
     logits = torch.zeros(140)
 
     def allowed(generated):
         return torch.nonzero(torch.isfinite(sync(generated, logits.clone()))).flatten().tolist()
 
     assert allowed([130, 131]) == [5]  # a style tag is not a sound: the word limit
-    assert allowed([130, 131, 5, 132, 133]) == [cry]
-    assert len(allowed([130, 131, 5, 132, 133, cry, 134, 135])) == 9  # two codes of the sound: audio or the end
-    assert allowed([130, 131, 5, 132, 133, cry, 134, 135, 136, 129]) == [101]  # its own limit ends the speech
-    same = WordSync(lay, [[5], [cry]], vocab_size=140, max_codes=2)  # no sound limit given: the word limit
-    assert torch.isfinite(same([130, 131, cry, 132, 133], logits.clone())).sum() == 1
-    endless = WordSync(lay, [[5], [cry]], vocab_size=140, max_codes=2, max_sound_codes=0)  # 0: no sound limit
-    assert torch.isfinite(endless([cry, 130, 131, 132], logits.clone())).sum() == 9
+    assert allowed([130, 131, 5, 132, 133]) == [space]
+    assert len(allowed([130, 131, 5, 132, 133, space, cry, 134, 135])) == 9  # two codes of the sound: audio or end
+    assert allowed([130, 131, 5, 132, 133, space, cry, 134, 135, 136, 129]) == [101]  # its own limit ends speech
+    same = WordSync(lay, [[5], [space, cry]], vocab_size=140, max_codes=2)  # no sound limit given: the word limit
+    assert torch.isfinite(same([130, 131, space, cry, 132, 133], logits.clone())).sum() == 1
+    endless = WordSync(lay, [[5], [space, cry]], vocab_size=140, max_codes=2, max_sound_codes=0)  # 0: no limit
+    assert torch.isfinite(endless([space, cry, 130, 131, 132], logits.clone())).sum() == 9
+
+
+def test_the_embedded_tokenizers_non_verbal_words_get_the_sound_limit():
+    """On the real word list (the front end, then each word tokenised with its leading space)."""
+    from transformers import AutoTokenizer
+
+    from tts.prompts import encode_words
+    from tts.speechlm import _ROOT, EMBEDDED_SPEECHLM
+
+    tokenizer, lay = (
+        AutoTokenizer.from_pretrained(_ROOT / EMBEDDED_SPEECHLM),
+        TokenLayout.load(_ROOT / EMBEDDED_SPEECHLM),
+    )
+    words = encode_words(tokenizer, lay, "[sad] Go home. [cry] [laugh] Then sleep. [yawn]")
+    sync = WordSync(lay, words, lay.vocab_size, max_codes=40, max_sound_codes=100)
+    assert [w[-1] for w, most in zip(words, sync.max_codes) if most == 100] == [
+        lay.tag_id(t) for t in ("[cry]", "[laugh]", "[yawn]")
+    ]
+    assert sync.max_codes.count(40) == len(words) - 3  # the words and the style tag
