@@ -53,6 +53,9 @@ class MarkupCorpusConfig:
     # by a tagged text is at inference, where the style starts right after the reference's neutral speech
     alone_fraction: float = 0.4
     nonverbal_fraction: float = 0.5
+    # relative weight of a tag among the styled-alone samples' styles or among the sounds (unlisted tags: 1), e.g.
+    # {"[whispering]": 3}: more of what a held-out prompt gets wrong; the styles of paired samples stay uniform
+    tag_weights: dict[str, float] = field(default_factory=dict)
     min_gap: float = 0.5  # s of silence between the two utterances of a pair
     max_gap: float = 1.5
     seed: int = 0
@@ -100,6 +103,15 @@ def check_config(cfg: MarkupCorpusConfig) -> None:
     for name in ("unpaired_fraction", "alone_fraction", "nonverbal_fraction"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {getattr(cfg, name)}")
+    unknown = sorted(set(cfg.tag_weights) - set(STYLE_TAGS) - set(NONVERBAL_TAGS))
+    if unknown:
+        raise ValueError(f"tag_weights: unknown tag(s) {unknown}; expected some of {STYLE_TAGS + NONVERBAL_TAGS}")
+    for tag, weight in cfg.tag_weights.items():
+        if not weight >= 0:
+            raise ValueError(f"tag_weights[{tag!r}] must be >= 0, got {weight}")
+    for kind, tags in (("style", STYLE_TAGS), ("non-verbal", NONVERBAL_TAGS)):
+        if not any(cfg.tag_weights.get(t, 1.0) for t in tags):
+            raise ValueError(f"tag_weights: every {kind} tag weighs 0")
     if cfg.unpaired_fraction + cfg.alone_fraction > 1.0:
         raise ValueError(
             f"unpaired_fraction + alone_fraction must be <= 1, got {cfg.unpaired_fraction} + {cfg.alone_fraction}"
@@ -173,6 +185,19 @@ def _compose(
     return " ".join(pieces), parts, tags
 
 
+def _rotation(tags: tuple[str, ...], weights: dict[str, float], n: int) -> list[str]:
+    """`n` tags in smooth weighted round robin: each tag's count is proportional to its weight (default 1) and
+    spread evenly; with equal weights, `tags` in turn."""
+    weight = [float(weights.get(t, 1.0)) for t in tags]
+    current, total, out = [0.0] * len(tags), sum(weight), []
+    for _ in range(n):
+        current = [c + w for c, w in zip(current, weight)]
+        best = current.index(max(current))
+        current[best] -= total
+        out.append(tags[best])
+    return out
+
+
 def _short_gap(rng: random.Random) -> float:
     return round(rng.uniform(*NONVERBAL_GAP), 3)
 
@@ -210,8 +235,8 @@ def plan_markups(cfg: MarkupCorpusConfig) -> list[MarkupJob]:
         samples: list[tuple[Speaker, list[tuple[str, str]], int]] = []
         for _ in range(n_unpaired):
             samples.append((rng.choice(voices), [(next(stream), "")], -1))
-        for k in range(n_alone):  # every style in turn
-            samples.append((rng.choice(voices), [(next(stream), STYLE_TAGS[k % len(STYLE_TAGS)])], -1))
+        for style in _rotation(STYLE_TAGS, cfg.tag_weights, n_alone):
+            samples.append((rng.choice(voices), [(next(stream), style)], -1))
         left = n - n_unpaired - n_alone
         while left:
             k = min(rng.randint(cfg.min_pairs, cfg.max_pairs), left)
@@ -223,7 +248,7 @@ def plan_markups(cfg: MarkupCorpusConfig) -> list[MarkupJob]:
             left -= k
         rng.shuffle(samples)
         n_sound = round(n * cfg.nonverbal_fraction)
-        sounds = [NONVERBAL_TAGS[i % len(NONVERBAL_TAGS)] for i in range(n_sound)]
+        sounds = _rotation(NONVERBAL_TAGS, cfg.tag_weights, n_sound)
         rng.shuffle(sounds)
         sound_at = dict(zip(rng.sample(range(n), n_sound), sounds))
         for i, (speaker, segments, grp) in enumerate(samples):

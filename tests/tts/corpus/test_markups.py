@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
@@ -103,6 +103,19 @@ def test_plan_is_deterministic_and_seeded(jobs):
     assert [j.utt.text for j in other] != [j.utt.text for j in jobs]
 
 
+def test_tag_weights_set_each_tags_share_of_the_styled_alone_samples_and_of_the_sounds(jobs):
+    weighted = plan_markups(dataclasses.replace(CFG, tag_weights={"[whispering]": 3.0, "[cough]": 2.0}))
+    train = [j.utt for j in weighted if j.utt.split == "train"]  # 200 samples: 80 styled alone, 100 with a sound
+    alone = Counter(u.tags[0] for u in train if u.text.startswith(STYLE_TAGS))
+    sounds = Counter(t for u in train for t in u.tags if t in NONVERBAL_TAGS)
+    assert alone["[whispering]"] == 24 and {alone[t] for t in STYLE_TAGS if t != "[whispering]"} == {8}  # 3 : 1
+    assert sounds["[cough]"] == 25 and {sounds[t] for t in NONVERBAL_TAGS if t != "[cough]"} <= {12, 13}  # 2 : 1
+    assert sum(alone.values()) == 80 and sum(sounds.values()) == 100  # the fractions stay as they were
+    # only the ratios count: equal weights are the default plan, sample for sample
+    same = plan_markups(dataclasses.replace(CFG, tag_weights=dict.fromkeys(STYLE_TAGS + NONVERBAL_TAGS, 2.0)))
+    assert [(j.utt, j.parts) for j in same] == [(j.utt, j.parts) for j in jobs]
+
+
 def test_all_tags_used(jobs):
     used = {t for j in jobs for t in j.utt.tags}
     assert used == set(STYLE_TAGS) | set(NONVERBAL_TAGS)
@@ -122,6 +135,9 @@ def test_all_tags_used(jobs):
         ({"nonverbal_fraction": -0.1}, "nonverbal_fraction"),
         ({"min_gap": 2.0}, "min_gap"),
         ({"workers": 0}, "workers"),
+        ({"tag_weights": {"[dancing]": 2.0}}, r"tag_weights: unknown tag\(s\) \['\[dancing\]'\]"),
+        ({"tag_weights": {"[sad]": -1.0}}, r"tag_weights\['\[sad\]'\] must be >= 0"),
+        ({"tag_weights": dict.fromkeys(NONVERBAL_TAGS, 0.0)}, "every non-verbal tag weighs 0"),
         ({"samples": {"test": 5}, "corpus": CorpusConfig(sentences={"en": 20})}, "raise corpus.sentences.en"),
     ],
 )
