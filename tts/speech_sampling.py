@@ -48,8 +48,8 @@ class SamplingSettings:
     # codes/s, the 95th percentile of the corpus words) the next word starts, or after the last word the speech ends
     # (0: off); chosen by held-out WER of the embedded model (docs/results.md)
     max_codes_per_word: int = 40
-    # the same for a non-verbal tag ([cry], [yawn], ...): its sound lasts up to 1.5 s in the markup corpus (95th
-    # percentile; [laugh], [sigh], [cry], [yawn] all run past a word's 0.8 s), 2 s here (0: off)
+    # the same for a non-verbal tag ([cry], [yawn], ...): its sound lasts up to 1.6 s in the markup corpus (95th
+    # percentile of [yawn]; [laugh], [sigh], [cry] and [yawn] nearly always run past a word's 0.8 s); 2 s (0: off)
     max_codes_per_sound: int = 100
 
     def __post_init__(self) -> None:
@@ -172,7 +172,7 @@ class WordSync:
         if not words or not all(words):
             raise ValueError("word-synchronous decoding needs at least one word, each with tokens")
         self.words, self.end = [list(map(int, w)) for w in words], layout.speech_end_id
-        sounds = {layout.special_ids.get(special_name(t)) for t in NONVERBAL_TAGS}
+        sounds = {layout.special_ids[n] for n in map(special_name, NONVERBAL_TAGS) if n in layout.special_ids}
         sound_codes = max_codes if max_sound_codes is None else max_sound_codes
         # a tag after the first word comes with its leading space: [space, tag]
         self.max_codes = [sound_codes if w[-1] in sounds else max_codes for w in self.words]
