@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-from scipy.stats import bootstrap
+from scipy.stats import binom, bootstrap
 
 RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -22,7 +22,9 @@ def _finite(values: Iterable[float | None]) -> np.ndarray:
 
 def mean_ci(values: Iterable[float | None], resamples: int = RESAMPLES, seed: int = 0) -> dict:
     """`{"mean", "ci95": [lo, hi] | None, "n"}` over the finite values (None and NaN are left out; the interval
-    needs two or more). Percentile bootstrap: it stays defined when every value is equal (BCa does not)."""
+    needs two or more). Percentile bootstrap: it stays defined when every value is equal (BCa does not). For 0/1
+    values (a share) it is computed exactly: the resampled mean is binomial, so its quantiles need no draws, and an
+    interval on a goal's threshold does not flip with the resample order."""
     x = _finite(values)
     if len(x) == 0:
         return {"mean": None, "ci95": None, "n": 0}
@@ -30,6 +32,9 @@ def mean_ci(values: Iterable[float | None], resamples: int = RESAMPLES, seed: in
     if len(x) > 1:
         if np.ptp(x) == 0:
             ci = [float(x[0]), float(x[0])]
+        elif np.isin(x, (0.0, 1.0)).all():
+            tails = [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]
+            ci = [float(k) / len(x) for k in binom.ppf(tails, len(x), x.mean())]
         else:
             res = bootstrap(
                 (x,),

@@ -49,3 +49,15 @@ def test_paired_delta_pairs_prompts_and_sees_a_shift_their_spread_hides():
 def test_ci_text_formats_scaled_intervals():
     assert ci_text(0.1234, [0.1, 0.15], scale=100, digits=1) == "12.3 [10.0, 15.0]"
     assert ci_text(None, None) == "-" and ci_text(0.5, None) == "0.500"
+
+
+def test_a_share_of_yes_or_no_outcomes_gets_the_bootstraps_exact_interval_whatever_the_order():
+    """0/1 values (a share of prompts): the percentile bootstrap's own limit, the binomial quantiles of the observed
+    share, so the interval depends on neither the resamples nor the order (6 of 8 sat on a goal's threshold, 0.5,
+    and met it or not by the draw)."""
+    six = [1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0]
+    assert {tuple(mean_ci(np.roll(six, k).tolist(), seed=s)["ci95"]) for k in range(8) for s in range(3)} == {
+        (0.375, 1.0)
+    }
+    assert mean_ci([1.0] * 7 + [0.0])["ci95"] == [0.625, 1.0]
+    assert mean_ci([0.0, 1.0, 0.0, 0.0])["ci95"] == [0.0, 0.75]
