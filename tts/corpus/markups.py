@@ -52,10 +52,13 @@ class MarkupCorpusConfig:
     # stylised utterances alone, their tag first ("[sad] The boys ran home."): what a voice-cloning prompt followed
     # by a tagged text is at inference, where the style starts right after the reference's neutral speech
     alone_fraction: float = 0.4
-    nonverbal_fraction: float = 0.5
-    # relative weight of a tag among the styled-alone samples' styles or among the sounds (unlisted tags: 1), e.g.
-    # {"[whispering]": 3}: more of what a held-out prompt gets wrong; the styles of paired samples stay uniform
-    tag_weights: dict[str, float] = field(default_factory=dict)
+    # 0.7 and whispering x3 against 0.5 and equal weights (4,500 samples, 900 LoRA steps, 8 held-out prompts):
+    # [whispering] voiced 0.11 instead of 0.16 (7 of 8 prompts whisper), non-verbals named right 31 of 56 times
+    # instead of 28, WER 48.3% instead of 46.1% (docs/results.md)
+    nonverbal_fraction: float = 0.7
+    # relative weight of a tag among the styled-alone samples' styles or among the sounds (unlisted tags: 1): more
+    # of what held-out prompts get wrong; the styles of paired samples stay uniform
+    tag_weights: dict[str, float] = field(default_factory=lambda: {"[whispering]": 3.0})
     min_gap: float = 0.5  # s of silence between the two utterances of a pair
     max_gap: float = 1.5
     seed: int = 0
