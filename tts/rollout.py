@@ -267,8 +267,8 @@ class RolloutWorker:
     ) -> list[Completion]:
         device = next(self.model.parameters()).device
         ids = torch.tensor([prompt] * n, device=device)
-        vocab, most, sound = self.model.config.vocab_size, self.cfg.max_codes_per_word, self.cfg.max_codes_per_sound
-        sync = WordSyncBatch.of(self.layout, words, vocab, device, n, len(prompt), most, sound)
+        vocab = self.model.config.vocab_size
+        sync = WordSyncBatch.of(self.layout, words, vocab, device, n, len(prompt), *self.cfg.code_limits)
         torch.manual_seed(seed)
         out = self.model.generate(
             input_ids=ids,

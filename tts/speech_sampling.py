@@ -59,6 +59,11 @@ class SamplingSettings:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
+    @property
+    def code_limits(self) -> tuple[int, int]:
+        """`WordSync`'s (max_codes, max_sound_codes)."""
+        return self.max_codes_per_word, self.max_codes_per_sound
+
 
 _TAGS = re.compile("|".join(re.escape(t) for t in MARKUP_TAGS))
 

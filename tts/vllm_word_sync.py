@@ -35,6 +35,5 @@ class WordSyncLogits(AdapterLogitsProcessor):
         args = params.extra_args or {}
         if args.get(WORDS) is None:
             return None
-        most = int(args.get("max_codes_per_word", 0))
-        sound = int(args.get("max_codes_per_sound", most))
+        most, sound = int(args.get("max_codes_per_word", 0)), args.get("max_codes_per_sound")  # None: the word's
         return WordSync(self.layout, args[WORDS], self.vocab_size, self.device, most, sound)

@@ -352,7 +352,7 @@ class GRPOJob:
         return None if prompt.words is None else self._sync(prompt).forced(completion)
 
     def _sync(self, prompt: Prompt) -> WordSync:
-        most, sound = self.cfg.rollout.max_codes_per_word, self.cfg.rollout.max_codes_per_sound
+        most, sound = self.cfg.rollout.code_limits
         return WordSync(self.layout, prompt.words, self.layout.vocab_size, max_codes=most, max_sound_codes=sound)
 
     def _word_credit(self, results: list, adv: list[float]) -> list[float | list[float]]:

@@ -208,8 +208,8 @@ class SpeechLMGeneration:
         model = self.models[voice]
         device = self.audio_only.blocked.device
         ids = torch.tensor([prompt], device=device)
-        vocab, most, sound = model.config.vocab_size, self.gen.max_codes_per_word, self.gen.max_codes_per_sound
-        sync = WordSyncBatch.of(self.layout, sampling.words, vocab, device, 1, len(prompt), most, sound)
+        vocab = model.config.vocab_size
+        sync = WordSyncBatch.of(self.layout, sampling.words, vocab, device, 1, len(prompt), *self.gen.code_limits)
         kwargs = hf_sampling(
             self.layout,
             self.audio_only,
