@@ -350,6 +350,33 @@ def test_actors_that_cannot_be_placed_fail_the_job_and_free_what_started(ray_ses
     assert ray.available_resources()["CPU"] == total
 
 
+def test_placed_groups_reserve_before_the_free_pools_start_and_are_freed_on_failure(
+    ray_session, inputs, tmp_path, monkeypatch
+):
+    """Learner ranks and rollout workers hold their placement groups before a decoder or reward actor is scheduled
+    (one started first may take the part of a node that a strict_spread placement needs); a start that fails
+    afterwards leaves no reservation behind."""
+    from ray.util import placement_group_table
+
+    def live() -> list[str]:
+        return sorted(g["name"] for g in placement_group_table().values() if g["state"] != "REMOVED")
+
+    seen = []
+
+    def no_decoders(*_):
+        seen.append(live())
+        raise RuntimeError("decoders refused")
+
+    monkeypatch.setattr("tts.grpo.driver.decoder_pool", no_decoders)
+    with pytest.raises(RuntimeError, match="decoders refused"):
+        run(inputs, tmp_path, "reserved", "start_timeout_s=60")
+    assert seen == [["learner ranks", "rollout workers"]]
+    deadline = time.monotonic() + 30
+    while live() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert live() == []
+
+
 def test_a_word_synchronous_policy_trains_without_the_words_the_engine_wrote(ray_session, inputs, tmp_path):
     """The words a word-synchronous policy's engine writes (all of a word's tokens but the first) are not its
     choices: the learner's token count leaves them out."""

@@ -102,9 +102,12 @@ class Placement:
         return ray.get(_node_address.options(scheduling_strategy=self.strategy(index)).remote())
 
     def remove(self) -> None:
+        """Frees the reservation; a second call does nothing (a group's shutdown and its job's both call it)."""
         from ray.util.placement_group import remove_placement_group
 
-        remove_placement_group(self.group)
+        if self.group is not None:
+            remove_placement_group(self.group)
+            self.group = None
 
 
 @ray.remote(num_cpus=0)

@@ -130,6 +130,7 @@ class GRPOJob:
         self.version = self.step
         self._refs: dict[str, np.ndarray] = {}
         self.rewards = self.decoders = self.rollouts = self.learners = None
+        self._reserved: list[Placement] = []  # placement groups, reserved before their actors start
         # decodes and scores groups as they arrive: one thread per group in flight (two steps' worth off-policy)
         evaluated = cfg.data.eval_prompts + sum(len(items) for items in self.eval_items.values())
         self.pool = ThreadPoolExecutor(max_workers=2 * max(cfg.prompts_per_step, evaluated) + 2)
@@ -143,6 +144,14 @@ class GRPOJob:
     def _start_actors(self) -> None:
         cfg = self.cfg
         init_ray()
+        # the groups with a placement reserve their CPUs/GPUs before any pool without one starts: decoder or reward
+        # actors scheduled first may take the share of a node that a strict placement needs (strict_spread ranks
+        # need some of every node), and the job would then wait start_timeout_s for a placement that cannot come
+        rollout_shape = PoolConfig(cfg.rollout.workers, num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus)
+        learner_shape = PoolConfig(cfg.learner.ranks, num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus)
+        if not self.eval_only:  # the strictest first: ranks default to pack, rollout workers to a soft spread
+            self._reserved.append(Placement(learner_shape, cfg.learner.placement, "learner ranks", cfg.start_timeout_s))
+        self._reserved.append(Placement(rollout_shape, cfg.rollout.placement, "rollout workers", cfg.start_timeout_s))
         self.decoders = decoder_pool(str(self.model.codec.directory), cfg.decoder)
         self.decoders.wait_ready(cfg.start_timeout_s)
         self.data = {split: PromptSet(cfg.data, split, self.tokenizer, self.layout) for split in ("train", "test")}
@@ -158,28 +167,25 @@ class GRPOJob:
                 log.warning("evaluation set %s: %d prompt(s) too long, left out", item_set.name, len(item_set.skipped))
         self.rewards = RewardRouter(cfg.rewards)
         start_dir = str(self.restore) if self.restore else self.policy_dir
-        shape = PoolConfig(actors=cfg.rollout.workers, num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus)
         self.rollouts = ActorGroup(
             RolloutWorker,
             lambda k: (start_dir, cfg.rollout, cfg.seed + 1000 * k),
-            shape,
+            rollout_shape,
             "rollout workers",
-            placement=Placement(shape, cfg.rollout.placement, "rollout workers", cfg.start_timeout_s),
+            placement=self._reserved[-1],
         )
         self.rollouts.wait_ready(cfg.start_timeout_s, "rollout workers")
         if not self.eval_only:
-            self._start_learners()
+            self._start_learners(learner_shape, self._reserved[0])
         self.placement = self._placement()
 
-    def _start_learners(self) -> None:
+    def _start_learners(self, shape: PoolConfig, placement: Placement) -> None:
         cfg = self.cfg
         batch = cfg.prompts_per_step * cfg.rollout.group_size
         per_rank = batch // (cfg.learner.ranks * cfg.learner.mini_batches)  # one optimizer step's share
         self.grad_accum = micro_batches(per_rank, cfg.learner.micro_batch_size)
         restore = str(self.restore) if self.restore else None
         codec = codec_record(self.model.codec)  # what the checkpoints record
-        shape = PoolConfig(actors=cfg.learner.ranks, num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus)
-        placement = Placement(shape, cfg.learner.placement, "learner ranks", cfg.start_timeout_s)
         master = placement.address(0)  # on rank 0's node: under `ray job submit` the driver's may hold no rank
         args = (self.policy_dir, cfg.learner)
         self.learners = ActorGroup(
@@ -515,4 +521,6 @@ class GRPOJob:
         for group in (self.rewards, self.decoders, self.rollouts, self.learners):
             if group is not None:
                 group.shutdown()
+        for placement in self._reserved:  # also those whose actors never started
+            placement.remove()
         self.pool.shutdown(wait=False, cancel_futures=True)
