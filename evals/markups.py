@@ -8,6 +8,8 @@ lower-pitched than neutral; each non-verbal audible where it is written: the ren
 neutral one by at least `NONVERBAL_MIN_S` of sound, and that added sound is the named one. Extra audio alone
 proves nothing: a word-synchronous model writes a tag like a word and gives it some audio even when it never
 learned the tag.
+The added sound starts where the model wrote the tag, for a word-synchronous model (its rendering is timed word by
+word from its own tokens, `evals.synthesize`); otherwise it is the rendering's last `extra_s` seconds.
 `SoundIdentifier` names the added sound by its nearest fingerprint among the corpus's own non-verbals and speech,
 rendered by the training voices (never the held-out ones) and passed through the model's codec, so that
 references and renderings share the codec's colouring. Each goal is judged on the bootstrap 95% interval over
@@ -43,6 +45,8 @@ NONVERBAL_MIN_S = 0.2
 IDENTIFIED_MIN = 0.5  # share of prompts whose added sound must be the named one (95% interval's lower bound)
 TAIL_S = (0.3, 1.5)  # the added sound: the rendering's last `extra_s` seconds, clipped to this range
 SPEECH = "speech"  # what the identifier calls the end of a sentence
+NO_SOUND = "none"  # a word-timed rendering whose tag got no audio of its own
+MIN_SOUND_S = 0.05
 SPEECH_TAIL_S = 0.6
 WordTimes = Callable[[np.ndarray], list[tuple[str, float]]]  # 16 kHz audio -> (word, start s) of each word heard
 SPEECH_TEXTS = (
@@ -134,21 +138,40 @@ def embedded_word_times() -> WordTimes:
     return FasterWhisperASR(None).word_times
 
 
+def sound_starts(rows: list[dict]) -> dict[str, float | None]:
+    """Item id -> where its non-verbal tag's sound starts (s; None: the tag got no audio), for the renderings that
+    synthesis timed word by word (rows of synthesis.jsonl with "words"); the last place the tag is written."""
+    out: dict[str, float | None] = {}
+    for row in rows:
+        tag = f"[{row['id'].rpartition(SEP)[2]}]"
+        if tag in NONVERBAL_TAGS and row.get("words"):
+            starts = [t for word, t in row["words"] if word == tag]
+            if starts:
+                out[row["id"]] = starts[-1]
+    return out
+
+
 def _measure(path: Path, text: str, word_times: Callable[[], WordTimes] | None) -> dict | None:
-    """`prosody` of a rendering, plus its speech span (`wave`), `sr` and, given `word_times`, the sentence's
-    `rate`; None where it cannot be measured."""
+    """`prosody` of a rendering, plus its audio (`raw`), speech span (`wave`), `sr` and, given `word_times`, the
+    sentence's `rate`; None where it cannot be measured."""
     try:
         wave, sr = load_audio(path)
-        m = prosody(wave, sr) | {"wave": speech_span(wave), "sr": sr}
+        m = prosody(wave, sr) | {"raw": wave, "wave": speech_span(wave), "sr": sr}
     except (AudioError, ValueError, FileNotFoundError):
         return None  # no audio, silent, or too short: counted as unmeasured
     return m | {"rate": sentence_rate(wave, sr, text, word_times()) if word_times else None}
 
 
 def _added_sound(neutral: dict, tagged: dict, identifier: SoundIdentifier) -> str:
-    """The name of the sound at the end of `tagged` that `neutral` lacks."""
+    """The name of the sound in `tagged` that `neutral` lacks: from where the rendering put its tag (`sound_at`,
+    s; None: the tag got no audio) when it was timed word by word, else its last `extra_s` seconds."""
+    sr = tagged["sr"]
+    if "sound_at" in tagged:
+        at = tagged["sound_at"]
+        sound = tagged["raw"][int(at * sr) :] if at is not None else tagged["raw"][:0]
+        return identifier.identify(sound, sr) if len(sound) >= MIN_SOUND_S * sr else NO_SOUND
     seconds = min(max(tagged["duration"] - neutral["duration"], TAIL_S[0]), TAIL_S[1])
-    return identifier.identify(tagged["wave"][-int(seconds * tagged["sr"]) :], tagged["sr"])
+    return identifier.identify(tagged["wave"][-int(seconds * sr) :], sr)
 
 
 def markup_effects(
@@ -156,19 +179,24 @@ def markup_effects(
     wav_dir: Path,
     identifier: Callable[[], SoundIdentifier],
     word_times: Callable[[], WordTimes],
+    starts: dict[str, float | None] | None = None,
 ) -> dict:
     """Per tag, over the prompts whose neutral and tagged renderings could both be measured: voiced fraction,
     speech duration ratio, f0 ratio and level change against neutral, extra seconds, for style tags the sentence's
     speaking-rate ratio, for non-verbals the share whose added sound is the named one; and the goals.
     `identifier` is called (once) only where a non-verbal rendering is measured: building one renders and
-    fingerprints the references; `word_times` (an ASR's word timing) only where a style tag's is."""
+    fingerprints the references; `word_times` (an ASR's word timing) only where a style tag's is. `starts`
+    (`sound_starts`): where word-timed renderings put their non-verbal's sound."""
     by_base: dict[str, dict[str, dict | None]] = {}
     styled = {NEUTRAL} | {t[1:-1] for t in STYLE_TAGS}
     for it in items:
         base, _, name = it.id.rpartition(SEP)
         if base:
             timer = word_times if name in styled else None
-            by_base.setdefault(base, {})[name] = _measure(wav_dir / f"{it.id}.wav", it.target_text, timer)
+            m = _measure(wav_dir / f"{it.id}.wav", it.target_text, timer)
+            if m is not None and starts and it.id in starts:
+                m["sound_at"] = starts[it.id]
+            by_base.setdefault(base, {})[name] = m
     tags: dict[str, dict] = {}
     for tag in MARKUP_TAGS:
         name = tag[1:-1]
@@ -187,6 +215,7 @@ def markup_effects(
         heard = [_added_sound(a, b, identifier()) for a, b in ok] if tag in NONVERBAL_TAGS else []
         if heard:
             per_prompt["identified"] = [float(h == tag) for h in heard]
+            timed = sum("sound_at" in b for _, b in ok)
         stats = {k: mean_ci(v) for k, v in per_prompt.items()}
         tags[tag] = {
             "n": len(pairs),
@@ -195,7 +224,7 @@ def markup_effects(
             "neutral_voiced_fraction": mean_ci([a["voiced_fraction"] for a, _ in ok])["mean"],
             "rms_db_change": mean_ci([b["rms_db"] - a["rms_db"] for a, b in ok])["mean"],
             "ci95": {k: st["ci95"] for k, st in stats.items()},
-            **({"heard": heard} if heard else {}),
+            **({"heard": heard, "located_by_words": timed} if heard else {}),
         }
     return {"tags": tags, "goals": goals(tags), "prompts": len(by_base)}
 
@@ -238,6 +267,14 @@ def markup_markdown(m: dict) -> str:
         changes += [cell(e["rms_db_change"], 1), cell(e["extra_s"])]
         changes.append(cell(e.get("identified")))
         lines.append(f"| {tag} | {e['n']} | {e['unmeasured']} | {voiced} | {' | '.join(changes)} |")
+    sounds = [e for e in m["tags"].values() if "heard" in e]
+    if sounds:
+        timed, total = sum(e["located_by_words"] for e in sounds), sum(len(e["heard"]) for e in sounds)
+        lines += [
+            "",
+            f"Added sounds found where the model wrote the tag (its own word timing) in {timed} of {total} "
+            "non-verbal renderings; the rest: the rendering's last `extra s`.",
+        ]
     lines += ["", "| goal | met |", "|---|---|"]
     lines += [f"| {g} | {'-' if ok is None else ('yes' if ok else 'no')} |" for g, ok in m["goals"].items()]
     return "\n".join(lines) + "\n"

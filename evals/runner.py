@@ -18,7 +18,7 @@ import yaml
 
 from evals.buckets import chars
 from evals.config import EvalConfig
-from evals.markups import SEP, SoundIdentifier, embedded_word_times, markup_effects
+from evals.markups import SEP, SoundIdentifier, embedded_word_times, markup_effects, sound_starts
 from evals.meta import EvalItem, load_items
 from evals.metrics import edit_counts
 from evals.protocols import SEED_LANGUAGES, seed_tts_eval_score
@@ -264,6 +264,7 @@ def run_eval(cfg: EvalConfig, router_factory=None) -> dict:
         identifier = cache(
             lambda: SoundIdentifier.build(open_speechlm(checkpoint, codec_dir).codec.load() if checkpoint else None)
         )
-        report["markups"] = markup_effects(items, wav_dirs["prompt"], identifier, cache(embedded_word_times))
+        starts = sound_starts(read_rows(out / SYNTHESIS)) if cfg.checkpoint else {}
+        report["markups"] = markup_effects(items, wav_dirs["prompt"], identifier, cache(embedded_word_times), starts)
     write_report(out, report, cfg.plots)
     return report

@@ -26,6 +26,7 @@ from tts.base.audio import save_audio
 from tts.base.cluster import init_ray
 from tts.codec.decoders import DecodeItem, decoder_pool
 from tts.rollout import RolloutWorker
+from tts.speech_sampling import WordSync
 from tts.speechlm import open_speechlm
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,18 @@ class Synthesizer:
                     row["errors"][variant] = d.error or "decode: no audio"
                 else:
                     save_audio(out / WAVS[variant] / f"{it.id}.wav", d.wave, d.sr)
+                    if variant == "prompt" and ready[k][1].words:
+                        per_code = len(d.wave) / d.sr / len(codes[k])
+                        row["words"] = self._word_times(ready[k][1], completions[k].token_ids, per_code)
         return list(rows.values())
+
+    def _word_times(self, req: prompts.SpeechRequest, token_ids: list[int], per_code: float) -> list[list]:
+        """[word, start s] of each word of a word-synchronous rendering, `per_code` seconds of audio a code (start
+        None: no audio of its own): where the model put each word and tag, read from its own tokens (evals.markups
+        finds a non-verbal's sound by it)."""
+        starts = WordSync(self.layout, req.words, self.layout.vocab_size).code_starts(token_ids)
+        words = [self.tokenizer.decode(w).strip() for w in req.words]
+        return [[w, None if s is None else round(s * per_code, 3)] for w, s in zip(words, starts)]
 
 
 def synthesize(checkpoint: str, items: list[EvalItem], out: Path, cfg: SynthesisConfig) -> int:

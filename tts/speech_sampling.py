@@ -210,6 +210,18 @@ class WordSync:
         model's decision that it is over (the next word's first token, or the end)."""
         return [word for _, word in self._replay(generated)]
 
+    def code_starts(self, generated: list[int]) -> list[int | None]:
+        """Where each word's audio starts in `generated`: the number of codes before the word's first code (None
+        for a word the model gave no code). With the codec's frame rate this times every word of a rendering
+        exactly, a non-verbal tag's sound included, where an ASR cannot place a sound at all."""
+        starts: list[int | None] = [None] * len(self.words)
+        codes = 0
+        for t, word in zip(generated, self.word_of(generated)):
+            if not self.not_audio[int(t)]:
+                starts[word] = codes if starts[word] is None else starts[word]
+                codes += 1
+        return starts
+
     def _replay(self, generated: list[int]) -> list[tuple[bool, int]]:
         replay = copy.copy(self)
         replay.seen, replay.next_word, replay.pending, replay.codes = 0, 1, [], 0

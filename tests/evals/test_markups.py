@@ -9,6 +9,7 @@ import pytest
 
 from evals.markups import (
     NEUTRAL,
+    NO_SOUND,
     SEP,
     SPEECH,
     SoundIdentifier,
@@ -17,6 +18,7 @@ from evals.markups import (
     markup_items,
     markup_markdown,
     sentence_rate,
+    sound_starts,
 )
 from evals.meta import EvalItem
 from tts.base.audio import save_audio
@@ -121,6 +123,31 @@ def test_effects_of_tags_that_work_meet_the_goals_and_ignored_or_wrong_tags_do_n
     assert "| [sad] | 2 | 0 |" in md and "sentence rate ratio" in md
     assert "| [whispering] voiced fraction <= 0.2 | yes |" in md
     assert "| [laugh] | 2 | 0 |" in md and md.count("| 1.00 |") >= 2  # named right: both prompts
+
+
+def test_a_word_timed_rendering_is_judged_by_the_sound_where_the_model_wrote_its_tag(tmp_path, identifier, timer):
+    """A rendering whose sentence runs slower than the neutral one: its last `extra_s` seconds are mostly speech,
+    but synthesis timed the tag word (`sound_starts` of its rows), and from there the sound is the breath. A tag
+    given no audio of its own is not its sound."""
+    marked = [it for it in markup_items(items(1), 1) if it.id.rpartition(SEP)[2] in (NEUTRAL, "breathe", "sigh")]
+    neutral = render(HELD_OUT, TEXTS[0], Style(), SR)
+    slow = render(HELD_OUT, TEXTS[0], Style(speed=0.6), SR)
+    write(tmp_path, f"u0{SEP}{NEUTRAL}", neutral)
+    write(tmp_path, f"u0{SEP}breathe", np.concatenate([slow, nonverbal(HELD_OUT, "[breathe]", SR)]))
+    write(tmp_path, f"u0{SEP}sigh", slow)  # the model went on past [sigh] without a sound
+    rows = [
+        {"id": f"u0{SEP}breathe", "words": [["The", 0.0], ["market.", 1.0], ["[breathe]", len(slow) / SR]]},
+        {"id": f"u0{SEP}sigh", "words": [["The", 0.0], ["market.", 1.0], ["[sigh]", None]]},
+        {"id": f"u0{SEP}{NEUTRAL}", "words": [["The", 0.0]]},
+    ]
+    starts = sound_starts(rows)
+    assert starts == {f"u0{SEP}breathe": len(slow) / SR, f"u0{SEP}sigh": None}
+    guessed = markup_effects(marked, tmp_path, identifier, timer)["tags"]
+    timed = markup_effects(marked, tmp_path, identifier, timer, starts)
+    assert guessed["[breathe]"]["heard"] != ["[breathe]"] and guessed["[breathe]"]["located_by_words"] == 0
+    assert timed["tags"]["[breathe]"]["heard"] == ["[breathe]"] and timed["tags"]["[breathe]"]["located_by_words"] == 1
+    assert timed["tags"]["[sigh]"]["heard"] == [NO_SOUND] and timed["tags"]["[sigh]"]["identified"] == 0.0
+    assert "found where the model wrote the tag (its own word timing) in 2 of 2" in markup_markdown(timed)
 
 
 def test_a_style_tags_own_sound_before_the_sentence_is_not_slower_speech(tmp_path, identifier, timer):

@@ -123,6 +123,7 @@ def test_word_sync_forced_marks_the_tokens_the_engine_wrote():
     assert sync.forced([]) == [] and sync.seen == 0  # a replay leaves the live state alone
     # word 0's codes and its end (word 1's first token) are word 0's; word 1's rest is forced, then its codes
     assert sync.word_of(completion) == [0, 1, 1, 1, 1, 1, 2, 2, 2]
+    assert sync.code_starts(completion) == [None, 0, 2]  # word 0 no code; word 1 from code 0; word 2 from 2
 
 
 def test_word_sync_moves_on_after_max_codes_of_one_word():
