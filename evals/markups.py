@@ -168,8 +168,9 @@ def _added_sound(neutral: dict, tagged: dict, identifier: SoundIdentifier) -> st
     sr = tagged["sr"]
     if "sound_at" in tagged:
         at = tagged["sound_at"]
-        sound = tagged["raw"][int(at * sr) :] if at is not None else tagged["raw"][:0]
-        return identifier.identify(sound, sr) if len(sound) >= MIN_SOUND_S * sr else NO_SOUND
+        if at is None or len(tagged["raw"]) - int(at * sr) < MIN_SOUND_S * sr:
+            return NO_SOUND
+        return identifier.identify(tagged["raw"][int(at * sr) :], sr)
     seconds = min(max(tagged["duration"] - neutral["duration"], TAIL_S[0]), TAIL_S[1])
     return identifier.identify(tagged["wave"][-int(seconds * sr) :], sr)
 

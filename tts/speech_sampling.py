@@ -218,7 +218,8 @@ class WordSync:
         codes = 0
         for t, word in zip(generated, self.word_of(generated)):
             if not self.not_audio[int(t)]:
-                starts[word] = codes if starts[word] is None else starts[word]
+                if starts[word] is None:
+                    starts[word] = codes
                 codes += 1
         return starts
 

@@ -149,9 +149,12 @@ class GRPOJob:
         # need some of every node), and the job would then wait start_timeout_s for a placement that cannot come
         rollout_shape = PoolConfig(cfg.rollout.workers, num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus)
         learner_shape = PoolConfig(cfg.learner.ranks, num_cpus=cfg.learner.num_cpus, num_gpus=cfg.learner.num_gpus)
-        if not self.eval_only:  # the strictest first: ranks default to pack, rollout workers to a soft spread
-            self._reserved.append(Placement(learner_shape, cfg.learner.placement, "learner ranks", cfg.start_timeout_s))
-        self._reserved.append(Placement(rollout_shape, cfg.rollout.placement, "rollout workers", cfg.start_timeout_s))
+        learners_at = None  # the strictest first: ranks default to pack, rollout workers to a soft spread
+        if not self.eval_only:
+            learners_at = Placement(learner_shape, cfg.learner.placement, "learner ranks", cfg.start_timeout_s)
+            self._reserved.append(learners_at)
+        rollouts_at = Placement(rollout_shape, cfg.rollout.placement, "rollout workers", cfg.start_timeout_s)
+        self._reserved.append(rollouts_at)
         self.decoders = decoder_pool(str(self.model.codec.directory), cfg.decoder)
         self.decoders.wait_ready(cfg.start_timeout_s)
         self.data = {split: PromptSet(cfg.data, split, self.tokenizer, self.layout) for split in ("train", "test")}
@@ -172,11 +175,11 @@ class GRPOJob:
             lambda k: (start_dir, cfg.rollout, cfg.seed + 1000 * k),
             rollout_shape,
             "rollout workers",
-            placement=self._reserved[-1],
+            placement=rollouts_at,
         )
         self.rollouts.wait_ready(cfg.start_timeout_s, "rollout workers")
-        if not self.eval_only:
-            self._start_learners(learner_shape, self._reserved[0])
+        if learners_at is not None:
+            self._start_learners(learner_shape, learners_at)
         self.placement = self._placement()
 
     def _start_learners(self, shape: PoolConfig, placement: Placement) -> None:
