@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +150,43 @@ def keep_until(path: Path, step: int) -> None:
     if path.is_file():
         rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
         path.write_text("".join(row + "\n" for row in rows))
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When a training loop reports metrics, evaluates and checkpoints: every `log`, `evaluate` and `save` steps,
+    and all three at its `last` step, so that a run always ends evaluated and resumable."""
+
+    log: int
+    evaluate: int
+    save: int
+    last: int
+
+    @classmethod
+    def of(cls, cfg: Any) -> Cadence:
+        """From a training config's intervals; `halt_at_step` stops early on the `max_steps` schedule."""
+        last = min(cfg.max_steps, cfg.halt_at_step or cfg.max_steps)
+        return cls(cfg.log_interval, cfg.eval_interval, cfg.checkpoint_interval, last)
+
+    def due(self, step: int) -> tuple[bool, bool] | None:
+        """(evaluate, save) after optimizer step `step`, or None where not even a report is due."""
+        final = step == self.last
+        evaluate = step % self.evaluate == 0 or final
+        save = step % self.save == 0 or final
+        return (evaluate, save) if step % self.log == 0 or evaluate or save else None
+
+
+def publish(session: Any, run_dir: Path, rank: int, metrics: dict, save: Callable[[Path], None] | None = None) -> None:
+    """Log `metrics` (rank 0, to run_dir/metrics.jsonl) and report them to the run's session, with this rank's
+    part of the checkpoint where `save(directory)` is given: each rank writes into a temporary directory named
+    for the step, which the session collects before it is removed."""
+    if rank == 0:
+        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
+    if save is None:
+        session.report(metrics)
+        return
+    with tempfile.TemporaryDirectory(prefix=f"rank{rank}-") as tmp:
+        directory = Path(tmp) / dir_name(metrics["step"])
+        save(directory)
+        session.report(metrics, directory)

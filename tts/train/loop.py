@@ -3,13 +3,12 @@ checkpoints and metrics on the DeepSpeed engine of `tts.base.distributed` (AdamW
 
 from __future__ import annotations
 
-import json
 import math
 import resource
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +127,12 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
         samples = sample_prompts(corpus, layout, val_rows, cfg.job, cfg.eval_samples, clone, codec.frame_rate)
 
     autocast = cfg.cpu_autocast and not cfg.use_bf16 and engine.device.type == "cpu"
-    last_step = min(cfg.max_steps, cfg.halt_at_step or cfg.max_steps)
+    cadence = checkpoint.Cadence.of(cfg)
     bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.job, disable=rank != 0, dynamic_ncols=True)
     batches = train(position)
     window = {"loss": 0.0, "steps": 0, "tokens": 0, "start": time.perf_counter()}
     metrics: dict = {}
-    while step < last_step:
+    while step < cadence.last:
         lr = engine.get_lr()[0]
         position, loss, tokens = train_step(engine, batches, cfg.grad_accum, autocast)
         step += 1
@@ -141,11 +140,9 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
         window["steps"] += 1
         window["tokens"] += tokens
         bar.update(1)
-        final = step == last_step
-        evaluate = step % cfg.eval_interval == 0 or final
-        save = step % cfg.checkpoint_interval == 0 or final
-        if not (step % cfg.log_interval == 0 or evaluate or save):
+        if (due := cadence.due(step)) is None:
             continue
+        evaluate, save = due
         loss_sum, tokens = all_sum([window["loss"], window["tokens"]], engine.device)
         metrics = {
             "step": step,
@@ -167,9 +164,7 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
                 engine.module, layout, codec, corpus, samples, out, step, max_new, cfg.sample_temperature, cfg.seed
             )
         bar.set_postfix({k: f"{metrics[k]:.4g}" for k in ("loss", "lr", "tokens_per_s")})
-        if rank == 0:
-            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(metrics) + "\n")
+        writer = None
         if save:
             state = {
                 "job": cfg.job,
@@ -180,12 +175,16 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
                 "world_size": world,
                 "metrics": metrics,
             }
-            with tempfile.TemporaryDirectory(prefix=f"rank{rank}-") as tmp:
-                directory = Path(tmp) / checkpoint.dir_name(step)
-                checkpoint.save(directory, engine, tokenizer, layout, state, rank, export=export)
-                session.report(metrics, directory)
-        else:
-            session.report(metrics)
+            writer = partial(
+                checkpoint.save,
+                engine=engine,
+                tokenizer=tokenizer,
+                layout=layout,
+                state=state,
+                rank=rank,
+                export=export,
+            )
+        checkpoint.publish(session, run_dir, rank, metrics, writer)
         window = {"loss": 0.0, "steps": 0, "tokens": 0, "start": time.perf_counter()}
     bar.close()
     return metrics

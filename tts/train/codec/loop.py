@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import math
 import resource
-import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -321,11 +321,11 @@ def run(cfg: CodecTrainConfig, session: Any, resume: str | None = None) -> dict:
         np.random.seed(cfg.seed + rank)
     items = held_out(cfg, trainer.model.cfg.sample_rate) if rank == 0 else []
 
-    last_step = min(cfg.max_steps, cfg.halt_at_step or cfg.max_steps)
+    cadence = checkpoint.Cadence.of(cfg)
     bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.job, disable=rank != 0, dynamic_ncols=True)
     window: dict[str, float] = {}
     count, start, metrics = 0, time.perf_counter(), {}
-    while step < last_step:
+    while step < cadence.last:
         stage = cfg.stage_at(step)
         lr = trainer.sched_g.get_last_lr()[0]
         enc, target = segments.batch(step, rank, cfg.batch_size, cfg.stages[stage].min_sample_rate)
@@ -336,11 +336,9 @@ def run(cfg: CodecTrainConfig, session: Any, resume: str | None = None) -> dict:
         for k, v in out.items():
             window[k] = window.get(k, 0.0) + v
         bar.update(1)
-        final = step == last_step
-        evaluate = step % cfg.eval_interval == 0 or final
-        save = step % cfg.checkpoint_interval == 0 or final
-        if not (step % cfg.log_interval == 0 or evaluate or save):
+        if (due := cadence.due(step)) is None:
             continue
+        evaluate, save = due
         keys = sorted(window)
         sums = all_sum([window[k] for k in keys] + [float(count)], device)
         seconds = time.perf_counter() - start
@@ -354,18 +352,11 @@ def run(cfg: CodecTrainConfig, session: Any, resume: str | None = None) -> dict:
         if evaluate and items:
             metrics |= trainer.evaluate(items, run_dir / "samples", step)
         bar.set_postfix({k: f"{metrics[k]:.4g}" for k in ("mel", "rms", "s_per_step")})
-        if rank == 0:
-            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(metrics) + "\n")
+        writer = None
         if save:
             state = {"job": cfg.job, "step": step, "max_steps": cfg.max_steps, "stage": stage + 1}
-            state |= {"world_size": world, "metrics": metrics}
-            with tempfile.TemporaryDirectory(prefix=f"rank{rank}-") as tmp:
-                directory = Path(tmp) / checkpoint.dir_name(step)
-                trainer.save(directory, state, rank)
-                session.report(metrics, directory)
-        else:
-            session.report(metrics)
+            writer = partial(trainer.save, state=state | {"world_size": world, "metrics": metrics}, rank=rank)
+        checkpoint.publish(session, run_dir, rank, metrics, writer)
         window, count, start = {}, 0, time.perf_counter()
     bar.close()
     return metrics
