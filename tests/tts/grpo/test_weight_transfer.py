@@ -1,7 +1,8 @@
 """NCCL weight sync (tts/grpo/weight_transfer.py) on what a CPU can check: when it is chosen, how each engine is
 told its rank, that the learner's parameter stream agrees with its declared metadata (checked by vLLM's own
 trainer-side check), how rollout workers forward vLLM's calls, and when the driver re-forms the group. The
-broadcast itself needs GPUs: tests/gpu/test_weight_sync_gpu.py, run as docs/gpu.md says."""
+broadcast itself needs GPUs: `test_engines_hold_the_learners_weights_after_a_gpu_sync` below, skipped without CUDA,
+run as docs/gpu.md says."""
 
 from __future__ import annotations
 
