@@ -27,6 +27,7 @@ from tts.base.distributed import gather_weights
 from tts.base.layout import TokenLayout
 
 STATE = "train_state.json"
+METRICS = "metrics.jsonl"  # in the run directory: a row per report, trimmed back to the step a resume starts from
 DEEPSPEED = "deepspeed"
 PREFIX = "checkpoint_"
 
@@ -177,11 +178,11 @@ class Cadence:
 
 
 def publish(session: Any, run_dir: Path, rank: int, metrics: dict, save: Callable[[Path], None] | None = None) -> None:
-    """Log `metrics` (rank 0, to run_dir/metrics.jsonl) and report them to the run's session, with this rank's
+    """Log `metrics` (rank 0, to run_dir/METRICS) and report them to the run's session, with this rank's
     part of the checkpoint where `save(directory)` is given: each rank writes into a temporary directory named
     for the step, which the session collects before it is removed."""
     if rank == 0:
-        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(run_dir / METRICS, "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
     if save is None:
         session.report(metrics)

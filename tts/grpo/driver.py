@@ -478,7 +478,7 @@ class GRPOJob:
     def run(self) -> dict:
         cfg = self.cfg
         t_start = time.perf_counter()
-        keep_until(self.run_dir / "metrics.jsonl", self.step)
+        keep_until(self.run_dir / checkpoint.METRICS, self.step)
         before_file = self.run_dir / "eval_before.json"
         if before_file.is_file() and self.restore:
             before = json.loads(before_file.read_text())["summary"]

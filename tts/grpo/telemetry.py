@@ -13,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rewards.router import ovrl_of
+from tts.base.checkpoint import METRICS
 from tts.base.stats import ci_text, paired_delta
 from tts.grpo.config import GRPOConfig
 
@@ -193,7 +194,7 @@ class Telemetry:
                     g.set(summary_of_set["raw"][m], tags={"set": name})
         if self.wandb is not None:
             self.wandb.log(metrics, step=step)
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(self.run_dir / METRICS, "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
         self.bar.update(1)
         self.bar.set_postfix(
@@ -221,8 +222,8 @@ class Telemetry:
                 text += "".join("\n" + compare_markdown(c, f"## {n}") for n, c in report["compare_sets"].items())
             (self.run_dir / "compare.md").write_text(text, encoding="utf-8")
         (self.run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        plot_rewards(self.run_dir / "metrics.jsonl", self.run_dir / "reward_curve.png", report)
-        plot_eval_curves(self.run_dir / "metrics.jsonl", self.run_dir / "eval_curves.png", report)
+        plot_rewards(self.run_dir / METRICS, self.run_dir / "reward_curve.png", report)
+        plot_eval_curves(self.run_dir / METRICS, self.run_dir / "eval_curves.png", report)
         if self.wandb is not None:
             self.wandb.summary.update({"report": report})
             self.wandb.finish()

@@ -117,7 +117,7 @@ def run(cfg: TrainConfig, session: Any, resume: str | None = None) -> dict:
         state = checkpoint.load(restore, engine, rank)
         position, step = Position(**state["position"]), state["step"]
         if rank == 0:
-            keep_until(run_dir / "metrics.jsonl", step)
+            keep_until(run_dir / checkpoint.METRICS, step)
             keep_until(run_dir / "samples" / SAMPLES, step)
     eval_batches = val.held_out(cfg.eval_batches)
     eval_loss = cfg.eval_batches > 0 and len(val.packs(0)) > 0  # the same on every rank: all_reduce inside

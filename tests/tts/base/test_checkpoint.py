@@ -1,4 +1,5 @@
-"""Checkpoint I/O (tts/base/checkpoint.py): which directory is a run's latest checkpoint."""
+"""Checkpoint I/O (tts/base/checkpoint.py): which directory is a run's latest checkpoint, and when and how a
+training loop reports, evaluates and saves."""
 
 from __future__ import annotations
 

@@ -304,7 +304,7 @@ def run(cfg: CodecTrainConfig, session: Any, resume: str | None = None) -> dict:
     if restore is not None:
         step = trainer.load(restore, rank)["step"]
         if rank == 0:
-            keep_until(run_dir / "metrics.jsonl", step)
+            keep_until(run_dir / checkpoint.METRICS, step)
             keep_until(run_dir / "samples" / SAMPLES, step)
     segments = Segments(clips(cfg, cfg.train_split), cfg.segment_tokens, trainer.model.cfg.sample_rate, cfg.seed)
     if restore is None:
