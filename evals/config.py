@@ -93,8 +93,11 @@ class SetsConfig:
     # cloning prompts of the markups set, each rendered neutral and under every tag; a goal is judged on the interval
     # over prompts, and 4 prompts moved an adapter's [whispering] voiced fraction from 0.48 (8 prompts) to 0.23
     markup_prompts: int = 8
+    markup_takes: int = 1  # renderings of each prompt and tag (seeds from the ids); a prompt's takes are averaged
 
     def __post_init__(self) -> None:
+        if self.markup_takes < 1:
+            raise ValueError(f"markup_takes must be >= 1, got {self.markup_takes}")
         (s_lo, s_hi), (l_lo, l_hi) = self.short_chars, self.long_chars
         if not (1 <= s_lo <= s_hi <= DEFAULT_BOUNDS["short"] and DEFAULT_BOUNDS["medium"] < l_lo <= l_hi):
             raise ValueError(

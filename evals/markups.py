@@ -1,6 +1,7 @@
-"""Do the markup tags do what they say (paper 3.6)? The markups set renders each held-out prompt's text once
-neutral and once under every tag, in the same voice; `markup_effects` measures each rendering against the neutral
-one of the same text and voice with `tts.corpus.style_metrics.prosody`.
+"""Do the markup tags do what they say (paper 3.6)? The markups set renders each held-out prompt's text
+neutral and under every tag, in the same voice, once or in several takes; `markup_effects` measures each rendering
+against the neutral one of the same text, voice and take with `tts.corpus.style_metrics.prosody`, and averages a
+prompt's takes.
 
 Goals (issue: LoRA markups): `[whispering]` voiced fraction <= 0.2; `[sad]` slower (words per second of the
 sentence itself, from its first word the ASR hears: a style tag's own sound before it is not slower speech) and
@@ -41,6 +42,7 @@ from tts.front_end import TAG
 
 SEP = "__"  # item id: <base id>__<tag name>, the neutral rendering <base id>__neutral
 NEUTRAL = "neutral"
+TAKE = "take"  # a prompt's k-th rendering (k >= 1) of every tag: <base id>__take<k>__<tag name>
 NONVERBAL_MIN_S = 0.2
 IDENTIFIED_MIN = 0.5  # share of prompts whose added sound must be the named one (95% interval's lower bound)
 TAIL_S = (0.3, 1.5)  # the added sound: the rendering's last `extra_s` seconds, clipped to this range
@@ -100,14 +102,33 @@ def tagged_text(text: str, tag: str) -> str:
     return f"{tag} {text}" if tag in STYLE_TAGS else f"{text} {tag}"
 
 
-def markup_items(items: list[EvalItem], n: int, tags: tuple[str, ...] = MARKUP_TAGS) -> list[EvalItem]:
-    """`n` prompts spread over `items`, each neutral and under every tag (no ground truth: none exists)."""
+def markup_items(items: list[EvalItem], n: int, tags: tuple[str, ...] = MARKUP_TAGS, takes: int = 1) -> list[EvalItem]:
+    """`n` prompts spread over `items`, each neutral and under every tag (no ground truth: none exists), `takes`
+    times: a rendering samples under a seed from its id, so each take is another draw. Take 0 keeps the plain ids,
+    so a set with more takes renders its first take as the one-take set did."""
+    if takes < 1:
+        raise ValueError(f"takes must be >= 1, got {takes}")
     out = []
     for k in spread(len(items), n):
         it = replace(items[k], gt_wav=None)
-        out.append(replace(it, id=f"{it.id}{SEP}{NEUTRAL}"))
-        out += [replace(it, id=f"{it.id}{SEP}{t[1:-1]}", target_text=tagged_text(it.target_text, t)) for t in tags]
+        for take in range(takes):
+            base = it.id if take == 0 else f"{it.id}{SEP}{TAKE}{take}"
+            out.append(replace(it, id=f"{base}{SEP}{NEUTRAL}"))
+            out += [replace(it, id=f"{base}{SEP}{t[1:-1]}", target_text=tagged_text(it.target_text, t)) for t in tags]
     return out
+
+
+def prompt_of(base: str) -> str:
+    """The prompt a rendering's base id (its id less the tag) belongs to, whichever take."""
+    return base.partition(f"{SEP}{TAKE}")[0]
+
+
+def _per_prompt(values: list[tuple[str, float]]) -> list[float]:
+    """(prompt, value) of each take -> one mean per prompt: the goals' intervals are over prompts."""
+    by: dict[str, list[float]] = {}
+    for prompt, v in values:
+        by.setdefault(prompt, []).append(v)
+    return [float(np.mean(v)) for v in by.values()]
 
 
 def _words(text: str) -> list[str]:
@@ -201,33 +222,34 @@ def markup_effects(
     tags: dict[str, dict] = {}
     for tag in MARKUP_TAGS:
         name = tag[1:-1]
-        pairs = [(m[NEUTRAL], m[name]) for m in by_base.values() if name in m]
+        pairs = [(prompt_of(base), m[NEUTRAL], m[name]) for base, m in by_base.items() if name in m]
         if not pairs:
             continue
-        ok = [(a, b) for a, b in pairs if a and b]
-        per_prompt = {
-            "voiced_fraction": [b["voiced_fraction"] for _, b in ok],
-            "duration_ratio": [b["duration"] / a["duration"] for a, b in ok],
-            "f0_ratio": [b["f0_median"] / a["f0_median"] for a, b in ok],
-            "extra_s": [b["duration"] - a["duration"] for a, b in ok],
+        ok = [(p, a, b) for p, a, b in pairs if a and b]
+        per_take = {
+            "voiced_fraction": [(p, b["voiced_fraction"]) for p, _, b in ok],
+            "duration_ratio": [(p, b["duration"] / a["duration"]) for p, a, b in ok],
+            "f0_ratio": [(p, b["f0_median"] / a["f0_median"]) for p, a, b in ok],
+            "extra_s": [(p, b["duration"] - a["duration"]) for p, a, b in ok],
         }
         if tag in STYLE_TAGS:
-            per_prompt["rate_ratio"] = [b["rate"] / a["rate"] for a, b in ok if a["rate"] and b["rate"]]
-        heard = [_added_sound(a, b, identifier()) for a, b in ok] if tag in NONVERBAL_TAGS else []
+            per_take["rate_ratio"] = [(p, b["rate"] / a["rate"]) for p, a, b in ok if a["rate"] and b["rate"]]
+        heard = [_added_sound(a, b, identifier()) for _, a, b in ok] if tag in NONVERBAL_TAGS else []
         if heard:
-            per_prompt["identified"] = [float(h == tag) for h in heard]
-            timed = sum("sound_at" in b for _, b in ok)
-        stats = {k: mean_ci(v) for k, v in per_prompt.items()}
+            per_take["identified"] = [(p, float(h == tag)) for (p, _, _), h in zip(ok, heard, strict=True)]
+            timed = sum("sound_at" in b for _, _, b in ok)
+        stats = {k: mean_ci(_per_prompt(v)) for k, v in per_take.items()}
         tags[tag] = {
             "n": len(pairs),
+            "prompts": len({p for p, _, _ in pairs}),
             "unmeasured": len(pairs) - len(ok),
             **{k: st["mean"] for k, st in stats.items()},
-            "neutral_voiced_fraction": mean_ci([a["voiced_fraction"] for a, _ in ok])["mean"],
-            "rms_db_change": mean_ci([b["rms_db"] - a["rms_db"] for a, b in ok])["mean"],
+            "neutral_voiced_fraction": mean_ci([a["voiced_fraction"] for _, a, _ in ok])["mean"],
+            "rms_db_change": mean_ci([b["rms_db"] - a["rms_db"] for _, a, b in ok])["mean"],
             "ci95": {k: st["ci95"] for k, st in stats.items()},
             **({"heard": heard, "located_by_words": timed} if heard else {}),
         }
-    return {"tags": tags, "goals": goals(tags), "prompts": len(by_base)}
+    return {"tags": tags, "goals": goals(tags), "prompts": len({prompt_of(b) for b in by_base})}
 
 
 def goals(tags: dict[str, dict]) -> dict[str, bool | None]:
@@ -267,7 +289,9 @@ def markup_markdown(m: dict) -> str:
         changes = [cell(e["duration_ratio"]), cell(e.get("rate_ratio")), cell(e["f0_ratio"])]
         changes += [cell(e["rms_db_change"], 1), cell(e["extra_s"])]
         changes.append(cell(e.get("identified")))
-        lines.append(f"| {tag} | {e['n']} | {e['unmeasured']} | {voiced} | {' | '.join(changes)} |")
+        prompts = e.get("prompts", e["n"])  # reports from before takes: one rendering per prompt
+        n = e["n"] if e["n"] == prompts else f"{e['n']} ({prompts} prompts)"
+        lines.append(f"| {tag} | {n} | {e['unmeasured']} | {voiced} | {' | '.join(changes)} |")
     sounds = [e for e in m["tags"].values() if "heard" in e]
     if sounds:
         timed, total = sum(e["located_by_words"] for e in sounds), sum(len(e["heard"]) for e in sounds)

@@ -186,7 +186,7 @@ def make_sets(manifest: str | Path, out: str | Path, cfg: SetsConfig = SetsConfi
         if outside:
             summary["sets"][f"open/{lang}"] = _describe(write_set(out / "open" / lang, outside), len(lang_rows))
         if cfg.markup_prompts:
-            marked = markup_items(items, cfg.markup_prompts)
+            marked = markup_items(items, cfg.markup_prompts, takes=cfg.markup_takes)
             write_set(out / "markups" / lang, marked)
             summary["sets"][f"markups/{lang}"] = _describe(marked, len(lang_rows))
         directory = out / "continuation" / lang

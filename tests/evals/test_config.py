@@ -37,3 +37,5 @@ def test_bad_settings_are_refused():
         SetsConfig(short_chars=[3, 60])
     with pytest.raises(ValueError, match="long_chars"):
         SetsConfig(long_chars=[100, 200])
+    with pytest.raises(ValueError, match="markup_takes must be >= 1"):
+        SetsConfig(markup_takes=0)

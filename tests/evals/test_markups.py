@@ -14,6 +14,7 @@ from evals.markups import (
     SPEECH,
     SoundIdentifier,
     embedded_word_times,
+    goals,
     markup_effects,
     markup_items,
     markup_markdown,
@@ -186,3 +187,36 @@ def test_missing_or_silent_renderings_are_counted_unmeasured(tmp_path):
     write(tmp_path, marked[1].id, np.zeros(SR, np.float32))  # neutral missing, [sad] silent
     e = markup_effects(marked, tmp_path, never, never)["tags"]["[sad]"]
     assert e["n"] == 1 and e["unmeasured"] == 1 and e["duration_ratio"] is None
+
+
+def test_takes_render_each_prompt_again_and_the_goals_are_judged_on_prompts_averaged_over_takes(
+    tmp_path, identifier, timer
+):
+    """One rendering per prompt makes a tag a coin flip per prompt; with takes each prompt's share is averaged
+    over its renderings first, and the interval stays over prompts (the unit the goals generalise over)."""
+    marked = markup_items(items(), 2, ("[whispering]", "[laugh]"), takes=2)
+    ids = [it.id for it in marked]
+    assert len(ids) == len(set(ids)) == 2 * 2 * 3  # prompts x takes x (neutral + 2 tags)
+    assert ids[:3] == [f"u0{SEP}{NEUTRAL}", f"u0{SEP}whispering", f"u0{SEP}laugh"]  # take 0 keeps its id
+    assert f"u0{SEP}take1{SEP}whispering" in ids and f"u1{SEP}take1{SEP}{NEUTRAL}" in ids
+    for it in marked:
+        base, _, name = it.id.rpartition(SEP)
+        text = TEXTS[int(base[1])]
+        neutral = render(HELD_OUT, text, Style(), SR)
+        failed = base == f"u0{SEP}take1"  # prompt u0's second take ignores its tags
+        if name == "whispering" and not failed:
+            wave = render(HELD_OUT, text, "[whispering]", SR)
+        elif name == "laugh":
+            wave = np.concatenate(
+                [neutral, render(HELD_OUT, "laugh", Style(), SR) if failed else nonverbal(HELD_OUT, "[laugh]", SR)]
+            )
+        else:
+            wave = neutral
+        write(tmp_path, it.id, wave)
+    tags = markup_effects(marked, tmp_path, identifier, timer)["tags"]
+    whisper, laugh = tags["[whispering]"], tags["[laugh]"]
+    assert whisper["n"] == 4 and whisper["prompts"] == 2 and laugh["heard"].count("[laugh]") == 3
+    assert laugh["identified"] == pytest.approx(0.75) and laugh["ci95"]["identified"] == [0.5, 1.0]  # u0 0.5, u1 1
+    lo, hi = whisper["ci95"]["voiced_fraction"]  # two prompt means: u0's (one take voiced) and u1's (none)
+    assert lo < 0.1 < 0.2 < hi and not goals(tags)["[whispering] voiced fraction <= 0.2"]
+    assert "| [laugh] | 4 (2 prompts) | 0 |" in markup_markdown({"tags": tags, "goals": {}, "prompts": 2})

@@ -81,20 +81,21 @@ def test_make_sets_writes_seed_tts_eval_layout(tmp_path, capsys):
         rows.append(Utterance(uid, text, "en", speaker.id, f"{k}.wav", len(wave) / 16000, 16000, "test"))
     manifest = write_manifest(tmp_path / "corpus" / "manifest.jsonl", rows)
     out = tmp_path / "sets"
-    main(["eval", "make-sets", "--manifest", str(manifest), "--out", str(out), "length_per_bucket=2"])
+    main(["eval", "make-sets", "--manifest", str(manifest), "--out", str(out), "length_per_bucket=2", "markup_takes=2"])
     printed = json.loads(capsys.readouterr().out)
     assert printed["sets"] == {
         "cloning/en": 4,
         "open/en": 1,
         "continuation/en": 4,
         "length/en": 6,
-        "markups/en": 4 * 16,
+        "markups/en": 4 * 16 * 2,  # two takes
     }
     (outside,) = read_meta_lst(out / "open" / "en" / "meta.lst")
     assert outside.target_text == sentences[3] and Path(outside.prompt_wav).is_file() and outside.prompt_text
     markups = read_meta_lst(out / "markups" / "en" / "meta.lst")
     assert {it.target_text for it in markups if it.id.endswith("__sad")} == {f"[sad] {t}" for t in sentences}
     assert all(it.gt_wav is None and Path(it.prompt_wav).is_file() for it in markups)
+    assert sum("__take1__" in it.id for it in markups) == 4 * 16
 
     cloning = read_meta_lst(out / "cloning" / "en" / "meta.lst")
     assert [it.target_text for it in cloning] == sentences
