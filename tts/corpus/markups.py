@@ -218,7 +218,7 @@ def plan_markups(cfg: MarkupCorpusConfig) -> list[MarkupJob]:
     """Deterministic sample plan (no audio rendered)."""
     check_config(cfg)
     pools = split_sentences(cfg)
-    speakers = speakers_for(cfg.language, LANGUAGES[cfg.language].espeak_voice)
+    speakers = speakers_for(cfg.language, LANGUAGES[cfg.language].espeak_voice, cfg.corpus.en_speakers)
     jobs: list[MarkupJob] = []
     group = 0
     for split in SPLITS:

@@ -15,7 +15,7 @@ from tts.base.config import load_config
 from tts.base.layout import NONVERBAL_TAGS, STYLE_TAGS
 from tts.base.manifest import read_manifest, write_manifest
 from tts.corpus.generate import CorpusConfig
-from tts.corpus.markups import MarkupCorpusConfig, build_markup_corpus, plan_markups, split_sentences
+from tts.corpus.markups import SPLITS, MarkupCorpusConfig, build_markup_corpus, plan_markups, split_sentences
 from tts.corpus.timing import word_starts
 from tts.front_end import FrontEnd
 
@@ -93,6 +93,16 @@ def test_splits_follow_the_base_corpus(jobs):
             assert transcript in pools[j.utt.split], (j.utt.split, transcript)
         assert j.speaker.held_out == (j.utt.split == "test")
     assert {j.utt.split for j in jobs} == {"train", "val", "test"}
+
+
+def test_voices_follow_the_base_corpus_speakers(jobs):
+    """The markup corpus speaks with the base corpus's voices: 8 training voices at its default, 22 with
+    `corpus.en_speakers=24` (the embedded SpeechLM's corpus), the same two held out for the test split."""
+    more = plan_markups(dataclasses.replace(CFG, corpus=dataclasses.replace(BASE, en_speakers=24)))
+    voices = {split: {j.speaker.id for j in jobs if j.utt.split == split} for split in SPLITS}
+    wider = {split: {j.speaker.id for j in more if j.utt.split == split} for split in SPLITS}
+    assert len(voices["train"]) == 8 and len(wider["train"]) == 22 and voices["train"] < wider["train"]
+    assert voices["test"] == wider["test"] == {"en_08", "en_09"}
 
 
 def test_plan_is_deterministic_and_seeded(jobs):
