@@ -32,7 +32,7 @@ from evals.meta import EvalItem, spread
 from rewards.asr import SAMPLE_RATE as ASR_SR
 from tts.base.audio import AudioError, load_audio, resample
 from tts.base.layout import MARKUP_TAGS, NONVERBAL_TAGS, STYLE_TAGS
-from tts.base.stats import mean_ci
+from tts.base.stats import key_means, mean_ci
 from tts.codec import Codec
 from tts.corpus.style_metrics import prosody, sound_features, speech_span
 from tts.corpus.styles import Style, nonverbal, render
@@ -128,7 +128,7 @@ def _per_prompt(values: list[tuple[str, float]]) -> list[float]:
     by: dict[str, list[float]] = {}
     for prompt, v in values:
         by.setdefault(prompt, []).append(v)
-    return [float(np.mean(v)) for v in by.values()]
+    return list(key_means(by).values())
 
 
 def _words(text: str) -> list[str]:
@@ -289,8 +289,7 @@ def markup_markdown(m: dict) -> str:
         changes = [cell(e["duration_ratio"]), cell(e.get("rate_ratio")), cell(e["f0_ratio"])]
         changes += [cell(e["rms_db_change"], 1), cell(e["extra_s"])]
         changes.append(cell(e.get("identified")))
-        prompts = e.get("prompts", e["n"])  # reports from before takes: one rendering per prompt
-        n = e["n"] if e["n"] == prompts else f"{e['n']} ({prompts} prompts)"
+        n = e["n"] if e["n"] == e["prompts"] else f"{e['n']} ({e['prompts']} prompts)"
         lines.append(f"| {tag} | {n} | {e['unmeasured']} | {voiced} | {' | '.join(changes)} |")
     sounds = [e for e in m["tags"].values() if "heard" in e]
     if sounds:

@@ -219,4 +219,6 @@ def test_takes_render_each_prompt_again_and_the_goals_are_judged_on_prompts_aver
     assert laugh["identified"] == pytest.approx(0.75) and laugh["ci95"]["identified"] == [0.5, 1.0]  # u0 0.5, u1 1
     lo, hi = whisper["ci95"]["voiced_fraction"]  # two prompt means: u0's (one take voiced) and u1's (none)
     assert lo < 0.1 < 0.2 < hi and not goals(tags)["[whispering] voiced fraction <= 0.2"]
+    # a whispered take has no f0: u0's f0 ratio is its voiced take's (about 1), not lost with the other take
+    assert whisper["f0_ratio"] == pytest.approx(1.0, abs=0.1)
     assert "| [laugh] | 4 (2 prompts) | 0 |" in markup_markdown({"tags": tags, "goals": {}, "prompts": 2})

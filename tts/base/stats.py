@@ -49,21 +49,24 @@ def mean_ci(values: Iterable[float | None], resamples: int = RESAMPLES, seed: in
     return {"mean": float(x.mean()), "ci95": ci, "n": int(len(x))}
 
 
+def key_means(m: Mapping[str, Sequence[float | None]]) -> dict[str, float]:
+    """The mean of each key's finite samples (a prompt's or utterance's several samples); keys with none are left
+    out."""
+    out = {}
+    for k, vals in m.items():
+        x = _finite(vals)
+        if len(x):
+            out[k] = float(x.mean())
+    return out
+
+
 def paired_delta(
     before: Mapping[str, Sequence[float | None]], after: Mapping[str, Sequence[float | None]], seed: int = 0
 ) -> dict:
     """Before, after and after - before of a metric measured per key (prompt or utterance id), each key possibly
     several samples. Keys are averaged first, then the delta is bootstrapped over the keys both runs measured."""
 
-    def per_key(m: Mapping[str, Sequence[float | None]]) -> dict[str, float]:
-        out = {}
-        for k, vals in m.items():
-            x = _finite(vals)
-            if len(x):
-                out[k] = float(x.mean())
-        return out
-
-    a, b = per_key(before), per_key(after)
+    a, b = key_means(before), key_means(after)
     keys = sorted(set(a) & set(b))
     delta = mean_ci([b[k] - a[k] for k in keys], seed=seed)
     return {
